@@ -1,0 +1,103 @@
+"""The child builder: an :class:`~nas_gym.search_space.Architecture` becomes a ``torch.nn.Module``.
+
+Knows layers and shapes; knows nothing of data, training or the store.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nas_gym.search_space import Architecture, Conv, Dropout, Layer, Pool, Residual
+
+__all__ = ["DROPOUT_P", "build_model", "count_parameters", "scaled_channels"]
+
+DROPOUT_P = 0.25  # the DR token's drop probability
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """Channel count after the width multiplier (at least 1)."""
+    return max(1, round(channels * width))
+
+
+class ConvBNReLU(nn.Sequential):
+    """Stride-1 convolution with "same" padding, BN and ReLU.
+
+    An even kernel pads one pixel more on the right/bottom (as PyTorch's ``padding="same"``
+    does), done by an explicit pad so the convolution itself needs no padded copy.
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int) -> None:
+        before, after = (kernel - 1) // 2, kernel // 2
+        pad: nn.Module = nn.Identity() if before == after else nn.ZeroPad2d((before, after, before, after))
+        super().__init__(
+            pad,
+            nn.Conv2d(cin, cout, kernel, padding=before if before == after else 0, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv + BN, ReLU between and after the sum; 1x1 projection when the shape changes."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+def _build_layer(layer: Layer, cin: int, width: float) -> tuple[nn.Module, int]:
+    if isinstance(layer, Conv):
+        cout = scaled_channels(layer.channels, width)
+        return ConvBNReLU(cin, cout, layer.kernel), cout
+    if isinstance(layer, Residual):
+        cout = scaled_channels(layer.channels, width)
+        return ResidualBlock(cin, cout, layer.stride), cout
+    if isinstance(layer, Pool):
+        pool = nn.MaxPool2d if layer.kind == "max" else nn.AvgPool2d
+        return pool(layer.kernel, stride=2), cin
+    if isinstance(layer, Dropout):
+        return nn.Dropout(DROPOUT_P), cin
+    raise TypeError(f"not a layer: {layer!r}")
+
+
+def build_model(
+    arch: Architecture,
+    in_channels: int,
+    image_size: int,
+    num_classes: int,
+    width: float = 1.0,
+) -> nn.Sequential:
+    """Build ``arch`` followed by the implied head (global average pool + Linear).
+
+    The softmax of the head lives in the loss. ``width`` multiplies every channel count.
+    Raises ``ValueError`` when a layer shrinks the feature map below 1x1.
+    """
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width}")
+    if not arch.fits(image_size):
+        raise ValueError(f"{arch} shrinks a {image_size}x{image_size} input below 1x1")
+    modules: list[nn.Module] = []
+    channels = in_channels
+    for layer in arch:
+        module, channels = _build_layer(layer, channels, width)
+        modules.append(module)
+    modules += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
+    return nn.Sequential(*modules)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,40 @@
+"""Env ids and their budgets. Registers with string entry points: importing this imports no torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+__all__ = ["ENV_IDS", "register_envs"]
+
+_ENTRY_POINT = "nas_gym.envs:NASEnv"
+
+# The budget of each id. Changing what an id's reward means (its data, epochs, sizes) needs a
+# new version of the id, so results under one id stay comparable.
+ENV_IDS: dict[str, dict[str, Any]] = {
+    # the headline env; sized for a GPU: about 50 child epochs a minute for small children
+    "NASCifar10-v0": dict(
+        dataset="cifar10", train_size=45_000, val_size=5_000, epochs=5.0, batch_size=256, lr=0.1,
+        width=1.0,
+    ),
+    "NASMnist-v0": dict(
+        dataset="mnist", train_size=55_000, val_size=5_000, epochs=2.0, batch_size=256, lr=0.1,
+        width=1.0,
+    ),
+    "NASFashionMNIST-v0": dict(
+        dataset="fashion_mnist", train_size=55_000, val_size=5_000, epochs=2.0, batch_size=256,
+        lr=0.1, width=1.0,
+    ),
+    # the offline default, sized for a 2-core CPU: a 3-layer child trains in about 3 s
+    "NASFashionMini-v0": dict(
+        dataset="fashion_mini", train_size=8_000, val_size=2_000, image_size=14, epochs=2.0,
+        batch_size=64, lr=0.1, width=0.5,
+    ),
+}
+
+
+def register_envs() -> None:
+    for env_id, kwargs in ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(kwargs))

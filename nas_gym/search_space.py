@@ -1,0 +1,341 @@
+"""The search space: layers, architectures, the action vocabulary, shapes and masks.
+
+This module imports numpy and the standard library only (never torch): it is loaded by
+``import nas_gym`` and by the tabular benchmark, where no child is ever built.
+
+Token format (one layer each, joined by ``-``; the classifier head is implied):
+
+- ``C{c}k{k}``  convolution, ``c`` channels, kernel ``k``, stride 1, same padding, BN + ReLU
+- ``R{c}``      residual block (two 3x3 convs with BN + ReLU), projection shortcut on shape change
+- ``R{c}s2``    the same block with stride 2
+- ``MP{k}`` / ``AP{k}``  max / average pooling, kernel ``k``, stride 2, no padding
+- ``DR``        dropout
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_MAX_LAYERS",
+    "DEFAULT_VOCABULARY",
+    "HEAD",
+    "Architecture",
+    "ArchitectureSyntaxError",
+    "Conv",
+    "Dropout",
+    "Layer",
+    "OutOfSpaceError",
+    "Pool",
+    "Residual",
+    "Vocabulary",
+    "layer_from_token",
+]
+
+DEFAULT_MAX_LAYERS = 15
+HEAD = "HEAD"
+
+
+class ArchitectureSyntaxError(ValueError):
+    """Text that is not in the token format (a typo, an unknown token, a zero channel count)."""
+
+
+class OutOfSpaceError(ValueError):
+    """A well-formed architecture or action that the vocabulary or the input shape does not allow."""
+
+
+@dataclass(frozen=True, order=True)
+class Conv:
+    channels: int
+    kernel: int
+
+    @property
+    def token(self) -> str:
+        return f"C{self.channels}k{self.kernel}"
+
+    def out_hw(self, hw: int) -> int:
+        return hw  # stride 1, same padding
+
+
+@dataclass(frozen=True, order=True)
+class Residual:
+    channels: int
+    stride: int = 1
+
+    @property
+    def token(self) -> str:
+        return f"R{self.channels}" + ("s2" if self.stride == 2 else "")
+
+    def out_hw(self, hw: int) -> int:
+        # 3x3 conv, padding 1: floor((hw + 2 - 3) / s) + 1, i.e. ceil(hw / s)
+        return -(-hw // self.stride)
+
+
+@dataclass(frozen=True, order=True)
+class Pool:
+    kind: str  # "max" or "avg"
+    kernel: int
+
+    @property
+    def token(self) -> str:
+        return ("MP" if self.kind == "max" else "AP") + str(self.kernel)
+
+    def out_hw(self, hw: int) -> int:
+        # stride 2, no padding; 0 means the window no longer fits
+        return (hw - self.kernel) // 2 + 1 if hw >= self.kernel else 0
+
+
+@dataclass(frozen=True, order=True)
+class Dropout:
+    @property
+    def token(self) -> str:
+        return "DR"
+
+    def out_hw(self, hw: int) -> int:
+        return hw
+
+
+Layer = Conv | Residual | Pool | Dropout
+
+_TOKEN = re.compile(
+    r"^(?:C(?P<cc>\d+)k(?P<ck>\d+)|R(?P<rc>\d+)(?P<rs>s2)?|(?P<pk>MP|AP)(?P<pn>\d+)|(?P<dr>DR))$"
+)
+_MAX_CHANNELS = 1 << 16
+_MAX_KERNEL = 64
+
+
+def layer_from_token(token: str) -> Layer:
+    """Parse one token; raise :class:`ArchitectureSyntaxError` naming it when it is malformed."""
+    m = _TOKEN.match(token)
+    if m is None:
+        raise ArchitectureSyntaxError(
+            f"bad token {token!r}: expected C<channels>k<kernel>, R<channels>, R<channels>s2, "
+            "MP<kernel>, AP<kernel> or DR (e.g. C32k3-R64s2-MP2)"
+        )
+    if m["dr"]:
+        return Dropout()
+    if m["cc"] is not None:
+        channels, kernel = int(m["cc"]), int(m["ck"])
+        _check_range(token, "channels", channels, _MAX_CHANNELS)
+        _check_range(token, "kernel", kernel, _MAX_KERNEL)
+        if m["cc"] != str(channels) or m["ck"] != str(kernel):
+            raise ArchitectureSyntaxError(f"bad token {token!r}: numbers must not have leading zeros")
+        return Conv(channels, kernel)
+    if m["rc"] is not None:
+        channels = int(m["rc"])
+        _check_range(token, "channels", channels, _MAX_CHANNELS)
+        if m["rc"] != str(channels):
+            raise ArchitectureSyntaxError(f"bad token {token!r}: numbers must not have leading zeros")
+        return Residual(channels, 2 if m["rs"] else 1)
+    kernel = int(m["pn"])
+    _check_range(token, "kernel", kernel, _MAX_KERNEL)
+    if m["pn"] != str(kernel):
+        raise ArchitectureSyntaxError(f"bad token {token!r}: numbers must not have leading zeros")
+    return Pool("max" if m["pk"] == "MP" else "avg", kernel)
+
+
+def _check_range(token: str, what: str, value: int, limit: int) -> None:
+    if not 1 <= value <= limit:
+        raise ArchitectureSyntaxError(f"bad token {token!r}: {what} must be in 1..{limit}, got {value}")
+
+
+@dataclass(frozen=True)
+class Architecture(Sequence[Layer]):
+    """An immutable list of layers with a canonical text form.
+
+    ``Architecture.parse(text)`` and ``str(arch)`` round-trip exactly. This class builds no
+    model; :mod:`nas_gym.models` does. Whether an architecture is *in a search space* is the
+    vocabulary's question (:meth:`Vocabulary.validate`), not the parser's.
+    """
+
+    layers: tuple[Layer, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Architecture:
+        if not isinstance(text, str):
+            raise ArchitectureSyntaxError(f"architecture text must be a str, got {type(text).__name__}")
+        stripped = text.strip()
+        if stripped == "":
+            return cls(())
+        return cls(tuple(layer_from_token(tok) for tok in stripped.split("-")))
+
+    def __str__(self) -> str:
+        return "-".join(layer.token for layer in self.layers)
+
+    def __repr__(self) -> str:
+        return f"Architecture.parse({str(self)!r})"
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return Architecture(self.layers[index])
+        return self.layers[index]
+
+    def append(self, layer: Layer) -> Architecture:
+        return Architecture((*self.layers, layer))
+
+    def prefixes(self) -> Iterator[Architecture]:
+        """Every non-empty prefix a_1..a_t, shortest first (what the env trains step by step)."""
+        for t in range(1, len(self.layers) + 1):
+            yield Architecture(self.layers[:t])
+
+    def spatial_sizes(self, image_size: int) -> list[int]:
+        """Feature-map side after each layer (input is ``image_size`` x ``image_size``)."""
+        sizes, hw = [], image_size
+        for layer in self.layers:
+            hw = layer.out_hw(hw)
+            sizes.append(hw)
+        return sizes
+
+    def output_size(self, image_size: int) -> int:
+        hw = image_size
+        for layer in self.layers:
+            hw = layer.out_hw(hw)
+        return hw
+
+    def fits(self, image_size: int) -> bool:
+        """True when no layer shrinks the feature map below 1x1."""
+        hw = image_size
+        for layer in self.layers:
+            hw = layer.out_hw(hw)
+            if hw < 1:
+                return False
+        return True
+
+
+def _default_layers() -> tuple[Layer, ...]:
+    convs = [Conv(c, k) for c in (32, 64, 128) for k in (1, 3, 4, 5)]
+    residuals = [Residual(c, s) for c in (32, 64, 128) for s in (1, 2)]
+    pools = [Pool("max", 2), Pool("max", 3), Pool("avg", 2), Pool("avg", 3)]
+    return (*convs, *residuals, *pools, Dropout())
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The actions of a search space: its layers, then HEAD (ends the episode) as the last action.
+
+    The default is the 24-action space of the poster: 12 convs, 6 residual blocks, 4 pools,
+    dropout and HEAD, with at most 15 layers.
+    """
+
+    layers: tuple[Layer, ...] = _default_layers()
+    max_layers: int = DEFAULT_MAX_LAYERS
+
+    def __post_init__(self) -> None:
+        if len(self.layers) == 0:
+            raise ValueError("a vocabulary needs at least one layer")
+        if len(set(self.layers)) != len(self.layers):
+            raise ValueError("a vocabulary must not list a layer twice")
+        if self.max_layers < 1:
+            raise ValueError(f"max_layers must be >= 1, got {self.max_layers}")
+
+    @classmethod
+    def from_tokens(cls, tokens: Iterable[str], max_layers: int = DEFAULT_MAX_LAYERS) -> Vocabulary:
+        return cls(tuple(layer_from_token(t) for t in tokens), max_layers)
+
+    @property
+    def num_actions(self) -> int:
+        return len(self.layers) + 1
+
+    @property
+    def head_action(self) -> int:
+        return len(self.layers)
+
+    @property
+    def tokens(self) -> list[str]:
+        return [layer.token for layer in self.layers] + [HEAD]
+
+    def action_of(self, layer: Layer) -> int:
+        try:
+            return self._index[layer]
+        except KeyError:
+            raise OutOfSpaceError(f"layer {layer.token!r} is not in this vocabulary") from None
+
+    def layer_of(self, action: int) -> Layer:
+        """The layer an action appends; HEAD has no layer."""
+        if not 0 <= action < len(self.layers):
+            raise OutOfSpaceError(
+                f"action {action} has no layer (layers are 0..{len(self.layers) - 1}, "
+                f"HEAD is {self.head_action})"
+            )
+        return self.layers[action]
+
+    @property
+    def _index(self) -> dict[Layer, int]:
+        cached = self.__dict__.get("_index_cache")
+        if cached is None:
+            cached = {layer: i for i, layer in enumerate(self.layers)}
+            object.__setattr__(self, "_index_cache", cached)
+        return cached
+
+    def actions_of(self, arch: Architecture) -> list[int]:
+        return [self.action_of(layer) for layer in arch]
+
+    def architecture(self, actions: Iterable[int]) -> Architecture:
+        return Architecture(tuple(self.layer_of(int(a)) for a in actions))
+
+    def action_mask(self, arch: Architecture, image_size: int) -> np.ndarray:
+        """Boolean mask over actions for the next step after ``arch``.
+
+        Masked: HEAD on an empty architecture, layers that would shrink the feature map
+        below 1x1, and every layer once ``max_layers`` is reached (then only HEAD is left).
+        """
+        mask = np.zeros(self.num_actions, dtype=bool)
+        hw = arch.output_size(image_size)
+        if len(arch) < self.max_layers and hw >= 1:
+            for i, layer in enumerate(self.layers):
+                mask[i] = layer.out_hw(hw) >= 1
+        mask[self.head_action] = len(arch) > 0
+        return mask
+
+    def validate(self, arch: Architecture, image_size: int) -> None:
+        """Raise :class:`OutOfSpaceError` naming the first layer that leaves the space."""
+        if len(arch) > self.max_layers:
+            raise OutOfSpaceError(f"{len(arch)} layers exceed the maximum of {self.max_layers}")
+        hw = image_size
+        for t, layer in enumerate(arch, start=1):
+            if layer not in self._index:
+                raise OutOfSpaceError(
+                    f"layer {t} ({layer.token}) is not in the vocabulary: {' '.join(self.tokens)}"
+                )
+            hw = layer.out_hw(hw)
+            if hw < 1:
+                raise OutOfSpaceError(
+                    f"layer {t} ({layer.token}) shrinks the feature map below 1x1 "
+                    f"for {image_size}x{image_size} input"
+                )
+
+    def is_valid(self, arch: Architecture, image_size: int) -> bool:
+        try:
+            self.validate(arch, image_size)
+        except OutOfSpaceError:
+            return False
+        return True
+
+    def encode(self, arch: Architecture) -> np.ndarray:
+        """Observation vector: slot i holds layer i's action + 1, 0 = empty."""
+        obs = np.zeros(self.max_layers, dtype=np.int64)
+        for i, layer in enumerate(arch.layers[: self.max_layers]):
+            obs[i] = self.action_of(layer) + 1
+        return obs
+
+    def decode(self, obs: Sequence[int] | np.ndarray) -> Architecture:
+        actions = []
+        for value in obs:
+            if int(value) == 0:
+                break
+            actions.append(int(value) - 1)
+        return self.architecture(actions)
+
+
+DEFAULT_VOCABULARY = Vocabulary()
+assert DEFAULT_VOCABULARY.num_actions == 24
