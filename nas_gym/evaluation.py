@@ -48,6 +48,25 @@ class StoreError(ValueError):
     """The result store cannot be opened or written; the message names the path."""
 
 
+def _enable_wal(conn: sqlite3.Connection, timeout: float = 60.0) -> None:
+    """Switch a file store to WAL, retrying while another process holds the lock.
+
+    SQLite answers ``PRAGMA journal_mode = WAL`` with "database is locked" at once, without
+    calling the busy handler, when several processes open a new store at the same moment.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.1)
+
+
 @dataclass(frozen=True)
 class StoredResult:
     dataset: str
@@ -91,7 +110,7 @@ class ResultStore:
             conn = sqlite3.connect(target, timeout=60.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 60000")
             if self.path is not None:
-                conn.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(conn)
             conn.execute(_SCHEMA)
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the result store {target}: {e}") from e
@@ -251,6 +270,13 @@ class Evaluator:
         self._data = None
         self._test: tuple[np.ndarray, np.ndarray] | None = None
         self._device = None
+
+    def set_epochs(self, epochs: float) -> None:
+        """Change the training budget mid-search (a curriculum); later children use a new store key."""
+        from nas_gym.training.trainer import TrainConfig
+
+        self.config = TrainConfig(**{**self.config.__dict__, "epochs": epochs})
+        self.epochs = epochs
 
     @property
     def result_store(self) -> ResultStore:

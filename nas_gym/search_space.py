@@ -161,7 +161,13 @@ class Architecture(Sequence[Layer]):
         stripped = text.strip()
         if stripped == "":
             return cls(())
-        return cls(tuple(layer_from_token(tok) for tok in stripped.split("-")))
+        tokens = stripped.split("-")
+        for i, tok in enumerate(tokens, start=1):
+            if tok == "":
+                raise ArchitectureSyntaxError(
+                    f"empty token {i} in {text!r} (a doubled, leading or trailing '-')"
+                )
+        return cls(tuple(layer_from_token(tok) for tok in tokens))
 
     def __str__(self) -> str:
         return "-".join(layer.token for layer in self.layers)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import zlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -119,7 +120,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with _open(path) as f:
             raw = f.read()
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:  # zlib.error: a corrupt deflate stream
         raise DatasetError(f"{path}: cannot read ({e})") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise DatasetError(f"{path}: not an IDX file (bad magic number)")
@@ -178,7 +179,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             entry = pickle.load(f, encoding="latin1")
         data = np.asarray(entry["data"], dtype=np.uint8)
         labels = np.asarray(entry["labels"], dtype=np.int64)
-    except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as e:
+    except Exception as e:  # a corrupt pickle fails in many ways (bad opcode, unknown global, ...)
         raise DatasetError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e})") from e
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
         raise DatasetError(f"{path}: CIFAR-10 batch has data {data.shape} and {len(labels)} labels")
@@ -200,9 +201,10 @@ def _read_cifar_folder(folder: Path) -> ImageData:
 
 
 def _holds(info: DatasetInfo, folder: Path) -> bool:
+    # any one file claims the folder, so an incomplete one is reported (naming the missing file)
     if info.name == "cifar10":
-        return (folder / _CIFAR_TRAIN[0]).is_file()
-    return _find_idx(folder, _IDX_FILES["train_x"]) is not None
+        return any((folder / name).is_file() for name in (*_CIFAR_TRAIN, _CIFAR_TEST))
+    return any(_find_idx(folder, stem) is not None for stem in _IDX_FILES.values())
 
 
 def _read(info: DatasetInfo, folder: Path) -> ImageData:

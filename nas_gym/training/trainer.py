@@ -216,7 +216,8 @@ def train(
     devices = [device.index if device.index is not None else torch.cuda.current_device()] if cuda else []
     start = time.perf_counter()
     steps = 0
-    with torch.random.fork_rng(devices=devices):
+    # enable_grad: a caller may step the env inside torch.no_grad() (an agent sampling actions)
+    with torch.random.fork_rng(devices=devices), torch.enable_grad():
         torch.manual_seed(seed)
         try:
             model = make_model().to(device)
@@ -254,11 +255,16 @@ def _train_loop(
         nesterov=config.momentum > 0,
         weight_decay=config.weight_decay,
     )
+    pct_start = max(config.warmup, 1e-3)
+    if float(pct_start * (total_steps + 1)) - 1 == 0:
+        # OneCycleLR divides by zero when its warm-up phase ends exactly on step 0 (warmup 0.2
+        # with 4 steps): lengthen that phase by a hair, which changes no learning rate it sets
+        pct_start *= 1 + 1e-6
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=config.lr,
         total_steps=total_steps + 1,  # OneCycleLR counts its own first step
-        pct_start=max(config.warmup, 1e-3),
+        pct_start=pct_start,
         anneal_strategy="linear",
         cycle_momentum=False,
     )

@@ -1,0 +1,210 @@
+"""The contract every agent runs under: a budget of child trainings and a history of steps.
+
+An agent receives a :class:`TrackedEnv` (a Gymnasium wrapper over any NAS env) and searches until
+``env.exhausted``. Every step (and every direct evaluation, for agents that score whole
+architectures such as regularized evolution) is recorded as one :class:`HistoryRow`. The budget
+counts *trainings*, i.e. store misses: a step answered from the store is free, so agents are
+compared at equal numbers of trained children.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from nas_gym.search_space import Architecture
+
+__all__ = ["BudgetExhausted", "History", "HistoryRow", "TrackedEnv"]
+
+
+class BudgetExhausted(RuntimeError):
+    """Raised by a step that would train a child after the budget is spent."""
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    step: int  # 1-based count of recorded steps
+    arch: str  # architecture after the step (token text)
+    accuracy: float  # validation accuracy of ``arch``
+    training: int  # trainings spent so far, this row included
+    new_training: bool  # this row trained a child (a store miss)
+    episode: int  # 0-based episode index (direct evaluations count one episode each)
+
+
+class History:
+    """An append-only list of :class:`HistoryRow`, optionally mirrored to a JSON-lines file."""
+
+    def __init__(self, rows: Iterable[HistoryRow] = (), path: str | os.PathLike[str] | None = None):
+        self.rows: list[HistoryRow] = list(rows)
+        self.path = None if path is None else Path(path)
+
+    def append(self, row: HistoryRow) -> None:
+        self.rows.append(row)
+        if self.path is not None:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(asdict(row)) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> History:
+        """Read a history file; a torn last line (the process was killed mid-write) is dropped."""
+        rows = []
+        p = Path(path)
+        if p.exists():
+            lines = p.read_text(encoding="utf-8").splitlines()
+            for i, line in enumerate(lines):
+                try:
+                    rows.append(HistoryRow(**json.loads(line)))
+                except (json.JSONDecodeError, TypeError):
+                    if i == len(lines) - 1:
+                        break
+                    raise ValueError(f"{p}: line {i + 1} is not a history row") from None
+            # rewrite without the torn line so later appends stay valid JSON lines
+            p.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows), encoding="utf-8")
+        return cls(rows, p)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[HistoryRow]:
+        return iter(self.rows)
+
+    @property
+    def trainings(self) -> int:
+        return self.rows[-1].training if self.rows else 0
+
+    def best(self) -> HistoryRow | None:
+        """The row with the highest accuracy (the earliest one on ties)."""
+        best = None
+        for row in self.rows:
+            if row.arch and (best is None or row.accuracy > best.accuracy):
+                best = row
+        return best
+
+    def best_so_far(self) -> list[tuple[int, float]]:
+        """(trainings, best accuracy so far) after each new training."""
+        out, best = [], 0.0
+        for row in self.rows:
+            best = max(best, row.accuracy)
+            if row.new_training:
+                out.append((row.training, best))
+        return out
+
+
+class TrackedEnv(gym.Wrapper):
+    """Counts trainings against ``budget`` and records every step in ``history``.
+
+    Resuming: when ``history`` already holds rows (an interrupted run of the same search), the
+    agent is simply run again from the start with the same seed. Agents are deterministic on the
+    CPU and every child they trained is in the result store, so the first ``len(history)`` steps
+    replay from the store without training, rebuilding the agent's state exactly (controller,
+    replay tree, population); they are checked against the recorded rows, not recorded twice.
+    """
+
+    def __init__(self, env: gym.Env, budget: int, history: History | None = None) -> None:
+        super().__init__(env)
+        if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0:
+            raise ValueError(f"budget must be a positive number of trainings, got {budget!r}")
+        self.budget = int(budget)
+        self.history = history if history is not None else History()
+        self._recorded = list(self.history.rows)  # rows a replay must reproduce
+        self._cursor = 0  # rows replayed so far
+        self._base = 0  # trainings of the rows replayed, before this process trained any
+        self.episode = 0
+        self.replay_mismatches = 0
+        self.listeners: list[Callable[[HistoryRow], None]] = []  # called with each new row
+
+    @property
+    def evaluator(self) -> Any:
+        return self.env.unwrapped.evaluator  # type: ignore[attr-defined]
+
+    @property
+    def replaying(self) -> bool:
+        return self._cursor < len(self._recorded)
+
+    @property
+    def trainings(self) -> int:
+        return self._base + self.evaluator.trainings
+
+    @property
+    def exhausted(self) -> bool:
+        return self.trainings >= self.budget
+
+    def action_masks(self) -> np.ndarray:
+        return self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+    def step(self, action: Any):
+        before = self.evaluator.trainings
+        if self.exhausted and self._would_train(action):
+            raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        new = self.evaluator.trainings > before
+        self._record(info["arch"], info["accuracy"], new)
+        if terminated or truncated:
+            self.episode += 1
+        info = {**info, "new_training": new, "trainings": self.trainings}
+        return obs, reward, terminated, truncated, info
+
+    def evaluate(self, arch: Architecture | str) -> float:
+        """Score a whole architecture directly (one training at most), recorded as one episode."""
+        if self.exhausted and self.evaluator.lookup(arch, self.train_seed) is None:
+            raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
+        before = self.evaluator.trainings
+        result = self.evaluator.evaluate(arch, self.train_seed)
+        self._record(result.arch, result.accuracy, self.evaluator.trainings > before)
+        self.episode += 1
+        return result.accuracy
+
+    @property
+    def train_seed(self) -> int:
+        seed = self.env.unwrapped.train_seed  # type: ignore[attr-defined]
+        if seed is None:
+            raise RuntimeError("call reset(seed=...) before evaluating")
+        return int(seed)
+
+    def _would_train(self, action: Any) -> bool:
+        env = self.env.unwrapped
+        index = int(np.asarray(action).reshape(-1)[0])
+        vocab = env.vocabulary  # type: ignore[attr-defined]
+        if not env.action_masks()[index]:  # type: ignore[attr-defined]
+            return False
+        # reward="final" trains only the closed architecture: on HEAD or on reaching max_layers
+        final = getattr(env, "reward_mode", "prefix") == "final"
+        if index == vocab.head_action:
+            if not final:
+                return False
+            arch = env.arch  # type: ignore[attr-defined]
+        else:
+            arch = env.arch.append(vocab.layer_of(index))  # type: ignore[attr-defined]
+            if final and len(arch) < vocab.max_layers:
+                return False
+        return self.evaluator.lookup(arch, self.train_seed) is None
+
+    def _record(self, arch: str, accuracy: float, new: bool) -> None:
+        if self.replaying:
+            expected = self._recorded[self._cursor]
+            self._cursor += 1
+            if expected.arch == arch and expected.episode == self.episode and not new:
+                self._base = expected.training - self.evaluator.trainings
+                return
+            # the replay left the recorded path (an agent that is not deterministic here):
+            # keep what is recorded and go on from here as a new run
+            self.replay_mismatches += 1
+            self._base = self.history.trainings - self.evaluator.trainings + (1 if new else 0)
+            self._cursor = len(self._recorded)
+        row = HistoryRow(len(self.history) + 1, arch, float(accuracy), self.trainings, new, self.episode)
+        self.history.append(row)
+        for listener in self.listeners:
+            listener(row)

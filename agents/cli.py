@@ -1,0 +1,228 @@
+"""The ``nas-gym`` command line.
+
+It sits at the end of the data flow (it drives envs and agents), which is why it lives in
+``agents`` and not in ``nas_gym``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _env_kwargs(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    import gymnasium as gym
+
+    import nas_gym
+
+    if env_id not in gym.registry or not env_id.startswith("NAS"):
+        known = ", ".join(i for i in gym.registry if i in nas_gym.ENV_IDS or i.startswith("NAS"))
+        raise CliError(f"unknown env id {env_id!r}; known: {known}")
+    kwargs = dict(gym.spec(env_id).kwargs)
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    return kwargs
+
+
+def _make_env(env_id: str, overrides: dict[str, Any]):
+    import gymnasium as gym
+
+    kwargs = _env_kwargs(env_id, overrides)
+    try:
+        return gym.make(env_id, **kwargs)
+    except ValueError as e:
+        raise CliError(str(e)) from e
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from nas_gym.search_space import Architecture, ArchitectureSyntaxError
+
+    if args.run is not None:
+        from agents.runs import best_of_run
+
+        args.text, run_env, run_seed = best_of_run(args.run)
+        args.env = args.env or run_env
+        args.seed = run_seed if args.seed is None else args.seed
+        if args.store is None:
+            args.store = str(args.run / "final.sqlite")
+    if args.text is None:
+        raise CliError("give an architecture TEXT or --run DIR")
+    env_id = args.env or "NASFashionMini-v0"
+    seed = 0 if args.seed is None else args.seed
+    try:
+        arch = Architecture.parse(args.text)
+    except ArchitectureSyntaxError as e:
+        raise CliError(str(e)) from e
+    if len(arch) == 0:
+        raise CliError("the architecture is empty: give at least one layer, e.g. C32k3")
+    overrides = {"epochs": args.epochs, "device": args.device, "data_dir": args.data_dir, "store": args.store}
+    env = _make_env(env_id, overrides)
+    evaluator = env.unwrapped.evaluator
+    if not arch.fits(evaluator.image_size):
+        raise CliError(f"{arch} shrinks the {evaluator.image_size}x{evaluator.image_size} input below 1x1")
+    console = Console()
+    console.print(f"training [bold]{arch}[/] on {env_id} ({evaluator.epochs:g} epochs, seed {seed}) ...")
+    try:
+        result = evaluator.final_evaluate(arch, seed)
+    except ValueError as e:  # data that cannot be found or read, a store that cannot be written
+        raise CliError(str(e)) from e
+    table = Table()
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("validation accuracy", f"{result.accuracy:.4f}")
+    test = "-" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
+    table.add_row("test accuracy", test)
+    table.add_row("parameters", f"{result.num_params:,}")
+    seconds = evaluator.lookup(arch, seed).train_seconds
+    table.add_row("train seconds", f"{seconds:.1f}" + (" (from the store)" if result.cached else ""))
+    table.add_row("status", result.status)
+    table.add_row("device", evaluator.device_type)
+    console.print(table)
+
+
+DEFAULT_BUDGET = 60  # trainings; about 6 minutes with REINFORCE on NASFashionMini-v0 on 2 cores
+
+
+def _check_out_dir(out) -> None:
+    """Fail before anything is written when DIR cannot be used."""
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out} is a file, not a folder")
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        raise CliError(f"--out {out} is not writable")
+
+
+def cmd_search(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agents.budget import History, TrackedEnv
+    from agents.registry import AGENTS, run_agent
+    from agents.replay_tree import ReplayTree
+    from agents.runs import RunSpec, layer_table, tree_from_history, write_outputs
+
+    if args.agent not in AGENTS:
+        raise CliError(f"unknown agent {args.agent!r}; known: {', '.join(AGENTS)}")
+    if args.budget <= 0:
+        raise CliError(f"--budget must be a positive number of trainings, got {args.budget}")
+    overrides = {"device": args.device, "data_dir": args.data_dir, "epochs": args.epochs}
+    kwargs = _env_kwargs(args.env, overrides)
+    out = args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}"
+    _check_out_dir(out)
+    spec = RunSpec(args.env, args.agent, args.seed, {k: v for k, v in kwargs.items() if k != "data_dir"})
+    previous = RunSpec.load(out)
+    if previous is not None:
+        spec.check_same_search(previous, out)
+    elif out.exists() and (out / "history.jsonl").exists():
+        raise CliError(f"{out} holds a history but no run.json: not a search folder of this version")
+    # the env's own checks (bad sizes, bad data folder) before anything is written
+    env = _make_env(args.env, {**overrides, "store": None})
+    env.close()
+
+    out.mkdir(parents=True, exist_ok=True)
+    spec.save(out)
+    history = History.load(out / "history.jsonl")
+    env = _make_env(args.env, {**overrides, "store": str(out / "results.sqlite")})
+    tracked = TrackedEnv(env, args.budget, history)
+    console = Console()
+    if len(history):
+        console.print(f"resuming {out}: {history.trainings} trainings done, replaying {len(history)} steps from the store")
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out / "tb"))
+    best = max((r.accuracy for r in history), default=0.0)
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trainings  best {task.fields[best]:.2%}  {task.fields[arch]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(args.agent, total=args.budget, completed=history.trainings, best=best, arch="")
+
+        def on_row(row) -> None:
+            nonlocal best
+            best = max(best, row.accuracy)
+            progress.update(task, completed=row.training, best=best, arch=row.arch)
+            if row.new_training:
+                writer.add_scalar("search/accuracy", row.accuracy, row.training)
+                writer.add_scalar("search/best_accuracy", best, row.training)
+
+        tracked.listeners.append(on_row)
+        result = run_agent(args.agent, tracked, args.seed, checkpoint=out)
+    writer.close()
+    tree = result if isinstance(result, ReplayTree) else tree_from_history(history)
+    summary = write_outputs(out, spec, history, tree, args.budget)
+    if tracked.replay_mismatches:
+        console.print(f"[yellow]note: the replay left the recorded path {tracked.replay_mismatches} time(s)")
+    console.print(tree.to_rich(max_depth=4, top_k=3))
+    if summary["best_arch"]:
+        console.print(layer_table(summary["best_arch"], summary["best_accuracy"]))
+    console.print(
+        f"{summary['trainings']} trainings; best {summary['best_arch']} at "
+        f"{(summary['best_accuracy'] or 0):.2%}; outputs in {out}"
+    )
+    env.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas-gym", description="Neural Architecture Search on Gymnasium envs with real child training."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", help="train one architecture and report validation and test accuracy")
+    ev.add_argument("text", nargs="?", help="architecture, e.g. R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3")
+    ev.add_argument("--env", default=None, help="env id whose data and budget to use (default NASFashionMini-v0)")
+    ev.add_argument("--run", type=Path, default=None, help="a finished search folder: evaluate its best architecture")
+    ev.add_argument("--epochs", type=float, default=None, help="training epochs (default: the env's)")
+    ev.add_argument("--seed", type=int, default=None, help="training seed (default 0, or the run's)")
+    ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
+    ev.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
+    ev.add_argument("--store", default=None, help="result store path (default: in memory)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    se = sub.add_parser("search", help="search architectures with an agent under a budget of trainings")
+    se.add_argument("--env", default="NASFashionMini-v0", help="env id (default NASFashionMini-v0)")
+    se.add_argument("--agent", default="reinforce", help="reinforce, ppo, a2c, dqn, maskable_ppo, random, evolution")
+    se.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help=f"child trainings (default {DEFAULT_BUDGET})")
+    se.add_argument("--seed", type=int, default=0, help="seed of the agent and of every child's training")
+    se.add_argument("--out", type=Path, default=None, help="run folder (default runs/ENV-AGENT-seedS); resumes")
+    se.add_argument("--epochs", type=float, default=None, help="override the env's epochs per child")
+    se.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
+    se.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
+    se.set_defaults(func=cmd_search)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except (CliError, ValueError) as e:  # ValueError: our data, store, run and token errors
+        print(f"nas-gym: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nas-gym: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

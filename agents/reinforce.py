@@ -1,0 +1,250 @@
+"""REINFORCE with an experience replay tree: the method of the poster "Augmented Neural
+Architecture Search with REINFORCE" (Xu), after NASRL (Zoph and Le, 2017).
+
+An LSTM controller emits one layer (action) per step, respecting the env's action mask. The
+env trains every prefix a_1..a_t and returns its validation accuracy R_t. The controller is
+updated every ``episodes_per_update`` episodes (m) with
+
+    grad J = 1/m sum_k sum_t grad log P(a_t | a_<t) (G_t - b)
+
+where ``b`` is the running average of the accuracies of the architectures sampled so far, and
+the return is the poster's forward accumulation ``G_t = R_t + gamma G_{t-1}`` (or, as an option,
+the usual discounted return ``G_t = R_t + gamma G_{t+1}``). Every episode goes into a
+:class:`~agents.replay_tree.ReplayTree`; with probability ``replay_p`` an update also replays
+architectures sampled from the tree, scored by the accuracies stored there (no retraining).
+The optional curriculum raises the layer bound and the training epochs during the search, as
+the poster did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.budget import BudgetExhausted, TrackedEnv
+from agents.replay_tree import ReplayTree
+
+__all__ = ["Controller", "ReinforceConfig", "run"]
+
+
+@dataclass
+class ReinforceConfig:
+    hidden_size: int = 64  # LSTM units of the controller
+    lr: float = 0.01  # Adam step size of the controller
+    episodes_per_update: int = 4  # m in the poster's 1/m sum over episodes
+    gamma: float = 0.5  # weight of earlier prefixes in the poster's G_t = R_t + gamma G_{t-1}
+    return_mode: str = "poster"  # "poster" (forward, as above) or "discounted" (R_t + gamma G_{t+1})
+    normalize_return: bool = True  # divide G_t by its weights' sum, so G_t and b share a scale
+    baseline_decay: float | None = None  # None: plain running average (poster); else an EMA factor
+    entropy_coef: float = 0.01  # keeps the controller from collapsing before the budget is spent
+    replay_p: float = 0.5  # probability that an update also replays architectures from the tree
+    replay_k: int = 4  # architectures replayed per replay update
+    replay_temperature: float | None = 0.02  # softmax temperature over tree accuracies; None = uniform
+    # (fraction of the budget spent, max layers, epochs or None); empty = no curriculum
+    curriculum: list[tuple[float, int, float | None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.return_mode not in ("poster", "discounted"):
+            raise ValueError(f"return_mode must be 'poster' or 'discounted', got {self.return_mode!r}")
+        if self.episodes_per_update < 1:
+            raise ValueError("episodes_per_update must be >= 1")
+        if not 0 <= self.gamma <= 1 or not 0 <= self.replay_p <= 1:
+            raise ValueError("gamma and replay_p must be in [0, 1]")
+
+
+class Controller(nn.Module):
+    """LSTM policy over actions: input = previous action (a start token first)."""
+
+    def __init__(self, num_actions: int, hidden_size: int) -> None:
+        super().__init__()
+        self.num_actions = num_actions
+        self.embed = nn.Embedding(num_actions + 1, hidden_size)  # last index = start token
+        self.cell = nn.LSTMCell(hidden_size, hidden_size)
+        self.head = nn.Linear(hidden_size, num_actions)
+
+    def initial(self) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None, int]:
+        return torch.tensor([self.num_actions]), None, 0
+
+    def step(self, prev: torch.Tensor, state):
+        h, c = self.cell(self.embed(prev), state)
+        return self.head(h)[0], (h, c)
+
+
+def _masked(logits: torch.Tensor, mask: np.ndarray) -> torch.Tensor:
+    return logits.masked_fill(~torch.from_numpy(np.asarray(mask, dtype=bool)), float("-inf"))
+
+
+def returns(rewards: list[float], gamma: float, mode: str, normalize: bool) -> list[float]:
+    """Per-step returns G_t of one episode (see the module docstring)."""
+    out = [0.0] * len(rewards)
+    weight, acc = 0.0, 0.0
+    order = range(len(rewards)) if mode == "poster" else range(len(rewards) - 1, -1, -1)
+    for t in order:
+        acc = rewards[t] + gamma * acc
+        weight = 1.0 + gamma * weight
+        out[t] = acc / weight if normalize else acc
+    return out
+
+
+@dataclass
+class _Episode:
+    actions: list[int]
+    masks: list[np.ndarray]
+    rewards: list[float]
+    archs: list[str]
+
+
+def _bound_mask(mask: np.ndarray, length: int, max_layers: int, head: int) -> np.ndarray:
+    """Curriculum: past the current layer bound only HEAD is allowed."""
+    if length >= max_layers and mask[head]:
+        bounded = np.zeros_like(mask)
+        bounded[head] = True
+        return bounded
+    return mask
+
+
+def run(
+    env: TrackedEnv,
+    seed: int,
+    config: ReinforceConfig | None = None,
+    tree: ReplayTree | None = None,
+    checkpoint: str | Path | None = None,
+) -> ReplayTree:
+    """Search until the budget is spent; return the replay tree (also saved as ``checkpoint``/tree.json)."""
+    config = config or ReinforceConfig()
+    tree = tree if tree is not None else ReplayTree()
+    base = env.unwrapped
+    vocab = base.vocabulary  # type: ignore[attr-defined]
+    rng = np.random.default_rng(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        controller = Controller(vocab.num_actions, config.hidden_size)
+    optimizer = torch.optim.Adam(controller.parameters(), lr=config.lr)
+    generator = torch.Generator().manual_seed(seed)
+    baseline_sum, baseline_n, baseline_ema = 0.0, 0, None
+    max_layers, epochs = vocab.max_layers, None
+
+    env.reset(seed=seed)
+    batch: list[_Episode] = []
+    while not env.exhausted:
+        max_layers, epochs = _curriculum(config, env, vocab.max_layers, max_layers, epochs)
+        try:
+            episode = _sample_episode(env, controller, generator, max_layers, vocab.head_action)
+        except BudgetExhausted:
+            break
+        if episode.archs:
+            # a HEAD step repeats the architecture it closes: score each architecture once
+            for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
+                if action != vocab.head_action:
+                    tree.insert(arch, accuracy)
+            batch.append(episode)
+        if len(batch) < config.episodes_per_update and not env.exhausted:
+            continue
+        if not batch:
+            break
+        b = baseline_ema if baseline_ema is not None else (baseline_sum / baseline_n if baseline_n else 0.0)
+        loss = torch.zeros(())
+        for ep in batch:
+            g = returns(ep.rewards, config.gamma, config.return_mode, config.normalize_return)
+            loss = loss + _episode_loss(controller, ep, g, b, config.entropy_coef)
+        if len(tree) > 0 and rng.random() < config.replay_p:
+            for arch, accuracy in tree.sample(rng, config.replay_k, config.replay_temperature):
+                replay = _replay_episode(arch, tree, vocab, base.image_size)
+                g = returns(replay.rewards, config.gamma, config.return_mode, config.normalize_return)
+                loss = loss + _episode_loss(controller, replay, g, b, config.entropy_coef)
+        optimizer.zero_grad()
+        (loss / len(batch)).backward()
+        optimizer.step()
+        for ep in batch:  # b: running average of the sampled architectures' accuracies
+            final = ep.rewards[-1]
+            baseline_sum, baseline_n = baseline_sum + final, baseline_n + 1
+            if config.baseline_decay is not None:
+                d = config.baseline_decay
+                baseline_ema = final if baseline_ema is None else d * baseline_ema + (1 - d) * final
+        batch = []
+        if checkpoint is not None:
+            _save(Path(checkpoint), controller, tree)
+    if checkpoint is not None:
+        _save(Path(checkpoint), controller, tree)
+    return tree
+
+
+def _curriculum(config: ReinforceConfig, env: TrackedEnv, full: int, max_layers: int, epochs):
+    if not config.curriculum:
+        return full, epochs
+    spent = env.trainings / env.budget
+    for fraction, layers, new_epochs in sorted(config.curriculum):
+        if spent >= fraction:
+            max_layers, target = min(layers, full), new_epochs
+            if target is not None and target != epochs:
+                env.evaluator.set_epochs(target)
+                epochs = target
+    return max_layers, epochs
+
+
+def _sample_episode(
+    env: TrackedEnv, controller: Controller, generator: torch.Generator, max_layers: int, head: int
+) -> _Episode:
+    env.reset()
+    episode = _Episode([], [], [], [])
+    prev, state = torch.tensor([controller.num_actions]), None
+    terminated = False
+    while not terminated:
+        mask = _bound_mask(env.action_masks(), len(episode.actions), max_layers, head)
+        with torch.no_grad():
+            logits, state = controller.step(prev, state)
+            probs = torch.softmax(_masked(logits, mask), dim=-1)
+            action = int(torch.multinomial(probs, 1, generator=generator))
+        _, reward, terminated, truncated, info = env.step(action)
+        terminated = terminated or truncated
+        episode.actions.append(action)
+        episode.masks.append(mask)
+        episode.rewards.append(float(reward))
+        episode.archs.append(info["arch"])
+        prev = torch.tensor([action])
+    return episode
+
+
+def _episode_loss(controller: Controller, ep: _Episode, g: list[float], b: float, entropy_coef: float):
+    """-(sum_t log P(a_t) (G_t - b)) - entropy bonus, teacher-forced over the episode."""
+    prev, state = torch.tensor([controller.num_actions]), None
+    loss = torch.zeros(())
+    for action, mask, g_t in zip(ep.actions, ep.masks, g, strict=True):
+        logits, state = controller.step(prev, state)
+        dist = torch.distributions.Categorical(logits=_masked(logits, mask))
+        loss = loss - dist.log_prob(torch.tensor(action)) * (g_t - b) - entropy_coef * dist.entropy()
+        prev = torch.tensor([action])
+    return loss
+
+
+def _replay_episode(arch: str, tree: ReplayTree, vocab, image_size: int) -> _Episode:
+    """An episode rebuilt from the tree: the architecture's actions then HEAD, with stored rewards."""
+    from nas_gym.search_space import Architecture
+
+    parsed = Architecture.parse(arch)
+    actions = vocab.actions_of(parsed) + [vocab.head_action]
+    masks, rewards, archs = [], [], []
+    for t, action in enumerate(actions):
+        prefix = parsed[:t]
+        masks.append(vocab.action_mask(prefix, image_size))
+        closed = parsed[: t + 1] if action != vocab.head_action else parsed
+        stored = tree.get(str(closed))
+        rewards.append(stored[0] if stored is not None else 0.0)
+        archs.append(str(closed))
+    for t, action in enumerate(actions):  # a tree path may run past this env's bound
+        if not masks[t][action]:
+            masks[t] = masks[t].copy()
+            masks[t][action] = True
+    return _Episode(actions, masks, rewards, archs)
+
+
+def _save(folder: Path, controller: Controller, tree: ReplayTree) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "controller.pt.tmp"
+    torch.save(controller.state_dict(), tmp)
+    tmp.replace(folder / "controller.pt")
+    tree.save(folder / "tree.json")

@@ -1,0 +1,156 @@
+"""A search run folder: what ``nas-gym search`` writes, and what it resumes from.
+
+    DIR/run.json        env id, env kwargs, agent, seed (checked on resume)
+    DIR/history.jsonl   one row per step (agents.budget.HistoryRow)
+    DIR/results.sqlite  the result store: every trained child
+    DIR/summary.json    best_arch, best_accuracy, trainings, agent, env, seed, budget
+    DIR/tree.json, DIR/tree.dot   the replay tree of the run
+    DIR/best_accuracy.png         best accuracy against trainings
+    DIR/tb/             TensorBoard scalars
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from agents.budget import History, HistoryRow
+from agents.replay_tree import ReplayTree
+from nas_gym.search_space import Architecture, Conv, Dropout, Pool, Residual
+
+__all__ = ["RunSpec", "best_of_run", "layer_table", "tree_from_history", "write_outputs"]
+
+
+class RunError(ValueError):
+    """A run folder that cannot be used for this command."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    env: str
+    agent: str
+    seed: int
+    env_kwargs: dict[str, Any]
+
+    def save(self, folder: Path) -> None:
+        tmp = folder / "run.json.tmp"
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+        os.replace(tmp, folder / "run.json")
+
+    @classmethod
+    def load(cls, folder: Path) -> RunSpec | None:
+        path = folder / "run.json"
+        if not path.exists():
+            return None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as e:
+            raise RunError(f"{path} is not a run description ({e})") from e
+
+    def check_same_search(self, other: RunSpec, folder: Path) -> None:
+        """A folder may only be resumed by the same search (budget aside)."""
+        for name in ("env", "agent", "seed", "env_kwargs"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                raise RunError(
+                    f"{folder} holds a search with {name}={theirs!r}, not {mine!r}; "
+                    "use another --out folder"
+                )
+
+
+def tree_from_history(history: History) -> ReplayTree:
+    """Every architecture a run scored, once per step (a HEAD step repeats its architecture)."""
+    tree = ReplayTree()
+    previous: HistoryRow | None = None
+    for row in history:
+        repeat = previous is not None and previous.episode == row.episode and previous.arch == row.arch
+        if row.arch and not repeat:
+            tree.insert(row.arch, row.accuracy)
+        previous = row
+    return tree
+
+
+def _describe(layer) -> tuple[str, str]:
+    if isinstance(layer, Conv):
+        return "Convolution", f"Channel={layer.channels}; Kernel_size={layer.kernel}; Stride=1"
+    if isinstance(layer, Residual):
+        return "Residual", f"Channel={layer.channels}; Stride={layer.stride}"
+    if isinstance(layer, Pool):
+        kind = "Max pool" if layer.kind == "max" else "Average pool"
+        return kind, f"Kernel_size={layer.kernel}; Stride=2"
+    if isinstance(layer, Dropout):
+        return "Dropout", "p=0.25"
+    raise TypeError(layer)
+
+
+def layer_table(arch: str, accuracy: float | None = None) -> Table:
+    """The best architecture as the poster shows it: Layer / Type / Setting."""
+    parsed = Architecture.parse(arch)
+    title = "Best architecture" + (f" ({accuracy:.2%} validation accuracy)" if accuracy is not None else "")
+    table = Table(title=title)
+    for column in ("Layer", "Type", "Setting"):
+        table.add_column(column)
+    for i, layer in enumerate(parsed, start=1):
+        table.add_row(str(i), *_describe(layer))
+    table.add_row(str(len(parsed) + 1), "Linear+Softmax", "-")
+    return table
+
+
+def write_outputs(
+    folder: Path, spec: RunSpec, history: History, tree: ReplayTree, budget: int
+) -> dict[str, Any]:
+    """summary.json, tree.json, tree.dot and the PNG; returns the summary."""
+    best = history.best()
+    summary = {
+        "best_arch": best.arch if best else None,
+        "best_accuracy": best.accuracy if best else None,
+        "trainings": history.trainings,
+        "budget": budget,
+        "steps": len(history),
+        "agent": spec.agent,
+        "env": spec.env,
+        "seed": spec.seed,
+    }
+    tmp = folder / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, folder / "summary.json")
+    tree.save(folder / "tree.json")
+    (folder / "tree.dot").write_text(tree.to_dot())
+    _plot(folder / "best_accuracy.png", history, spec)
+    return summary
+
+
+def _plot(path: Path, history: History, spec: RunSpec) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = history.best_so_far()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if points:
+        xs, ys = zip(*points, strict=True)
+        ax.step(xs, [100 * y for y in ys], where="post")
+    ax.set_xlabel("child trainings")
+    ax.set_ylabel("best validation accuracy so far (%)")
+    ax.set_title(f"{spec.agent} on {spec.env} (seed {spec.seed})")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def best_of_run(folder: Path) -> tuple[str, str, int]:
+    """(best architecture, env id, seed) of a finished run folder."""
+    path = Path(folder) / "summary.json"
+    if not path.exists():
+        raise RunError(f"{folder} has no summary.json: not a finished search folder")
+    summary = json.loads(path.read_text())
+    if not summary.get("best_arch"):
+        raise RunError(f"{path} names no best architecture")
+    return summary["best_arch"], summary["env"], int(summary["seed"])
