@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["main"]
@@ -138,7 +138,9 @@ def cmd_search(args: argparse.Namespace) -> None:
     tracked = TrackedEnv(env, args.budget, history)
     console = Console()
     if len(history):
-        console.print(f"resuming {out}: {history.trainings} trainings done, replaying {len(history)} steps from the store")
+        console.print(
+            f"resuming {out}: {history.trainings} trainings done, replaying {len(history)} steps from the store"
+        )
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -152,7 +154,9 @@ def cmd_search(args: argparse.Namespace) -> None:
         TimeElapsedColumn(),
     ]
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(args.agent, total=args.budget, completed=history.trainings, best=best, arch="")
+        task = progress.add_task(
+            args.agent, total=args.budget, completed=history.trainings, best=best, arch=""
+        )
 
         def on_row(row) -> None:
             nonlocal best
@@ -186,9 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     ev = sub.add_parser("evaluate", help="train one architecture and report validation and test accuracy")
-    ev.add_argument("text", nargs="?", help="architecture, e.g. R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3")
-    ev.add_argument("--env", default=None, help="env id whose data and budget to use (default NASFashionMini-v0)")
-    ev.add_argument("--run", type=Path, default=None, help="a finished search folder: evaluate its best architecture")
+    ev.add_argument(
+        "text", nargs="?", help="architecture, e.g. R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3"
+    )
+    ev.add_argument(
+        "--env", default=None, help="env id whose data and budget to use (default NASFashionMini-v0)"
+    )
+    ev.add_argument(
+        "--run", type=Path, default=None, help="a finished search folder: evaluate its best architecture"
+    )
     ev.add_argument("--epochs", type=float, default=None, help="training epochs (default: the env's)")
     ev.add_argument("--seed", type=int, default=None, help="training seed (default 0, or the run's)")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
@@ -198,10 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     se = sub.add_parser("search", help="search architectures with an agent under a budget of trainings")
     se.add_argument("--env", default="NASFashionMini-v0", help="env id (default NASFashionMini-v0)")
-    se.add_argument("--agent", default="reinforce", help="reinforce, ppo, a2c, dqn, maskable_ppo, random, evolution")
-    se.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help=f"child trainings (default {DEFAULT_BUDGET})")
+    se.add_argument(
+        "--agent", default="reinforce", help="reinforce, ppo, a2c, dqn, maskable_ppo, random, evolution"
+    )
+    se.add_argument(
+        "--budget", type=int, default=DEFAULT_BUDGET, help=f"child trainings (default {DEFAULT_BUDGET})"
+    )
     se.add_argument("--seed", type=int, default=0, help="seed of the agent and of every child's training")
-    se.add_argument("--out", type=Path, default=None, help="run folder (default runs/ENV-AGENT-seedS); resumes")
+    se.add_argument(
+        "--out", type=Path, default=None, help="run folder (default runs/ENV-AGENT-seedS); resumes"
+    )
     se.add_argument("--epochs", type=float, default=None, help="override the env's epochs per child")
     se.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
     se.add_argument("--data-dir", default=None, help="folder searched first for the dataset")

@@ -152,7 +152,7 @@ def run(
             g = returns(ep.rewards, config.gamma, config.return_mode, config.normalize_return)
             loss = loss + _episode_loss(controller, ep, g, b, config.entropy_coef)
         if len(tree) > 0 and rng.random() < config.replay_p:
-            for arch, accuracy in tree.sample(rng, config.replay_k, config.replay_temperature):
+            for arch, _ in tree.sample(rng, config.replay_k, config.replay_temperature):
                 replay = _replay_episode(arch, tree, vocab, base.image_size)
                 g = returns(replay.rewards, config.gamma, config.return_mode, config.normalize_return)
                 loss = loss + _episode_loss(controller, replay, g, b, config.entropy_coef)

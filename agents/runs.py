@@ -1,12 +1,12 @@
 """A search run folder: what ``nas-gym search`` writes, and what it resumes from.
 
-    DIR/run.json        env id, env kwargs, agent, seed (checked on resume)
-    DIR/history.jsonl   one row per step (agents.budget.HistoryRow)
-    DIR/results.sqlite  the result store: every trained child
-    DIR/summary.json    best_arch, best_accuracy, trainings, agent, env, seed, budget
-    DIR/tree.json, DIR/tree.dot   the replay tree of the run
-    DIR/best_accuracy.png         best accuracy against trainings
-    DIR/tb/             TensorBoard scalars
+DIR/run.json        env id, env kwargs, agent, seed (checked on resume)
+DIR/history.jsonl   one row per step (agents.budget.HistoryRow)
+DIR/results.sqlite  the result store: every trained child
+DIR/summary.json    best_arch, best_accuracy, trainings, agent, env, seed, budget
+DIR/tree.json, DIR/tree.dot   the replay tree of the run
+DIR/best_accuracy.png         best accuracy against trainings
+DIR/tb/             TensorBoard scalars
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ class RunSpec:
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
                 raise RunError(
-                    f"{folder} holds a search with {name}={theirs!r}, not {mine!r}; "
-                    "use another --out folder"
+                    f"{folder} holds a search with {name}={theirs!r}, not {mine!r}; use another --out folder"
                 )
 
 

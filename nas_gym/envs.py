@@ -12,144 +12,39 @@ from gymnasium import spaces
 from nas_gym.evaluation import EvalResult, Evaluator, ResultStore
 from nas_gym.search_space import DEFAULT_MAX_LAYERS, Architecture, Vocabulary
 
-__all__ = ["REWARD_MODES", "NASEnv"]
+__all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase"]
 
 REWARD_MODES = ("prefix", "final", "improvement")
 
 
-class NASEnv(gym.Env[np.ndarray, np.int64]):
-    """
-    ## Description
+class NASEnvBase(gym.Env[np.ndarray, np.int64]):
+    """Spaces, masks, rewards and episodes of every NAS env, over any *evaluator*.
 
-    Neural Architecture Search as an episodic MDP, after "Augmented Neural Architecture Search
-    with REINFORCE" (Xu). Each action appends one layer to a child CNN; the prefix built so far,
-    closed by a global-average-pool + Linear head, is *trained for real* on the env's dataset and
-    its validation accuracy is the reward. Layers are written as tokens: ``C{c}k{k}`` conv,
-    ``R{c}`` / ``R{c}s2`` residual block, ``MP{k}`` / ``AP{k}`` pooling, ``DR`` dropout
-    (see :mod:`nas_gym.search_space`). Trained children go to a result store (SQLite); an
-    architecture already stored for the same dataset, budget and seed is never trained again.
-
-    ## Action Space
-
-    ``Discrete(24)`` with the default vocabulary:
-
-    | actions | layer |
-    | --- | --- |
-    | 0-11  | ``C{c}k{k}``, c in 32, 64, 128 (slowest), k in 1, 3, 4, 5 |
-    | 12-17 | ``R32 R32s2 R64 R64s2 R128 R128s2`` |
-    | 18-21 | ``MP2 MP3 AP2 AP3`` |
-    | 22    | ``DR`` |
-    | 23    | HEAD: close the architecture and end the episode |
-
-    ``action_masks()`` (sb3-contrib's MaskablePPO convention) and ``info["action_mask"]`` give the
-    allowed actions: HEAD is masked on the empty architecture, and a layer is masked when it would
-    shrink the feature map below 1x1 or the architecture already has ``max_layers`` layers.
-
-    ## Observation Space
-
-    ``MultiDiscrete([25] * 15)``: slot i holds layer i's action + 1, and 0 marks an empty slot.
-
-    ## Rewards
-
-    With ``reward="prefix"`` (default): the validation accuracy in [0, 1] of the architecture after
-    the step. HEAD returns the accuracy of the architecture it closes, without retraining.
-    ``reward="final"``: 0 until the episode ends, then the closed architecture's accuracy (only
-    the final architecture is trained). ``reward="improvement"``: the change in accuracy from the
-    previous prefix (the empty prefix counts 0), so an episode's rewards sum to its final accuracy.
-    A child that diverges, runs out of memory or overruns ``time_limit`` scores 0.0.
-
-    ## Starting State
-
-    The empty architecture: an all-zero observation.
-
-    ## Episode End
-
-    Terminates on HEAD, on reaching ``max_layers`` layers, or on a masked action (reward 0.0 and
-    ``info["invalid_action"] = True``). There is no truncation. An action outside the action space
-    (24, -1, 2.5, a string) raises ``ValueError``.
-
-    ## Arguments
-
-    ```python
-    import gymnasium as gym
-    import nas_gym
-
-    env = gym.make("NASFashionMini-v0", epochs=1.0, store="results.sqlite")
-    obs, info = env.reset(seed=0)
-    obs, reward, terminated, truncated, info = env.step(1)  # C32k3
-    print(info["arch"], reward, info["num_params"])
-    ```
-
-    | kwarg | meaning |
-    | --- | --- |
-    | ``dataset`` | ``cifar10``, ``mnist``, ``fashion_mnist`` or ``fashion_mini`` |
-    | ``data_dir`` | folder searched first for the data (then ``$NAS_GYM_DATA``, ``~/.cache/nas_gym``, Debian's folder, download) |
-    | ``download`` | allow torchvision's download when the data are nowhere on disk |
-    | ``device`` | ``"cpu"``, ``"cuda"``, ``"cuda:1"``; ``None`` = CUDA when available |
-    | ``max_layers`` | at most this many layers (15) |
-    | ``epochs`` | training epochs per child (float) |
-    | ``train_size`` / ``val_size`` | images used for training / validation, both from the training set |
-    | ``batch_size``, ``lr`` | SGD batch size and peak learning rate |
-    | ``image_size`` | side the images are resized to (area downsampling) |
-    | ``width`` | channel multiplier applied to every layer |
-    | ``store`` | path of the SQLite result store; ``None`` keeps it in memory |
-    | ``reward`` | ``"prefix"``, ``"final"`` or ``"improvement"`` |
-    | ``time_limit`` | wall-clock seconds per child; ``None`` = no limit |
-    | ``train_seed`` | seed of every child's training; ``None`` = the seed of the first ``reset(seed=...)`` |
-
-    Each registered id fixes its budget through these kwargs (``gym.spec(id).kwargs``); any of
-    them can be overridden in ``gym.make``.
-
-    ## Version History
-
-    * v0: initial release.
+    An evaluator scores an architecture for a seed: ``evaluate(arch, seed) -> EvalResult``,
+    ``lookup(arch, seed)`` (None when it would have to train), ``num_params(arch)``, its
+    ``image_size`` and a ``trainings`` counter. :class:`NASEnv` trains children for real; a
+    tabular or synthetic env supplies another evaluator.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,
-        dataset: str = "fashion_mini",
-        data_dir: str | None = None,
-        download: bool = True,
-        device: str | None = None,
+        evaluator: Any,
         max_layers: int = DEFAULT_MAX_LAYERS,
-        epochs: float = 1.0,
-        train_size: int | None = None,
-        val_size: int = 5000,
-        batch_size: int = 128,
-        lr: float = 0.05,
-        image_size: int | None = None,
-        width: float = 1.0,
-        store: str | ResultStore | None = None,
         reward: str = "prefix",
-        time_limit: float | None = None,
         train_seed: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
-        if not isinstance(max_layers, int) or max_layers < 1:
+        if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
             raise ValueError(f"max_layers must be a positive int, got {max_layers!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        self.evaluator = Evaluator(
-            dataset=dataset,
-            train_size=train_size,
-            val_size=val_size,
-            image_size=image_size,
-            width=width,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            time_limit=time_limit,
-            data_dir=data_dir,
-            download=download,
-            device=device,
-            store=store,
-        )
+        self.evaluator = evaluator
         self.vocabulary = Vocabulary(max_layers=max_layers)
-        self.image_size = int(self.evaluator.image_size)  # type: ignore[arg-type]
+        self.image_size = int(evaluator.image_size)
         self.reward_mode = reward
         self.render_mode = render_mode
         self.action_space = spaces.Discrete(self.vocabulary.num_actions)
@@ -254,3 +149,129 @@ class NASEnv(gym.Env[np.ndarray, np.int64]):
             "action_mask": self._mask.copy(),
             "invalid_action": invalid,
         }
+
+
+class NASEnv(NASEnvBase):
+    """
+    ## Description
+
+    Neural Architecture Search as an episodic MDP, after "Augmented Neural Architecture Search
+    with REINFORCE" (Xu). Each action appends one layer to a child CNN; the prefix built so far,
+    closed by a global-average-pool + Linear head, is *trained for real* on the env's dataset and
+    its validation accuracy is the reward. Layers are written as tokens: ``C{c}k{k}`` conv,
+    ``R{c}`` / ``R{c}s2`` residual block, ``MP{k}`` / ``AP{k}`` pooling, ``DR`` dropout
+    (see :mod:`nas_gym.search_space`). Trained children go to a result store (SQLite); an
+    architecture already stored for the same dataset, budget and seed is never trained again.
+
+    ## Action Space
+
+    ``Discrete(24)`` with the default vocabulary:
+
+    | actions | layer |
+    | --- | --- |
+    | 0-11  | ``C{c}k{k}``, c in 32, 64, 128 (slowest), k in 1, 3, 4, 5 |
+    | 12-17 | ``R32 R32s2 R64 R64s2 R128 R128s2`` |
+    | 18-21 | ``MP2 MP3 AP2 AP3`` |
+    | 22    | ``DR`` |
+    | 23    | HEAD: close the architecture and end the episode |
+
+    ``action_masks()`` (sb3-contrib's MaskablePPO convention) and ``info["action_mask"]`` give the
+    allowed actions: HEAD is masked on the empty architecture, and a layer is masked when it would
+    shrink the feature map below 1x1 or the architecture already has ``max_layers`` layers.
+
+    ## Observation Space
+
+    ``MultiDiscrete([25] * 15)``: slot i holds layer i's action + 1, and 0 marks an empty slot.
+
+    ## Rewards
+
+    With ``reward="prefix"`` (default): the validation accuracy in [0, 1] of the architecture after
+    the step. HEAD returns the accuracy of the architecture it closes, without retraining.
+    ``reward="final"``: 0 until the episode ends, then the closed architecture's accuracy (only
+    the final architecture is trained). ``reward="improvement"``: the change in accuracy from the
+    previous prefix (the empty prefix counts 0), so an episode's rewards sum to its final accuracy.
+    A child that diverges, runs out of memory or overruns ``time_limit`` scores 0.0.
+
+    ## Starting State
+
+    The empty architecture: an all-zero observation.
+
+    ## Episode End
+
+    Terminates on HEAD, on reaching ``max_layers`` layers, or on a masked action (reward 0.0 and
+    ``info["invalid_action"] = True``). There is no truncation. An action outside the action space
+    (24, -1, 2.5, a string) raises ``ValueError``.
+
+    ## Arguments
+
+    ```python
+    import gymnasium as gym
+    import nas_gym
+
+    env = gym.make("NASFashionMini-v0", epochs=1.0, store="results.sqlite")
+    obs, info = env.reset(seed=0)
+    obs, reward, terminated, truncated, info = env.step(1)  # C32k3
+    print(info["arch"], reward, info["num_params"])
+    ```
+
+    | kwarg | meaning |
+    | --- | --- |
+    | ``dataset`` | ``cifar10``, ``mnist``, ``fashion_mnist`` or ``fashion_mini`` |
+    | ``data_dir`` | folder searched first for the data (then ``$NAS_GYM_DATA``, ``~/.cache/nas_gym``, Debian's folder, download) |
+    | ``download`` | allow torchvision's download when the data are nowhere on disk |
+    | ``device`` | ``"cpu"``, ``"cuda"``, ``"cuda:1"``; ``None`` = CUDA when available |
+    | ``max_layers`` | at most this many layers (15) |
+    | ``epochs`` | training epochs per child (float) |
+    | ``train_size`` / ``val_size`` | images used for training / validation, both from the training set |
+    | ``batch_size``, ``lr`` | SGD batch size and peak learning rate |
+    | ``image_size`` | side the images are resized to (area downsampling) |
+    | ``width`` | channel multiplier applied to every layer |
+    | ``store`` | path of the SQLite result store; ``None`` keeps it in memory |
+    | ``reward`` | ``"prefix"``, ``"final"`` or ``"improvement"`` |
+    | ``time_limit`` | wall-clock seconds per child; ``None`` = no limit |
+    | ``train_seed`` | seed of every child's training; ``None`` = the seed of the first ``reset(seed=...)`` |
+
+    Each registered id fixes its budget through these kwargs (``gym.spec(id).kwargs``); any of
+    them can be overridden in ``gym.make``.
+
+    ## Version History
+
+    * v0: initial release.
+    """
+
+    def __init__(
+        self,
+        dataset: str = "fashion_mini",
+        data_dir: str | None = None,
+        download: bool = True,
+        device: str | None = None,
+        max_layers: int = DEFAULT_MAX_LAYERS,
+        epochs: float = 1.0,
+        train_size: int | None = None,
+        val_size: int = 5000,
+        batch_size: int = 128,
+        lr: float = 0.05,
+        image_size: int | None = None,
+        width: float = 1.0,
+        store: str | ResultStore | None = None,
+        reward: str = "prefix",
+        time_limit: float | None = None,
+        train_seed: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        evaluator = Evaluator(
+            dataset=dataset,
+            train_size=train_size,
+            val_size=val_size,
+            image_size=image_size,
+            width=width,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            time_limit=time_limit,
+            data_dir=data_dir,
+            download=download,
+            device=device,
+            store=store,
+        )
+        super().__init__(evaluator, max_layers, reward, train_seed, render_mode)

@@ -131,10 +131,14 @@ class ResultStore:
         self._conn = None
 
     def get(self, dataset: str, budget: str, arch: str, seed: int) -> StoredResult | None:
-        row = self._connect().execute(
-            "SELECT * FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?",
-            (dataset, budget, arch, seed),
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute(
+                "SELECT * FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?",
+                (dataset, budget, arch, seed),
+            )
+            .fetchone()
+        )
         return None if row is None else StoredResult(*row)
 
     def put(self, result: StoredResult) -> StoredResult:
@@ -249,9 +253,7 @@ class Evaluator:
         ):
             raise ValueError(f"train_size must be a positive int or None, got {self.train_size!r}")
         if self.image_size > self.info.image_size:
-            raise ValueError(
-                f"image_size {self.image_size} exceeds {self.dataset}'s {self.info.image_size}"
-            )
+            raise ValueError(f"image_size {self.image_size} exceeds {self.dataset}'s {self.info.image_size}")
         if not (isinstance(self.width, int | float) and self.width > 0):
             raise ValueError(f"width must be a positive number, got {self.width!r}")
         from nas_gym.training.trainer import TrainConfig
@@ -306,9 +308,14 @@ class Evaluator:
         return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
     def num_params(self, arch: Architecture) -> int:
-        from nas_gym.models import build_model, count_parameters
+        import torch
 
-        return count_parameters(self._factory(arch)()) if arch.fits(self.image_size) else 0  # type: ignore[arg-type]
+        from nas_gym.models import count_parameters
+
+        if not arch.fits(self.image_size):  # type: ignore[arg-type]
+            return 0
+        with torch.random.fork_rng(devices=[]):  # building draws from the RNG: leave the caller's alone
+            return count_parameters(self._factory(arch)())
 
     def _factory(self, arch: Architecture):
         from nas_gym.models import build_model
@@ -344,7 +351,12 @@ class Evaluator:
         stored = self.lookup(arch, seed)
         if stored is not None:
             return EvalResult(
-                stored.arch, stored.accuracy, stored.num_params, stored.status, True, 0.0,
+                stored.arch,
+                stored.accuracy,
+                stored.num_params,
+                stored.status,
+                True,
+                0.0,
                 stored.test_accuracy,
             )
         return self._train(arch, int(seed), final=False)
@@ -355,20 +367,24 @@ class Evaluator:
         stored = self.lookup(arch, seed)
         if stored is not None and stored.test_accuracy is not None:
             return EvalResult(
-                stored.arch, stored.accuracy, stored.num_params, stored.status, True, 0.0,
+                stored.arch,
+                stored.accuracy,
+                stored.num_params,
+                stored.status,
+                True,
+                0.0,
                 stored.test_accuracy,
             )
         return self._train(arch, int(seed), final=True)
 
     def _train(self, arch: Architecture, seed: int, final: bool) -> EvalResult:
-        from nas_gym.models import count_parameters
         from nas_gym.training.trainer import evaluate_accuracy, train
 
         if not arch.fits(self.image_size):  # type: ignore[arg-type]
             raise ValueError(f"{arch} shrinks a {self.image_size}x{self.image_size} input below 1x1")
         data = self._load()
         factory = self._factory(arch)
-        params = count_parameters(factory())
+        params = self.num_params(arch)
         result = train(factory, data, self.config, seed, keep_model=final)
         self.trainings += 1
         self.train_seconds += result.train_seconds
@@ -377,8 +393,19 @@ class Evaluator:
         now = time.time()
         stored = self.result_store.put(
             StoredResult(
-                self.dataset, self.budget_key, str(arch), seed, result.accuracy, None, params,
-                result.train_seconds, result.status, result.message, str(data.device), now, now,
+                self.dataset,
+                self.budget_key,
+                str(arch),
+                seed,
+                result.accuracy,
+                None,
+                params,
+                result.train_seconds,
+                result.status,
+                result.message,
+                str(data.device),
+                now,
+                now,
             )
         )
         test_accuracy = None
@@ -389,6 +416,11 @@ class Evaluator:
             test_accuracy = evaluate_accuracy(result.model, test_data.val_x, test_data.val_y, data)
             self.result_store.set_test_accuracy(self.dataset, self.budget_key, str(arch), seed, test_accuracy)
         return EvalResult(
-            stored.arch, stored.accuracy, stored.num_params, stored.status, False,
-            result.train_seconds, test_accuracy,
+            stored.arch,
+            stored.accuracy,
+            stored.num_params,
+            stored.status,
+            False,
+            result.train_seconds,
+            test_accuracy,
         )

@@ -15,21 +15,42 @@ _ENTRY_POINT = "nas_gym.envs:NASEnv"
 ENV_IDS: dict[str, dict[str, Any]] = {
     # the headline env; sized for a GPU: about 50 child epochs a minute for small children
     "NASCifar10-v0": dict(
-        dataset="cifar10", train_size=45_000, val_size=5_000, epochs=5.0, batch_size=256, lr=0.1,
+        dataset="cifar10",
+        train_size=45_000,
+        val_size=5_000,
+        epochs=5.0,
+        batch_size=256,
+        lr=0.1,
         width=1.0,
     ),
     "NASMnist-v0": dict(
-        dataset="mnist", train_size=55_000, val_size=5_000, epochs=2.0, batch_size=256, lr=0.1,
+        dataset="mnist",
+        train_size=55_000,
+        val_size=5_000,
+        epochs=2.0,
+        batch_size=256,
+        lr=0.1,
         width=1.0,
     ),
     "NASFashionMNIST-v0": dict(
-        dataset="fashion_mnist", train_size=55_000, val_size=5_000, epochs=2.0, batch_size=256,
-        lr=0.1, width=1.0,
+        dataset="fashion_mnist",
+        train_size=55_000,
+        val_size=5_000,
+        epochs=2.0,
+        batch_size=256,
+        lr=0.1,
+        width=1.0,
     ),
     # the offline default, sized for a 2-core CPU: a 3-layer child trains in about 3 s
     "NASFashionMini-v0": dict(
-        dataset="fashion_mini", train_size=8_000, val_size=2_000, image_size=14, epochs=2.0,
-        batch_size=64, lr=0.1, width=0.5,
+        dataset="fashion_mini",
+        train_size=8_000,
+        val_size=2_000,
+        image_size=14,
+        epochs=2.0,
+        batch_size=64,
+        lr=0.1,
+        width=0.5,
     ),
 }
 

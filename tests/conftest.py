@@ -31,7 +31,9 @@ def _images(rng: np.random.Generator, n: int, shape: tuple[int, ...], labels: np
     return np.clip(base + labels.reshape(-1, *([1] * len(shape))) * 18, 0, 255).astype(np.uint8)
 
 
-def write_mnist_like(folder: Path, n_train: int = 600, n_test: int = 200, seed: int = 0, compress: bool = True) -> Path:
+def write_mnist_like(
+    folder: Path, n_train: int = 600, n_test: int = 200, seed: int = 0, compress: bool = True
+) -> Path:
     """The four MNIST/Fashion-MNIST IDX files in ``folder`` (28x28, 10 classes)."""
     rng = np.random.default_rng(seed)
     for prefix, n in (("train", n_train), ("t10k", n_test)):

@@ -157,9 +157,7 @@ def _read_idx_folder(folder: Path, name: str) -> ImageData:
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-            raise DatasetError(
-                f"{folder}: {split} images {x.shape} and labels {y.shape} do not match"
-            )
+            raise DatasetError(f"{folder}: {split} images {x.shape} and labels {y.shape} do not match")
         if y.size and y.max() >= 10:
             raise DatasetError(f"{folder}: {split} labels go up to {y.max()}, expected 0..9")
     return ImageData(
@@ -295,9 +293,7 @@ def resize_images(x: np.ndarray, image_size: int) -> np.ndarray:
     return out.round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
-def split_train_val(
-    data: ImageData, train_size: int | None, val_size: int, split_seed: int = 0
-) -> Split:
+def split_train_val(data: ImageData, train_size: int | None, val_size: int, split_seed: int = 0) -> Split:
     """Carve a validation set out of the *training* set (never the test set).
 
     The split depends only on ``split_seed`` (not on a child's seed) so that every child of a
@@ -319,4 +315,6 @@ def split_train_val(
         )
     order = np.random.default_rng(split_seed).permutation(n)
     val_idx, train_idx = order[:val_size], order[val_size : val_size + train_size]
-    return Split(data.train_x[train_idx], data.train_y[train_idx], data.train_x[val_idx], data.train_y[val_idx])
+    return Split(
+        data.train_x[train_idx], data.train_y[train_idx], data.train_x[val_idx], data.train_y[val_idx]
+    )

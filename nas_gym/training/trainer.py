@@ -230,7 +230,11 @@ def train(
             return TrainResult(0.0, status, time.perf_counter() - start, steps, 0.0, str(e)[:500])
     if not keep_model:
         result = TrainResult(
-            result.accuracy, result.status, result.train_seconds, result.steps, result.samples_per_second,
+            result.accuracy,
+            result.status,
+            result.train_seconds,
+            result.steps,
+            result.samples_per_second,
             result.message,
         )
     return result
@@ -258,7 +262,7 @@ def _train_loop(
     pct_start = max(config.warmup, 1e-3)
     if float(pct_start * (total_steps + 1)) - 1 == 0:
         # OneCycleLR divides by zero when its warm-up phase ends exactly on step 0 (warmup 0.2
-        # with 4 steps): lengthen that phase by a hair, which changes no learning rate it sets
+        # with 4 steps): lengthen that phase by a hair (the rates move by about 1e-6 relative)
         pct_start *= 1 + 1e-6
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,

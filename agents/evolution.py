@@ -1,0 +1,145 @@
+"""Regularized (aging) evolution: Real et al. 2019, "Regularized Evolution for Image Classifier
+Architecture Search" (AAAI), Algorithm 1.
+
+A population of whole architectures, each scored once through ``env.evaluate`` (one training at
+most; the store answers repeats for free). Each cycle samples ``sample_size`` members, takes the
+best as parent, mutates one layer, scores the child, appends it and removes the *oldest* member
+(not the worst: the aging that gives the method its name and its robustness to lucky scores).
+
+Section order (as in every agent file): config, mutation, run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.budget import TrackedEnv
+from agents.random_search import RandomSearchConfig, random_architecture
+from nas_gym.search_space import Architecture, Vocabulary
+
+__all__ = ["EvolutionConfig", "MUTATIONS", "mutate", "run"]
+
+MUTATIONS = ("replace", "insert", "remove")
+
+
+# -- config -------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvolutionConfig:
+    population_size: int = 20
+    """P, architectures alive at once. The paper uses P=100 for 20,000 trainings; 20 suits budgets
+    of a few hundred trainings (the poster trained 437), where P trainings only fill the population."""
+    sample_size: int = 5
+    """S, the tournament size. S/P = 0.25 as in the paper's P=100, S=25: larger S exploits more."""
+    mutation_attempts: int = 100
+    """Draws per child before giving up on a valid mutation (then a fresh random architecture).
+    Some valid edit always exists; invalid draws come from pools that shrink the map below 1x1."""
+    max_free_children: int = 20
+    """Children in a row answered by the store (free, so they do not move the budget) after which the
+    next child is a fresh random architecture instead of a mutation: keeps the search spending."""
+    max_idle_children: int = 1000
+    """Children in a row without a new training after which the search stops (the reachable space is
+    used up). A guard against an endless loop, not a budget."""
+    initial: RandomSearchConfig | None = None
+    """How the initial population (and fallback children) are drawn; None: masked uniform actions,
+    exactly like random search."""
+
+    def __post_init__(self) -> None:
+        if self.population_size < 1:
+            raise ValueError(f"population_size must be >= 1, got {self.population_size}")
+        if not 1 <= self.sample_size <= self.population_size:
+            raise ValueError(f"sample_size must be in 1..population_size, got {self.sample_size}")
+        for name in ("mutation_attempts", "max_free_children", "max_idle_children"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+# -- mutation -----------------------------------------------------------------------------------
+
+
+def mutate(
+    arch: Architecture,
+    vocabulary: Vocabulary,
+    image_size: int,
+    rng: np.random.Generator,
+    attempts: int = 100,
+) -> Architecture | None:
+    """A valid child one layer edit away from ``arch``, or None after ``attempts`` invalid draws.
+
+    The edit is drawn uniformly among those the length allows: replace a random layer by a
+    *different* vocabulary layer, insert a random layer at a random position (below
+    ``max_layers``), or remove a random layer (the child keeps at least one layer). A draw that
+    ``vocabulary.validate`` rejects (a pool that no longer fits) is drawn again.
+    """
+    layers = vocabulary.layers
+    for _ in range(attempts):
+        ops = ["replace"]
+        if len(arch) < vocabulary.max_layers:
+            ops.append("insert")
+        if len(arch) > 1:
+            ops.append("remove")
+        op = ops[int(rng.integers(len(ops)))]
+        old = list(arch.layers)
+        if op == "replace":
+            i = int(rng.integers(len(old)))
+            choices = [layer for layer in layers if layer != old[i]]
+            old[i] = choices[int(rng.integers(len(choices)))]
+        elif op == "insert":
+            i = int(rng.integers(len(old) + 1))
+            old.insert(i, layers[int(rng.integers(len(layers)))])
+        else:
+            del old[int(rng.integers(len(old)))]
+        child = Architecture(tuple(old))
+        if vocabulary.is_valid(child, image_size):
+            return child
+    return None
+
+
+# -- run ----------------------------------------------------------------------------------------
+
+
+def run(env: TrackedEnv, seed: int, config: EvolutionConfig | None = None) -> None:
+    """Search until ``env.exhausted``: a random initial population, then aging evolution.
+
+    Every architecture is scored through ``env.evaluate`` (never more than one training each), and
+    the budget is checked before every evaluation, so the search never trains past it.
+    """
+    config = config or EvolutionConfig()
+    rng = np.random.default_rng(seed)
+    vocabulary: Vocabulary = env.unwrapped.vocabulary  # type: ignore[attr-defined]
+    image_size: int = env.unwrapped.image_size  # type: ignore[attr-defined]
+    initial = config.initial or RandomSearchConfig()
+    env.reset(seed=seed)  # the children's training seed derives from this seed
+
+    population: deque[tuple[Architecture, float]] = deque()  # oldest on the left
+    free_in_a_row = 0  # consecutive children answered by the store
+
+    def score(arch: Architecture) -> float:
+        nonlocal free_in_a_row
+        before = env.trainings
+        accuracy = env.evaluate(arch)
+        free_in_a_row = free_in_a_row + 1 if env.trainings == before else 0
+        return accuracy
+
+    # initial population: random architectures (an empty one is never drawn: HEAD is masked at t=0)
+    while len(population) < config.population_size and not env.exhausted:
+        if free_in_a_row >= config.max_idle_children:
+            return
+        arch = random_architecture(vocabulary, image_size, rng, initial)
+        population.append((arch, score(arch)))
+
+    # evolution: tournament of S, mutate the best, push the child, pop the oldest
+    while not env.exhausted and free_in_a_row < config.max_idle_children:
+        child = None
+        if free_in_a_row < config.max_free_children:
+            sample = rng.choice(len(population), size=config.sample_size, replace=False)
+            parent = max((population[int(i)] for i in sample), key=lambda member: member[1])[0]
+            child = mutate(parent, vocabulary, image_size, rng, config.mutation_attempts)
+        if child is None:
+            child = random_architecture(vocabulary, image_size, rng, initial)
+        population.append((child, score(child)))
+        population.popleft()

@@ -1,0 +1,298 @@
+"""Stable-Baselines3 baselines on the NAS env: PPO, A2C, DQN and (sb3-contrib) MaskablePPO.
+
+SB3's defaults are sized for millions of cheap steps (PPO collects 2048 steps per update). Here a
+step trains a child, and a search has a few hundred trainings, so every algorithm is re-sized: a
+rollout is a few episodes (an episode is at most 15 steps), batches are small, and DQN's
+exploration and target updates are counted in tens to hundreds of trainings.
+
+How a run stops: the *budget of trainings* is the stop, not ``total_timesteps``. Steps answered by
+the result store are free, so the number of steps a budget buys is unknown in advance.
+``total_timesteps`` is only a cap (``max_steps_per_training`` x the trainings left) against a
+policy that keeps replaying stored architectures; the :class:`StopWhenExhausted` callback ends
+``learn`` after the step that spends the last training. ``TrackedEnv.step`` raises
+:class:`~agents.budget.BudgetExhausted` if a step would still train past the budget (it cannot once
+the callback stops the run, but it is what guarantees the budget whatever SB3 does); the run
+catches it and ends cleanly.
+
+PPO, A2C and DQN do not see the masks: a masked action ends the episode with reward 0 (the env's
+contract), which they learn to avoid. MaskablePPO reads ``action_masks()`` through the wrappers.
+
+Determinism: SB3 seeds the global torch RNG and samples actions from it. The env never draws from
+that RNG (children are built and trained under ``torch.random.fork_rng``), so the same seed gives
+the same search whether the store was empty or not, which is what resuming relies on.
+
+Stable-Baselines3 is imported inside the run functions, so importing this module stays light.
+
+Section order (as in every agent file): configs, shared pieces, one run function per algorithm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agents.budget import BudgetExhausted, TrackedEnv
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+__all__ = [
+    "A2CConfig",
+    "DQNConfig",
+    "MaskablePPOConfig",
+    "PPOConfig",
+    "SB3Config",
+    "run_a2c",
+    "run_dqn",
+    "run_maskable_ppo",
+    "run_ppo",
+]
+
+
+# -- configs ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SB3Config:
+    net_arch: tuple[int, ...] = (64, 64)
+    """Hidden layers of the policy / value / Q MLP over the one-hot observation (15 x 25 inputs)."""
+    max_steps_per_training: int = 50
+    """total_timesteps = this x trainings left: a cap on free (stored) steps, not the stop."""
+    gamma: float = 0.99
+    """Discount per step (per layer); episodes are at most 15 steps, so 0.99 barely discounts."""
+
+
+@dataclass
+class PPOConfig(SB3Config):
+    learning_rate: float = 1e-3
+    """Adam step size. A search makes only tens of updates; 1e-3 moves the policy where SB3's 3e-4
+    would barely leave the uniform start."""
+    n_steps: int = 32
+    """Steps per rollout (one update each): 2-3 episodes, not SB3's 2048."""
+    batch_size: int = 16
+    """Minibatch, in steps; divides n_steps."""
+    n_epochs: int = 4
+    """Passes over each rollout. Fewer than SB3's 10: a 32-step rollout overfits quickly."""
+    gae_lambda: float = 0.95
+    """GAE bias/variance trade-off (SB3's default)."""
+    clip_range: float = 0.2
+    """PPO's ratio clip (SB3's default)."""
+    ent_coef: float = 0.01
+    """Entropy bonus: keeps the 24-way policy exploring through a short search."""
+
+
+@dataclass
+class MaskablePPOConfig(PPOConfig):
+    """MaskablePPO: PPO's sizes; only the policy's masking differs."""
+
+
+@dataclass
+class A2CConfig(SB3Config):
+    learning_rate: float = 7e-4
+    """RMSprop step size (SB3's default; A2C already updates every n_steps)."""
+    n_steps: int = 8
+    """Steps per update: about half an episode, SB3's 5 rounded to a power of two."""
+    gae_lambda: float = 1.0
+    """1.0: plain n-step returns, SB3's A2C default."""
+    ent_coef: float = 0.01
+    """Entropy bonus, as for PPO."""
+
+
+@dataclass
+class DQNConfig(SB3Config):
+    learning_rate: float = 1e-3
+    """Adam step size: 10x SB3's 1e-4, for the few hundred updates a search allows."""
+    buffer_size: int = 5_000
+    """Transitions kept: the whole of a search of a few hundred trainings (SB3's 1e6 is for Atari)."""
+    learning_starts: int = 45
+    """Random steps before the first update: 3 full-length episodes."""
+    batch_size: int = 32
+    """Transitions per gradient step (SB3's default)."""
+    train_freq: int = 1
+    """A gradient step after every env step: the Q-MLP is cheap next to a child's training."""
+    gradient_steps: int = 1
+    """Gradient steps per train_freq."""
+    target_update_interval: int = 100
+    """Env steps between target-network copies: about 100 trainings early in a search, when most
+    steps train (SB3's 10,000 would never copy within a budget)."""
+    exploration_fraction: float = 0.5
+    """Fraction of the *training budget* (not of total_timesteps) over which epsilon decays."""
+    exploration_initial_eps: float = 1.0
+    """Epsilon before the first training: uniform actions."""
+    exploration_final_eps: float = 0.05
+    """Epsilon for the rest of the search: about one random action in 20, under one per 15-layer episode."""
+
+
+# -- shared pieces ------------------------------------------------------------------------------
+
+
+def _stop_callback(env: TrackedEnv) -> Any:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StopWhenExhausted(BaseCallback):
+        """Ends ``learn`` after the step that spends the last training of the budget."""
+
+        def __init__(self, tracked: TrackedEnv) -> None:
+            super().__init__(verbose=0)
+            self.tracked = tracked
+
+        def _on_step(self) -> bool:
+            return not self.tracked.exhausted
+
+    return StopWhenExhausted(env)
+
+
+def _vec_env(env: TrackedEnv) -> DummyVecEnv:
+    """DummyVecEnv > Monitor > ``env``. We keep ``env`` (the budget keeper) to
+    check it; ``env_method("action_masks")`` reaches ``TrackedEnv.action_masks`` through
+    ``get_wrapper_attr``."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    monitored = Monitor(env)
+    return DummyVecEnv([lambda: monitored])
+
+
+def _learn(model: BaseAlgorithm, env: TrackedEnv, config: SB3Config) -> None:
+    """Run ``model.learn`` until the budget is spent (or the free-step cap is reached)."""
+    left = env.budget - env.trainings
+    try:
+        model.learn(total_timesteps=left * config.max_steps_per_training, callback=_stop_callback(env))
+    except BudgetExhausted:
+        # the budget is the stop: a step that would train past it ends the search, mid-rollout
+        pass
+
+
+class _EpsilonOverTrainings:
+    """DQN's linear epsilon schedule driven by trainings spent instead of timesteps taken.
+
+    DQN recomputes ``exploration_rate = exploration_schedule(progress_remaining)`` after every
+    step; this callable ignores SB3's progress (a fraction of the step cap) and uses the budget.
+    """
+
+    def __init__(self, env: TrackedEnv, config: DQNConfig) -> None:
+        self.env = env
+        self.start = env.trainings
+        self.config = config
+
+    def __call__(self, _progress_remaining: float) -> float:
+        c = self.config
+        spent = (self.env.trainings - self.start) / max(self.env.budget - self.start, 1)
+        decay = min(spent / c.exploration_fraction, 1.0) if c.exploration_fraction > 0 else 1.0
+        return c.exploration_initial_eps + decay * (c.exploration_final_eps - c.exploration_initial_eps)
+
+
+# -- run functions ------------------------------------------------------------------------------
+
+
+def run_ppo(env: TrackedEnv, seed: int, config: PPOConfig | None = None) -> None:
+    """Search with PPO (unmasked) until ``env.exhausted``."""
+    from stable_baselines3 import PPO
+
+    config = config or PPOConfig()
+    env.reset(seed=seed)  # the children's training seed derives from this seed
+    if env.exhausted:
+        return
+    model = PPO(
+        "MlpPolicy",
+        _vec_env(env),
+        learning_rate=config.learning_rate,
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.n_epochs,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        clip_range=config.clip_range,
+        ent_coef=config.ent_coef,
+        policy_kwargs=dict(net_arch=list(config.net_arch)),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    _learn(model, env, config)
+
+
+def run_maskable_ppo(env: TrackedEnv, seed: int, config: MaskablePPOConfig | None = None) -> None:
+    """Search with sb3-contrib's MaskablePPO, which never samples a masked action."""
+    try:
+        from sb3_contrib import MaskablePPO
+    except ImportError as e:
+        raise ImportError("the maskable_ppo agent needs sb3-contrib: pip install sb3-contrib") from e
+
+    config = config or MaskablePPOConfig()
+    env.reset(seed=seed)
+    if env.exhausted:
+        return
+    model = MaskablePPO(
+        "MlpPolicy",
+        _vec_env(env),
+        learning_rate=config.learning_rate,
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.n_epochs,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        clip_range=config.clip_range,
+        ent_coef=config.ent_coef,
+        policy_kwargs=dict(net_arch=list(config.net_arch)),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    _learn(model, env, config)
+
+
+def run_a2c(env: TrackedEnv, seed: int, config: A2CConfig | None = None) -> None:
+    """Search with A2C (unmasked) until ``env.exhausted``."""
+    from stable_baselines3 import A2C
+
+    config = config or A2CConfig()
+    env.reset(seed=seed)
+    if env.exhausted:
+        return
+    model = A2C(
+        "MlpPolicy",
+        _vec_env(env),
+        learning_rate=config.learning_rate,
+        n_steps=config.n_steps,
+        gamma=config.gamma,
+        gae_lambda=config.gae_lambda,
+        ent_coef=config.ent_coef,
+        policy_kwargs=dict(net_arch=list(config.net_arch)),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    _learn(model, env, config)
+
+
+def run_dqn(env: TrackedEnv, seed: int, config: DQNConfig | None = None) -> None:
+    """Search with DQN (unmasked, epsilon decayed over the training budget) until ``env.exhausted``."""
+    from stable_baselines3 import DQN
+
+    config = config or DQNConfig()
+    env.reset(seed=seed)
+    if env.exhausted:
+        return
+    model = DQN(
+        "MlpPolicy",
+        _vec_env(env),
+        learning_rate=config.learning_rate,
+        buffer_size=config.buffer_size,
+        learning_starts=config.learning_starts,
+        batch_size=config.batch_size,
+        train_freq=config.train_freq,
+        gradient_steps=config.gradient_steps,
+        target_update_interval=config.target_update_interval,
+        exploration_fraction=config.exploration_fraction,
+        exploration_initial_eps=config.exploration_initial_eps,
+        exploration_final_eps=config.exploration_final_eps,
+        gamma=config.gamma,
+        policy_kwargs=dict(net_arch=list(config.net_arch)),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
+    model.exploration_schedule = _EpsilonOverTrainings(env, config)  # type: ignore[assignment]
+    _learn(model, env, config)

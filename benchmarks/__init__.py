@@ -1,0 +1,1 @@
+"""Scripts that compare agents and measure the trainer (not part of the installed package)."""

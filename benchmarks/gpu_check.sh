@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# One-shot check on a machine with one NVIDIA GPU (sized for an H200; no network there).
+#
+#   1. the poster's best architecture, R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3, trained through
+#      nas_gym.evaluation.Evaluator on the FULL Fashion-MNIST (55000 train / 5000 val, 28x28, width 1.0,
+#      batch 256, lr 0.1) for 5 epochs on cuda: seconds per epoch, val accuracy, test accuracy;
+#   2. benchmarks/trainer_throughput.py on cuda, on the mini set and on full Fashion-MNIST.
+# Then a short summary table. Each step has its own time limit; the limits add up to 7 minutes.
+#
+# Usage, from anywhere:
+#   bash benchmarks/gpu_check.sh                 # on the GPU machine
+#   bash benchmarks/gpu_check.sh --dry-run       # tiny budgets on the CPU (same as NAS_GYM_GPU_CHECK_SMALL=1)
+#
+# Data: Fashion-MNIST's four IDX files (.gz or not) in .gpu_data/fashion-mnist/ of the repo root
+# (NAS_GYM_DATA defaults to $PWD/.gpu_data when that folder exists), or anywhere nas_gym's lookup finds
+# them. Nothing is downloaded and nothing is installed. Python packages: torch (with CUDA), torchvision,
+# pillow, numpy and gymnasium; a missing pure-Python one (gymnasium, farama-notifications) may be carried
+# as wheels in .gpu_data/wheels/: they are put on PYTHONPATH as they are (zip import), not installed.
+# When $OUT is set, a copy of everything printed goes to $OUT/gpu_check.txt.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT" || exit 1
+SMALL="${NAS_GYM_GPU_CHECK_SMALL:-0}"
+for arg in "$@"; do
+    case "$arg" in
+        --dry-run) SMALL=1 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        *) echo "gpu_check: unknown argument $arg (only --dry-run)" >&2; exit 2 ;;
+    esac
+done
+PY="${PYTHON:-$(command -v python3 || command -v python)}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+if [[ -z "${NAS_GYM_DATA:-}" && -d "$ROOT/.gpu_data" ]]; then
+    export NAS_GYM_DATA="$ROOT/.gpu_data"
+fi
+LOGS="$(mktemp -d)"
+trap 'rm -rf "$LOGS"' EXIT
+
+# step NAME LIMIT_S CMD...: run with a time limit, stream its output, keep a copy for the summary
+step() {
+    local name="$1" limit="$2"
+    shift 2
+    echo
+    echo "==== $name (limit ${limit} s): $*"
+    local start=$SECONDS
+    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$LOGS/$name.log"
+    local rc=${PIPESTATUS[0]}
+    echo "---- $name: exit $rc after $((SECONDS - start)) s"
+    echo "$rc" >"$LOGS/$name.rc"
+}
+
+# result NAME PATTERN: the step's last line matching PATTERN, or why there is none
+result() {
+    local rc line
+    rc="$(cat "$LOGS/$1.rc" 2>/dev/null || echo "not run")"
+    line="$(grep -E "$2" "$LOGS/$1.log" 2>/dev/null | tail -n 1)"
+    if [[ "$rc" == 0 && -n "$line" ]]; then echo "$line"
+    elif [[ "$rc" == 124 || "$rc" == 137 ]]; then echo "TIMED OUT ${line:+(last: $line)}"
+    else echo "FAILED (exit $rc) ${line}"; fi
+}
+
+run_all() {
+    echo "gpu_check: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), repo $ROOT, python $PY, small=$SMALL"
+    echo "NAS_GYM_DATA=${NAS_GYM_DATA:-<unset>}"
+    command -v nvidia-smi >/dev/null && nvidia-smi -L
+
+    # --- is torch there? (nothing is installed: the machine has no network)
+    local cuda
+    if ! cuda="$("$PY" -c 'import torch; print(torch.cuda.is_available())' 2>&1 | tail -n 1)"; then
+        echo "gpu_check: torch cannot be imported by $PY ($cuda)."
+        echo "gpu_check: this script installs nothing; run it with a python that has torch (set PYTHON=...)."
+        return 1
+    fi
+    echo "torch.cuda.is_available(): $cuda"
+    local device
+    if [[ "$SMALL" == 1 ]]; then
+        device=cpu
+    elif [[ "$cuda" == True ]]; then
+        device=cuda
+    else
+        echo "gpu_check: torch sees no CUDA device; for a CPU dry run use --dry-run or NAS_GYM_GPU_CHECK_SMALL=1."
+        return 1
+    fi
+
+    # --- the other packages; carried pure-Python wheels go on PYTHONPATH (zip import), nothing installed
+    if ! "$PY" -c 'import gymnasium' 2>/dev/null; then
+        local whl
+        for whl in "$ROOT"/.gpu_data/wheels/*.whl; do
+            [[ -f "$whl" ]] && PYTHONPATH="$PYTHONPATH:$whl"
+        done
+        echo "gymnasium is not installed; PYTHONPATH=$PYTHONPATH"
+    fi
+    local missing
+    missing="$("$PY" -c '
+import importlib
+missing = []
+for name in ("numpy", "PIL", "torchvision", "gymnasium"):
+    try:
+        importlib.import_module(name)
+    except Exception as e:  # absent or broken: either way this run cannot use it
+        missing.append(f"{name} ({type(e).__name__})")
+print(" ".join(missing))' 2>&1)"
+    if [[ -n "$missing" ]]; then
+        echo "gpu_check: missing Python packages: $missing. Nothing is installed here; carry pure-Python"
+        echo "gpu_check: ones as wheels in .gpu_data/wheels/ (e.g. gymnasium, farama-notifications)."
+        return 1
+    fi
+
+    local final_args mini_args full_args
+    if [[ "$SMALL" == 1 ]]; then  # exercise every code path at a tiny budget on the CPU
+        final_args=(--epochs 0.5 --train-size 1024 --val-size 512 --image-size 14 --width 0.25)
+        mini_args=(--epochs 0.1 --workers 0)
+        full_args=(--epochs 0.25 --train-size 2048 --val-size 512 --workers 0)
+    else
+        final_args=(--epochs 5)
+        mini_args=(--workers 0,2,4 --repeats 2)
+        full_args=(--epochs 1 --workers 0,4,8)
+    fi
+
+    step info 45 "$PY" benchmarks/gpu_check.py info --device "$device"
+    if [[ "$(cat "$LOGS/info.rc")" != 0 ]]; then
+        echo "gpu_check: the machine or the data is not usable (see above); stopping."
+        return 1
+    fi
+    step final 180 "$PY" benchmarks/gpu_check.py final --device "$device" "${final_args[@]}"
+    step throughput_mini 75 "$PY" benchmarks/trainer_throughput.py --env NASFashionMini-v0 \
+        --device "$device" --no-download "${mini_args[@]}"
+    step throughput_full 120 "$PY" benchmarks/trainer_throughput.py --env NASFashionMNIST-v0 \
+        --device "$device" --no-download "${full_args[@]}"
+
+    echo
+    echo "==== summary (device $device, small=$SMALL, ${SECONDS} s in all)"
+    printf '%-34s %s\n' "check" "result"
+    printf '%-34s %s\n' "final: poster best, full FMNIST" "$(result final '^final_result:')"
+    printf '%-34s %s\n' "throughput: NASFashionMini-v0" "$(result throughput_mini '^speedup_vs_dataloader:')"
+    printf '%-34s %s\n' "throughput: NASFashionMNIST-v0" "$(result throughput_full '^speedup_vs_dataloader:')"
+    local name
+    for name in final throughput_mini throughput_full; do
+        [[ "$(cat "$LOGS/$name.rc")" == 0 ]] || return 1
+    done
+    return 0
+}
+
+if [[ -n "${OUT:-}" ]]; then
+    mkdir -p "$OUT"
+    run_all 2>&1 | tee "$OUT/gpu_check.txt"
+    exit "${PIPESTATUS[0]}"
+fi
+run_all
