@@ -5,7 +5,8 @@
 #      nas_gym.evaluation.Evaluator on the FULL Fashion-MNIST (55000 train / 5000 val, 28x28, width 1.0,
 #      batch 256, lr 0.1) for 5 epochs on cuda: seconds per epoch, val accuracy, test accuracy;
 #   2. benchmarks/trainer_throughput.py on cuda, on the mini set and on full Fashion-MNIST.
-# Then a short summary table. Each step has its own time limit; the limits add up to 7 minutes.
+#   3. benchmarks/scaling.py: children per minute with 1, 2, 4, 8 children training at once on the GPU.
+# Then a short summary table. Each step has its own time limit; the limits add up to 7.6 minutes.
 #
 # Usage, from anywhere:
 #   bash benchmarks/gpu_check.sh                 # on the GPU machine
@@ -112,10 +113,12 @@ print(" ".join(missing))' 2>&1)"
         final_args=(--epochs 0.5 --train-size 1024 --val-size 512 --image-size 14 --width 0.25)
         mini_args=(--epochs 0.1 --workers 0)
         full_args=(--epochs 0.25 --train-size 2048 --val-size 512 --workers 0)
+        scaling_args=(--env NASFashionMini-v0 --workers 1,2 --children 2 --epochs 0.1)
     else
         final_args=(--epochs 5)
         mini_args=(--workers 0,2,4 --repeats 2)
         full_args=(--epochs 1 --workers 0,4,8)
+        scaling_args=(--env NASFashionMNIST-v0 --workers 1,2,4,8 --children 16 --epochs 1)
     fi
 
     step info 45 "$PY" benchmarks/gpu_check.py info --device "$device"
@@ -123,11 +126,12 @@ print(" ".join(missing))' 2>&1)"
         echo "gpu_check: the machine or the data is not usable (see above); stopping."
         return 1
     fi
-    step final 180 "$PY" benchmarks/gpu_check.py final --device "$device" "${final_args[@]}"
-    step throughput_mini 75 "$PY" benchmarks/trainer_throughput.py --env NASFashionMini-v0 \
+    step final 150 "$PY" benchmarks/gpu_check.py final --device "$device" "${final_args[@]}"
+    step throughput_mini 60 "$PY" benchmarks/trainer_throughput.py --env NASFashionMini-v0 \
         --device "$device" --no-download "${mini_args[@]}"
-    step throughput_full 120 "$PY" benchmarks/trainer_throughput.py --env NASFashionMNIST-v0 \
+    step throughput_full 90 "$PY" benchmarks/trainer_throughput.py --env NASFashionMNIST-v0 \
         --device "$device" --no-download "${full_args[@]}"
+    step scaling 120 "$PY" benchmarks/scaling.py --device "$device" "${scaling_args[@]}"
 
     echo
     echo "==== summary (device $device, small=$SMALL, ${SECONDS} s in all)"
@@ -135,8 +139,9 @@ print(" ".join(missing))' 2>&1)"
     printf '%-34s %s\n' "final: poster best, full FMNIST" "$(result final '^final_result:')"
     printf '%-34s %s\n' "throughput: NASFashionMini-v0" "$(result throughput_mini '^speedup_vs_dataloader:')"
     printf '%-34s %s\n' "throughput: NASFashionMNIST-v0" "$(result throughput_full '^speedup_vs_dataloader:')"
+    printf '%-34s %s\n' "concurrent children, one device" "$(result scaling '^speedup_best_vs_1:')"
     local name
-    for name in final throughput_mini throughput_full; do
+    for name in final throughput_mini throughput_full scaling; do
         [[ "$(cat "$LOGS/$name.rc")" == 0 ]] || return 1
     done
     return 0
