@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -117,7 +118,7 @@ def run(
     """Search until the budget is spent; return the replay tree (also saved as ``checkpoint``/tree.json)."""
     config = config or ReinforceConfig()
     tree = tree if tree is not None else ReplayTree()
-    base = env.unwrapped
+    base: Any = env.unwrapped  # a NASEnvBase
     vocab = base.vocabulary  # type: ignore[attr-defined]
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):

@@ -125,9 +125,10 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             hint = ""
             if isinstance(action, float) and math.isfinite(action) and action.is_integer():
                 hint = " (pass an int, not a float)"
+            n = self.vocabulary.num_actions
             raise ValueError(
-                f"action {action!r} is outside the action space Discrete({self.action_space.n}): "
-                f"expected an int in 0..{self.action_space.n - 1}{hint}"
+                f"action {action!r} is outside the action space Discrete({n}): "
+                f"expected an int in 0..{n - 1}{hint}"
             )
         return int(action)
 

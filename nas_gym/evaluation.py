@@ -269,9 +269,9 @@ class Evaluator:
             raise ValueError(f"data_dir {self.data_dir!r} does not exist or is not a folder")
         if not isinstance(self.store, ResultStore):
             self.store = ResultStore(self.store)
-        self._data = None
+        self._data: Any = None  # DeviceData once loaded
         self._test: tuple[np.ndarray, np.ndarray] | None = None
-        self._device = None
+        self._device: Any = None  # torch.device once resolved
 
     def set_epochs(self, epochs: float) -> None:
         """Change the training budget mid-search (a curriculum); later children use a new store key."""

@@ -2,7 +2,8 @@
 
 No DataLoader and no per-sample transforms: the split lives on the device as uint8 tensors,
 each step indexes a batch, normalises it (and on CIFAR-10 crops and flips it) on the device.
-fp32 on CPU; on CUDA bf16 autocast, channels_last and cudnn.benchmark.
+channels_last everywhere (oneDNN's CPU convolutions are about 25% faster with it too); fp32 on
+the CPU; on CUDA bf16 autocast and cudnn.benchmark.
 
 It receives a model *factory* and never sees an architecture. A child that diverges (NaN
 loss), runs out of memory or overruns its wall-clock limit ends with a status and accuracy
@@ -156,9 +157,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
-def _normalise(x: torch.Tensor, data: DeviceData, channels_last: bool) -> torch.Tensor:
+def _normalise(x: torch.Tensor, data: DeviceData) -> torch.Tensor:
     out = (x.float().div_(255.0) - data.mean) / data.std
-    return out.contiguous(memory_format=torch.channels_last) if channels_last else out
+    return out.contiguous(memory_format=torch.channels_last)
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -184,7 +185,7 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: 
     cuda = x.device.type == "cuda"
     correct = torch.zeros((), dtype=torch.int64, device=x.device)
     for i in range(0, len(x), _EVAL_BATCH):
-        xb = _normalise(x[i : i + _EVAL_BATCH], data, cuda)
+        xb = _normalise(x[i : i + _EVAL_BATCH], data)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             logits = model(xb)
         correct += (logits.argmax(1) == y[i : i + _EVAL_BATCH]).sum()
@@ -247,7 +248,7 @@ def _train_loop(
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(memory_format=torch.channels_last)
     n = len(data.train_x)
     bs = min(config.batch_size, n)
     steps_per_epoch = max(1, n // bs)  # drop the ragged last batch: BN dislikes tiny batches
@@ -288,7 +289,7 @@ def _train_loop(
             xb = data.train_x[idx]
             if config.augment:
                 xb = _augment(xb, generator)
-            xb = _normalise(xb, data, cuda)
+            xb = _normalise(xb, data)
             yb = data.train_y[idx]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 loss = F.cross_entropy(model(xb), yb, label_smoothing=config.label_smoothing)
