@@ -7,6 +7,7 @@ It sits at the end of the data flow (it drives envs and agents), which is why it
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,20 @@ def _make_env(env_id: str, overrides: dict[str, Any]):
         raise CliError(str(e)) from e
 
 
+def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` env kwargs; VALUE is read as JSON when it parses (numbers, null, true)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise CliError(f"--set wants KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key] = text
+    return out
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -67,7 +82,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise CliError(str(e)) from e
     if len(arch) == 0:
         raise CliError("the architecture is empty: give at least one layer, e.g. C32k3")
-    overrides = {"epochs": args.epochs, "device": args.device, "data_dir": args.data_dir, "store": args.store}
+    overrides = {
+        **_parse_sets(args.set),
+        "epochs": args.epochs,
+        "device": args.device,
+        "data_dir": args.data_dir,
+        "store": args.store,
+    }
     env = _make_env(env_id, overrides)
     evaluator = env.unwrapped.evaluator
     if not arch.fits(evaluator.image_size):
@@ -117,7 +138,12 @@ def cmd_search(args: argparse.Namespace) -> None:
         raise CliError(f"unknown agent {args.agent!r}; known: {', '.join(AGENTS)}")
     if args.budget <= 0:
         raise CliError(f"--budget must be a positive number of trainings, got {args.budget}")
-    overrides = {"device": args.device, "data_dir": args.data_dir, "epochs": args.epochs}
+    overrides = {
+        **_parse_sets(args.set),
+        "device": args.device,
+        "data_dir": args.data_dir,
+        "epochs": args.epochs,
+    }
     kwargs = _env_kwargs(args.env, overrides)
     out = args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}"
     _check_out_dir(out)
@@ -204,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
     ev.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
     ev.add_argument("--store", default=None, help="result store path (default: in memory)")
+    ev.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. width=0.25"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     se = sub.add_parser("search", help="search architectures with an agent under a budget of trainings")
@@ -221,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--epochs", type=float, default=None, help="override the env's epochs per child")
     se.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
     se.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
+    se.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. train_size=4000"
+    )
     se.set_defaults(func=cmd_search)
 
     return parser

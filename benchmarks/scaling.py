@@ -64,9 +64,7 @@ def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> 
     results = ctx.Queue()
     threads = max(1, (os.cpu_count() or 1) // workers) if overrides.get("device") == "cpu" else 1
     procs = [
-        ctx.Process(
-            target=_worker, args=(env_id, overrides, children[i::workers], threads, barrier, results)
-        )
+        ctx.Process(target=_worker, args=(env_id, overrides, children[i::workers], threads, barrier, results))
         for i in range(workers)
     ]
     for p in procs:
