@@ -58,18 +58,31 @@ def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _overrides(pairs: list[str] | None, **options: Any) -> dict[str, Any]:
+    """Env kwargs from ``--set`` pairs and the dedicated options (``--epochs``...) that were given:
+    an option left out (None) must not hide the same key given with ``--set``."""
+    return {**_parse_sets(pairs), **{k: v for k, v in options.items() if v is not None}}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from nas_gym.search_space import Architecture, ArchitectureSyntaxError
 
+    base: dict[str, Any] = {}
     if args.run is not None:
-        from agents.runs import best_of_run
+        from agents.runs import FINAL_EPOCHS_FACTOR, RunSpec, best_of_run
 
         args.text, run_env, run_seed = best_of_run(args.run)
-        args.env = args.env or run_env
+        if args.env is not None and args.env != run_env:
+            raise CliError(f"{args.run} is a search of {run_env}, not {args.env}")
+        args.env = run_env
         args.seed = run_seed if args.seed is None else args.seed
+        spec = RunSpec.load(args.run)
+        if spec is not None:  # the run's own budget, trained longer: the final training
+            base = dict(spec.env_kwargs)
+            base["epochs"] = FINAL_EPOCHS_FACTOR * float(base.get("epochs", 1.0))
         if args.store is None:
             args.store = str(args.run / "final.sqlite")
     if args.text is None:
@@ -82,13 +95,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise CliError(str(e)) from e
     if len(arch) == 0:
         raise CliError("the architecture is empty: give at least one layer, e.g. C32k3")
-    overrides = {
-        **_parse_sets(args.set),
-        "epochs": args.epochs,
-        "device": args.device,
-        "data_dir": args.data_dir,
-        "store": args.store,
-    }
+    overrides = base | _overrides(
+        args.set, epochs=args.epochs, device=args.device, data_dir=args.data_dir, store=args.store
+    )
     env = _make_env(env_id, overrides)
     evaluator = env.unwrapped.evaluator
     if not arch.fits(evaluator.image_size):
@@ -113,7 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     console.print(table)
 
 
-DEFAULT_BUDGET = 60  # trainings; about 6 minutes with REINFORCE on NASFashionMini-v0 on 2 cores
+DEFAULT_BUDGET = 80  # trainings; a few minutes with REINFORCE on NASFashionMini-v0 on 2 cores
 
 
 def _check_out_dir(out) -> None:
@@ -138,12 +147,7 @@ def cmd_search(args: argparse.Namespace) -> None:
         raise CliError(f"unknown agent {args.agent!r}; known: {', '.join(AGENTS)}")
     if args.budget <= 0:
         raise CliError(f"--budget must be a positive number of trainings, got {args.budget}")
-    overrides = {
-        **_parse_sets(args.set),
-        "device": args.device,
-        "data_dir": args.data_dir,
-        "epochs": args.epochs,
-    }
+    overrides = _overrides(args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs)
     kwargs = _env_kwargs(args.env, overrides)
     out = args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}"
     _check_out_dir(out)
@@ -225,7 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--run", type=Path, default=None, help="a finished search folder: evaluate its best architecture"
     )
-    ev.add_argument("--epochs", type=float, default=None, help="training epochs (default: the env's)")
+    ev.add_argument(
+        "--epochs",
+        type=float,
+        default=None,
+        help="training epochs (default: the env's; with --run, 3x the run's)",
+    )
     ev.add_argument("--seed", type=int, default=None, help="training seed (default 0, or the run's)")
     ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
     ev.add_argument("--data-dir", default=None, help="folder searched first for the dataset")

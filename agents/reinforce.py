@@ -36,7 +36,7 @@ __all__ = ["Controller", "ReinforceConfig", "run"]
 class ReinforceConfig:
     hidden_size: int = 64  # LSTM units of the controller
     lr: float = 0.01  # Adam step size of the controller
-    episodes_per_update: int = 4  # m in the poster's 1/m sum over episodes
+    episodes_per_update: int = 2  # m in the poster's 1/m sum over episodes
     gamma: float = 0.5  # weight of earlier prefixes in the poster's G_t = R_t + gamma G_{t-1}
     return_mode: str = "poster"  # "poster" (forward, as above) or "discounted" (R_t + gamma G_{t+1})
     normalize_return: bool = True  # divide G_t by its weights' sum, so G_t and b share a scale
@@ -45,8 +45,15 @@ class ReinforceConfig:
     replay_p: float = 0.5  # probability that an update also replays architectures from the tree
     replay_k: int = 4  # architectures replayed per replay update
     replay_temperature: float | None = 0.02  # softmax temperature over tree accuracies; None = uniform
-    # (fraction of the budget spent, max layers, epochs or None); empty = no curriculum
-    curriculum: list[tuple[float, int, float | None]] = field(default_factory=list)
+    # a controller that only samples stored architectures spends no budget: stop after this many
+    # episodes in a row that trained nothing (the search has converged)
+    max_free_episodes: int = 300
+    # (fraction of the budget spent, max layers, epochs or None): the layer bound starts low and
+    # rises, as the poster's did, so early episodes (a random controller rarely picks HEAD) do not
+    # spend the budget on 15-layer children; empty = no curriculum
+    curriculum: list[tuple[float, int, float | None]] = field(
+        default_factory=lambda: [(0.0, 4, None), (0.5, 6, None), (0.8, 15, None)]
+    )
 
     def __post_init__(self) -> None:
         if self.return_mode not in ("poster", "discounted"):
@@ -97,6 +104,7 @@ class _Episode:
     masks: list[np.ndarray]
     rewards: list[float]
     archs: list[str]
+    cut: bool = False  # the budget ran out before the episode ended
 
 
 def _bound_mask(mask: np.ndarray, length: int, max_layers: int, head: int) -> np.ndarray:
@@ -131,17 +139,19 @@ def run(
 
     env.reset(seed=seed)
     batch: list[_Episode] = []
-    while not env.exhausted:
+    free_episodes = 0
+    while not env.exhausted and free_episodes < config.max_free_episodes:
         max_layers, epochs = _curriculum(config, env, vocab.max_layers, max_layers, epochs)
-        try:
-            episode = _sample_episode(env, controller, generator, max_layers, vocab.head_action)
-        except BudgetExhausted:
+        before = env.trainings
+        episode = _sample_episode(env, controller, generator, max_layers, vocab.head_action)
+        free_episodes = free_episodes + 1 if env.trainings == before else 0
+        # a HEAD step repeats the architecture it closes: score each architecture once
+        for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
+            if action != vocab.head_action:
+                tree.insert(arch, accuracy)
+        if episode.cut:  # the prefixes it trained are in the tree; the controller is not updated
             break
         if episode.archs:
-            # a HEAD step repeats the architecture it closes: score each architecture once
-            for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
-                if action != vocab.head_action:
-                    tree.insert(arch, accuracy)
             batch.append(episode)
         if len(batch) < config.episodes_per_update and not env.exhausted:
             continue
@@ -200,7 +210,11 @@ def _sample_episode(
             logits, state = controller.step(prev, state)
             probs = torch.softmax(_masked(logits, mask), dim=-1)
             action = int(torch.multinomial(probs, 1, generator=generator))
-        _, reward, terminated, truncated, info = env.step(action)
+        try:
+            _, reward, terminated, truncated, info = env.step(action)
+        except BudgetExhausted:
+            episode.cut = True
+            break
         terminated = terminated or truncated
         episode.actions.append(action)
         episode.masks.append(mask)

@@ -23,7 +23,18 @@ from agents.budget import History, HistoryRow
 from agents.replay_tree import ReplayTree
 from nas_gym.search_space import Architecture, Conv, Dropout, Pool, Residual
 
-__all__ = ["RunSpec", "best_of_run", "layer_table", "tree_from_history", "write_outputs"]
+FINAL_EPOCHS_FACTOR = (
+    3.0  # ``nas-gym evaluate --run``: the final training is this much longer than a search's
+)
+
+__all__ = [
+    "FINAL_EPOCHS_FACTOR",
+    "RunSpec",
+    "best_of_run",
+    "layer_table",
+    "tree_from_history",
+    "write_outputs",
+]
 
 
 class RunError(ValueError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from nas_gym.envs import NASEnvBase
 from nas_gym.evaluation import EvalResult
 from nas_gym.search_space import Architecture
@@ -25,6 +27,30 @@ def target_match(arch: Architecture, target: str = TARGET) -> float:
         matched += 1
     extra = max(0, len(arch) - len(goal)) if matched == len(goal) else 0
     return max(0.0, matched / len(goal) - 0.1 * extra)
+
+
+def layer_quality(arch: Architecture, best_length: int = 2, seed: int = 0) -> float:
+    """Mean of a fixed hidden quality per layer (in [0, 1], one layer scores 1.0), minus 0.15 per
+    layer away from ``best_length``. The unique optimum is the best layer repeated ``best_length``
+    times, and every choice gets graded feedback, as layers of real networks do.
+    """
+    from nas_gym.search_space import DEFAULT_VOCABULARY
+
+    layers = DEFAULT_VOCABULARY.layers
+    quality = np.random.default_rng(seed).permutation(len(layers)) / (len(layers) - 1)
+    index = {layer: q for layer, q in zip(layers, quality, strict=True)}
+    if len(arch) == 0:
+        return 0.0
+    mean = sum(index[layer] for layer in arch) / len(arch)
+    return float(max(0.0, mean - 0.15 * abs(len(arch) - best_length)))
+
+
+def optimum_of_layer_quality(best_length: int = 2, seed: int = 0) -> str:
+    from nas_gym.search_space import DEFAULT_VOCABULARY
+
+    layers = DEFAULT_VOCABULARY.layers
+    best = layers[int(np.argmax(np.random.default_rng(seed).permutation(len(layers))))]
+    return "-".join([best.token] * best_length)
 
 
 class FunctionEvaluator:
