@@ -11,7 +11,7 @@ import torch
 
 from agents import random_search, reinforce
 from agents.budget import TrackedEnv
-from agents.reinforce import Controller, ReinforceConfig, returns
+from agents.reinforce import Controller, returns
 from agents.replay_tree import ReplayTree
 from tests.synthetic import function_env, layer_quality, optimum_of_layer_quality
 
