@@ -5,7 +5,8 @@
 #      nas_gym.evaluation.Evaluator on the FULL Fashion-MNIST (55000 train / 5000 val, 28x28, width 1.0,
 #      batch 256, lr 0.1) for 5 epochs on cuda: seconds per epoch, val accuracy, test accuracy;
 #   2. benchmarks/trainer_throughput.py on cuda, on the mini set and on full Fashion-MNIST.
-#   3. benchmarks/scaling.py: children per minute with 1, 2, 4, 8 children training at once on the GPU.
+#   3. benchmarks/scaling.py: children per minute with 1, 2, 4, 8 children training at once on the GPU;
+#   4. the README's main command, nas-gym search with its defaults, on the GPU.
 # Then a short summary table. Each step has its own time limit; the limits add up to 7.6 minutes.
 #
 # Usage, from anywhere:
@@ -114,11 +115,13 @@ print(" ".join(missing))' 2>&1)"
         mini_args=(--epochs 0.1 --workers 0)
         full_args=(--epochs 0.25 --train-size 2048 --val-size 512 --workers 0)
         scaling_args=(--env NASFashionMini-v0 --workers 1,2 --children 2 --epochs 0.1)
+        search_args=(--budget 4 --set epochs=0.1 --set max_layers=3)
     else
         final_args=(--epochs 5)
         mini_args=(--workers 0,2,4 --repeats 2)
         full_args=(--epochs 1 --workers 0,4,8)
         scaling_args=(--env NASFashionMNIST-v0 --workers 1,2,4,8 --children 16 --epochs 1)
+        search_args=()  # the README's main command: NASFashionMini-v0, reinforce, its default budget
     fi
 
     step info 45 "$PY" benchmarks/gpu_check.py info --device "$device"
@@ -132,6 +135,9 @@ print(" ".join(missing))' 2>&1)"
     step throughput_full 90 "$PY" benchmarks/trainer_throughput.py --env NASFashionMNIST-v0 \
         --device "$device" --no-download "${full_args[@]}"
     step scaling 120 "$PY" benchmarks/scaling.py --device "$device" "${scaling_args[@]}"
+    local run_dir
+    run_dir="$(mktemp -d)/run"
+    step search 150 "$PY" -m agents.cli search --device "$device" --out "$run_dir" "${search_args[@]}"
 
     echo
     echo "==== summary (device $device, small=$SMALL, ${SECONDS} s in all)"
@@ -140,8 +146,9 @@ print(" ".join(missing))' 2>&1)"
     printf '%-34s %s\n' "throughput: NASFashionMini-v0" "$(result throughput_mini '^speedup_vs_dataloader:')"
     printf '%-34s %s\n' "throughput: NASFashionMNIST-v0" "$(result throughput_full '^speedup_vs_dataloader:')"
     printf '%-34s %s\n' "concurrent children, one device" "$(result scaling '^speedup_best_vs_1:')"
+    printf '%-34s %s\n' "nas-gym search (defaults)" "$(result search 'trainings; best')"
     local name
-    for name in final throughput_mini throughput_full scaling; do
+    for name in final throughput_mini throughput_full scaling search; do
         [[ "$(cat "$LOGS/$name.rc")" == 0 ]] || return 1
     done
     return 0
