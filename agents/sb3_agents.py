@@ -55,6 +55,7 @@ __all__ = [
 
 @dataclass
 class SB3Config:
+    learning_rate: float = 1e-3  # each algorithm's config sets its own
     net_arch: tuple[int, ...] = (64, 64)
     """Hidden layers of the policy / value / Q MLP over the one-hot observation (15 x 25 inputs)."""
     max_steps_per_training: int = 50
@@ -186,31 +187,47 @@ class _EpsilonOverTrainings:
 # -- run functions ------------------------------------------------------------------------------
 
 
+def _search(
+    algo: type, env: TrackedEnv, seed: int, config: SB3Config, **algo_kwargs: Any
+) -> BaseAlgorithm | None:
+    """Build ``algo`` on ``env`` with the settings every agent here shares, and learn to the budget."""
+    env.reset(seed=seed)  # the children's training seed derives from this seed
+    if env.exhausted:
+        return None
+    model = algo(
+        "MlpPolicy",
+        _vec_env(env),
+        learning_rate=config.learning_rate,
+        gamma=config.gamma,
+        policy_kwargs=dict(net_arch=list(config.net_arch)),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+        **algo_kwargs,
+    )
+    if isinstance(config, DQNConfig):
+        model.exploration_schedule = _EpsilonOverTrainings(env, config)
+    _learn(model, env, config)
+    return model
+
+
+def _ppo_kwargs(config: PPOConfig) -> dict[str, Any]:
+    return dict(
+        n_steps=config.n_steps,
+        batch_size=config.batch_size,
+        n_epochs=config.n_epochs,
+        gae_lambda=config.gae_lambda,
+        clip_range=config.clip_range,
+        ent_coef=config.ent_coef,
+    )
+
+
 def run_ppo(env: TrackedEnv, seed: int, config: PPOConfig | None = None) -> None:
     """Search with PPO (unmasked) until ``env.exhausted``."""
     from stable_baselines3 import PPO
 
     config = config or PPOConfig()
-    env.reset(seed=seed)  # the children's training seed derives from this seed
-    if env.exhausted:
-        return
-    model = PPO(
-        "MlpPolicy",
-        _vec_env(env),
-        learning_rate=config.learning_rate,
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        clip_range=config.clip_range,
-        ent_coef=config.ent_coef,
-        policy_kwargs=dict(net_arch=list(config.net_arch)),
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
-    _learn(model, env, config)
+    _search(PPO, env, seed, config, **_ppo_kwargs(config))
 
 
 def run_maskable_ppo(env: TrackedEnv, seed: int, config: MaskablePPOConfig | None = None) -> None:
@@ -221,26 +238,7 @@ def run_maskable_ppo(env: TrackedEnv, seed: int, config: MaskablePPOConfig | Non
         raise ImportError("the maskable_ppo agent needs sb3-contrib: pip install sb3-contrib") from e
 
     config = config or MaskablePPOConfig()
-    env.reset(seed=seed)
-    if env.exhausted:
-        return
-    model = MaskablePPO(
-        "MlpPolicy",
-        _vec_env(env),
-        learning_rate=config.learning_rate,
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        clip_range=config.clip_range,
-        ent_coef=config.ent_coef,
-        policy_kwargs=dict(net_arch=list(config.net_arch)),
-        seed=seed,
-        device="cpu",
-        verbose=0,
-    )
-    _learn(model, env, config)
+    _search(MaskablePPO, env, seed, config, **_ppo_kwargs(config))
 
 
 def run_a2c(env: TrackedEnv, seed: int, config: A2CConfig | None = None) -> None:
@@ -248,23 +246,9 @@ def run_a2c(env: TrackedEnv, seed: int, config: A2CConfig | None = None) -> None
     from stable_baselines3 import A2C
 
     config = config or A2CConfig()
-    env.reset(seed=seed)
-    if env.exhausted:
-        return
-    model = A2C(
-        "MlpPolicy",
-        _vec_env(env),
-        learning_rate=config.learning_rate,
-        n_steps=config.n_steps,
-        gamma=config.gamma,
-        gae_lambda=config.gae_lambda,
-        ent_coef=config.ent_coef,
-        policy_kwargs=dict(net_arch=list(config.net_arch)),
-        seed=seed,
-        device="cpu",
-        verbose=0,
+    _search(
+        A2C, env, seed, config, n_steps=config.n_steps, gae_lambda=config.gae_lambda, ent_coef=config.ent_coef
     )
-    _learn(model, env, config)
 
 
 def run_dqn(env: TrackedEnv, seed: int, config: DQNConfig | None = None) -> None:
@@ -272,13 +256,11 @@ def run_dqn(env: TrackedEnv, seed: int, config: DQNConfig | None = None) -> None
     from stable_baselines3 import DQN
 
     config = config or DQNConfig()
-    env.reset(seed=seed)
-    if env.exhausted:
-        return
-    model = DQN(
-        "MlpPolicy",
-        _vec_env(env),
-        learning_rate=config.learning_rate,
+    _search(
+        DQN,
+        env,
+        seed,
+        config,
         buffer_size=config.buffer_size,
         learning_starts=config.learning_starts,
         batch_size=config.batch_size,
@@ -288,11 +270,4 @@ def run_dqn(env: TrackedEnv, seed: int, config: DQNConfig | None = None) -> None
         exploration_fraction=config.exploration_fraction,
         exploration_initial_eps=config.exploration_initial_eps,
         exploration_final_eps=config.exploration_final_eps,
-        gamma=config.gamma,
-        policy_kwargs=dict(net_arch=list(config.net_arch)),
-        seed=seed,
-        device="cpu",
-        verbose=0,
     )
-    model.exploration_schedule = _EpsilonOverTrainings(env, config)  # type: ignore[assignment]
-    _learn(model, env, config)

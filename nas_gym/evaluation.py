@@ -210,6 +210,13 @@ class EvalResult:
     train_seconds: float  # of the training that produced the row (0 when it was cached)
     test_accuracy: float | None = None
 
+    @classmethod
+    def from_stored(cls, stored: StoredResult) -> EvalResult:
+        """A stored row, answered without training."""
+        return cls(
+            stored.arch, stored.accuracy, stored.num_params, stored.status, True, 0.0, stored.test_accuracy
+        )
+
 
 @dataclass
 class Evaluator:
@@ -307,9 +314,10 @@ class Evaluator:
         }
         return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
-    def num_params(self, arch: Architecture) -> int:
+    def num_params(self, arch: Architecture | str) -> int:
         import torch
 
+        arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         from nas_gym.models import count_parameters
 
         if not arch.fits(self.image_size):  # type: ignore[arg-type]
@@ -350,15 +358,7 @@ class Evaluator:
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         stored = self.lookup(arch, seed)
         if stored is not None:
-            return EvalResult(
-                stored.arch,
-                stored.accuracy,
-                stored.num_params,
-                stored.status,
-                True,
-                0.0,
-                stored.test_accuracy,
-            )
+            return EvalResult.from_stored(stored)
         return self._train(arch, int(seed), final=False)
 
     def final_evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
@@ -366,15 +366,7 @@ class Evaluator:
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         stored = self.lookup(arch, seed)
         if stored is not None and stored.test_accuracy is not None:
-            return EvalResult(
-                stored.arch,
-                stored.accuracy,
-                stored.num_params,
-                stored.status,
-                True,
-                0.0,
-                stored.test_accuracy,
-            )
+            return EvalResult.from_stored(stored)
         return self._train(arch, int(seed), final=True)
 
     def _train(self, arch: Architecture, seed: int, final: bool) -> EvalResult:
