@@ -141,10 +141,6 @@ class TrackedEnv(gym.Wrapper):
     def action_masks(self) -> np.ndarray:
         return self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
 
-    def reset(self, **kwargs: Any):
-        obs, info = self.env.reset(**kwargs)
-        return obs, info
-
     def step(self, action: Any):
         before = self.evaluator.trainings
         if self.exhausted and self._would_train(action):

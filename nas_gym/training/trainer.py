@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -230,14 +230,7 @@ def train(
                 torch.cuda.empty_cache()
             return TrainResult(0.0, status, time.perf_counter() - start, steps, 0.0, str(e)[:500])
     if not keep_model:
-        result = TrainResult(
-            result.accuracy,
-            result.status,
-            result.train_seconds,
-            result.steps,
-            result.samples_per_second,
-            result.message,
-        )
+        result = replace(result, model=None)
     return result
 
 
