@@ -8,12 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from synthetic import function_env, layer_quality, optimum_of_layer_quality
 
 from agents import random_search, reinforce
 from agents.budget import TrackedEnv
 from agents.reinforce import Controller, returns
 from agents.replay_tree import ReplayTree
-from tests.synthetic import function_env, layer_quality, optimum_of_layer_quality
 
 
 def test_poster_return_accumulates_forward() -> None:
