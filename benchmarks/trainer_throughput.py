@@ -35,7 +35,6 @@ DataLoader setting's.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -53,7 +52,15 @@ from nas_gym.models import build_model, count_parameters
 from nas_gym.registration import ENV_IDS
 from nas_gym.search_space import Architecture
 from nas_gym.training.data import DATASETS, load_dataset, resize_images, split_train_val
-from nas_gym.training.trainer import DeviceData, TrainConfig, evaluate_accuracy, resolve_device, train
+from nas_gym.training.trainer import (
+    DeviceData,
+    TrainConfig,
+    count_steps,
+    evaluate_accuracy,
+    make_optimizer,
+    resolve_device,
+    train,
+)
 
 DEFAULT_ARCH = "C32k3-R64-AP2"  # a typical 3-layer child of the mini env
 WARMUP_STEPS = 5  # untimed steps that initialise CUDA and cudnn's autotuner for the batch shape
@@ -75,12 +82,6 @@ class Workload:
     augment: bool
     image_size: int
     total_steps: int
-
-
-def total_steps(config: TrainConfig, n: int) -> int:
-    """The number of optimizer steps of ``nas_gym.training.trainer.train`` (ragged batch dropped)."""
-    bs = min(config.batch_size, n)
-    return max(1, math.ceil(config.epochs * max(1, n // bs)))
 
 
 def prepare(
@@ -134,7 +135,7 @@ def prepare(
         split.train_y.astype(np.int64),
         info.augment,
         image_size,
-        total_steps(config, len(train_x)),
+        count_steps(config, len(train_x)),
     )
 
 
@@ -213,25 +214,7 @@ def run_dataloader(work: Workload, workers: int, seed: int, channels_last: bool)
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed),
     )
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        nesterov=config.momentum > 0,
-        weight_decay=config.weight_decay,
-    )
-    # the schedule exactly as nas_gym.training.trainer._train_loop sets it up
-    pct_start = max(config.warmup, 1e-3)
-    if float(pct_start * (work.total_steps + 1)) - 1 == 0:
-        pct_start *= 1 + 1e-6  # OneCycleLR divides by zero when its warm-up ends on step 0
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=config.lr,
-        total_steps=work.total_steps + 1,  # as ours: OneCycleLR counts its own first step
-        pct_start=pct_start,
-        anneal_strategy="linear",
-        cycle_momentum=False,
-    )
+    optimizer, schedule = make_optimizer(model, config, work.total_steps)  # exactly as ours
     loss_sum = torch.zeros((), device=device)  # summed on the device: no per-step sync
 
     model.train()

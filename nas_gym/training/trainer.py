@@ -27,7 +27,9 @@ __all__ = [
     "DeviceData",
     "TrainConfig",
     "TrainResult",
+    "count_steps",
     "evaluate_accuracy",
+    "make_optimizer",
     "resolve_device",
     "train",
 ]
@@ -234,18 +236,15 @@ def train(
     return result
 
 
-def _train_loop(
-    model: nn.Module, data: DeviceData, config: TrainConfig, seed: int, start: float
-) -> TrainResult:
-    device = data.device
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    model = model.to(memory_format=torch.channels_last)
-    n = len(data.train_x)
+def count_steps(config: TrainConfig, n: int) -> int:
+    """Optimizer steps of one training on ``n`` images (the ragged last batch is dropped: BN
+    dislikes tiny batches)."""
     bs = min(config.batch_size, n)
-    steps_per_epoch = max(1, n // bs)  # drop the ragged last batch: BN dislikes tiny batches
-    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
+    return max(1, math.ceil(config.epochs * max(1, n // bs)))
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int):
+    """SGD (Nesterov) with a linear one-cycle schedule over ``total_steps`` steps."""
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=config.lr,
@@ -266,6 +265,22 @@ def _train_loop(
         anneal_strategy="linear",
         cycle_momentum=False,
     )
+    return optimizer, schedule
+
+
+def _train_loop(
+    model: nn.Module, data: DeviceData, config: TrainConfig, seed: int, start: float
+) -> TrainResult:
+    device = data.device
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    model = model.to(memory_format=torch.channels_last)
+    n = len(data.train_x)
+    bs = min(config.batch_size, n)
+    steps_per_epoch = max(1, n // bs)
+    total_steps = count_steps(config, n)
+    optimizer, schedule = make_optimizer(model, config, total_steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     check_every = 1 if not cuda else 25  # a NaN check synchronises the GPU
     loss_sum = torch.zeros((), device=device)
