@@ -213,6 +213,121 @@ def cmd_search(args: argparse.Namespace) -> None:
     env.close()
 
 
+# env kwargs that say how a child trains (the rest shape the episode: max_layers, reward, ...)
+_EVALUATOR_KWARGS = (
+    "dataset", "train_size", "val_size", "image_size", "width", "epochs", "batch_size", "lr",
+    "time_limit", "data_dir", "download", "device",
+)  # fmt: skip
+
+
+def cmd_table_build(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from nas_gym.tabular import Space, build_table
+
+    if args.env == "NASTabular-v0":
+        raise CliError("a table is built from an env that trains children, not from NASTabular-v0")
+    kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
+    evaluator_kwargs = {k: kwargs[k] for k in _EVALUATOR_KWARGS if k in kwargs}
+    space = Space.parse(args.space)
+    if args.seeds < 1:
+        raise CliError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.workers < 1:
+        raise CliError(f"--workers must be >= 1, got {args.workers}")
+    if args.out.is_dir():
+        raise CliError(f"--out {args.out} is a folder; give the table's file name")
+    store = args.store or args.out.with_name(args.out.name + ".sqlite")
+    command = "nas-gym " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
+    console = Console()
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trainings  {task.fields[last]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"table {space}", total=None, last="")
+
+        def on_result(done: int, total: int, arch: str, seed: int, accuracy: float) -> None:
+            last = f"{arch} s{seed} {accuracy:.2%}" if arch else "resumed from the store" if done else ""
+            progress.update(task, completed=done, total=total, last=last)
+
+        table = build_table(
+            evaluator_kwargs,
+            space,
+            range(args.seeds),
+            args.out,
+            store,
+            env_id=args.env,
+            workers=args.workers,
+            threads=args.threads,
+            command=command,
+            on_result=on_result,
+        )
+    console.print(f"{len(table)} architectures x {len(table.seeds)} seeds -> {args.out} (store {store})")
+
+
+def cmd_table_show(args: argparse.Namespace) -> None:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from nas_gym.tabular import Table
+
+    table = Table.load(args.file)
+    console = Console()
+    size = Path(args.file).stat().st_size
+    acc = table.accuracies()
+    failed = sum(1 for e in table for s in e.status if s != "ok")
+    console.print(
+        f"[bold]{args.file}[/]: {len(table)} architectures x {len(table.seeds)} seeds "
+        f"({size / 1024:.0f} KiB) of {table.env_id}, space {table.space}"
+    )
+    budget = ", ".join(f"{k}={v}" for k, v in sorted(table.budget.items()))
+    console.print(f"budget: {budget}")
+    if table.build:
+        console.print("built: " + ", ".join(f"{k}={v}" for k, v in table.build.items()))
+    arch, best = table.optimum()
+    entry = table.get(arch)
+    per_seed = ", ".join(f"{a:.2%}" for a in entry.accuracy)
+    console.print(
+        f"optimum (mean over seeds): {arch} {best:.2%} (seeds: {per_seed}), {entry.num_params} params"
+    )
+    for column, seed in enumerate(table.seeds):
+        a, v = table.optimum(column)
+        console.print(f"optimum of seed {seed}: {a} {v:.2%}")
+    quantiles = RichTable(title="mean accuracy over the table")
+    for name in ("min", "10%", "25%", "median", "75%", "90%", "99%", "max"):
+        quantiles.add_column(name, justify="right")
+    q = np.quantile(acc, [0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0])
+    quantiles.add_row(*(f"{v:.2%}" for v in q))
+    console.print(quantiles)
+    counts, edges = np.histogram(acc, bins=10)
+    top = max(counts.max(), 1)
+    for n, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True):
+        console.print(f"  {lo:7.2%} - {hi:7.2%} {n:5d} {'#' * int(round(40 * n / top))}")
+    if len(table.seeds) > 1:
+        cols = np.array([table.accuracies(c) for c in range(len(table.seeds))])
+        gap = np.abs(cols[0] - cols[1])
+        corr = np.corrcoef(np.argsort(np.argsort(cols[0])), np.argsort(np.argsort(cols[1])))[0, 1]
+        console.print(
+            f"seed {table.seeds[0]} vs seed {table.seeds[1]}: rank correlation {corr:.3f}, "
+            f"median |difference| {np.median(gap):.2%}"
+        )
+    seconds = sum(sum(e.train_seconds) for e in table)
+    console.print(f"failed children: {failed}; train seconds in all: {seconds:.0f}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nas-gym", description="Neural Architecture Search on Gymnasium envs with real child training."
@@ -263,6 +378,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. train_size=4000"
     )
     se.set_defaults(func=cmd_search)
+
+    ta = sub.add_parser(
+        "table", help="build or inspect a tabular benchmark (every architecture of a space, trained)"
+    )
+    tsub = ta.add_subparsers(dest="table_command", required=True)
+    tb = tsub.add_parser("build", help="train every architecture of a space for K seeds; resumable")
+    tb.add_argument("--env", default="NASFashionMini-v0", help="env id whose data and budget to use")
+    tb.add_argument("--space", default=None, required=True, help="TOKENS:DEPTH, e.g. C32k3,C64k3,MP2,DR:3")
+    tb.add_argument("--seeds", type=int, default=2, help="training seeds 0..K-1 (default 2)")
+    tb.add_argument("--out", type=Path, required=True, help="the table file to write (JSON)")
+    tb.add_argument("--store", type=Path, default=None, help="result store (default OUT.sqlite); resumes")
+    tb.add_argument("--workers", type=int, default=1, help="children trained at once (processes)")
+    tb.add_argument(
+        "--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)"
+    )
+    tb.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
+    tb.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
+    tb.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. epochs=2"
+    )
+    tb.set_defaults(func=cmd_table_build, command_line=None)
+    ts = tsub.add_parser("show", help="print a table's size, optimum and accuracy distribution")
+    ts.add_argument("file", type=Path, help="a table file")
+    ts.set_defaults(func=cmd_table_show)
 
     return parser
 

@@ -12,7 +12,7 @@ from gymnasium import spaces
 from nas_gym.evaluation import EvalResult, Evaluator, ResultStore
 from nas_gym.search_space import DEFAULT_MAX_LAYERS, Architecture, Vocabulary
 
-__all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase"]
+__all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASTabularEnv"]
 
 REWARD_MODES = ("prefix", "final", "improvement")
 
@@ -20,6 +20,7 @@ REWARD_MODES = ("prefix", "final", "improvement")
 class NASEnvBase(gym.Env[np.ndarray, np.int64]):
     """Spaces, masks, rewards and episodes of every NAS env, over any *evaluator*.
 
+    ``vocabulary`` (default: the 24-action one) fixes the layers an action can append.
     An evaluator scores an architecture for a seed: ``evaluate(arch, seed) -> EvalResult``,
     ``lookup(arch, seed)`` (None when it would have to train), ``num_params(arch)``, its
     ``image_size`` and a ``trainings`` counter. :class:`NASEnv` trains children for real; a
@@ -35,6 +36,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         reward: str = "prefix",
         train_seed: int | None = None,
         render_mode: str | None = None,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         if reward not in REWARD_MODES:
             raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
@@ -43,7 +45,11 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
         self.evaluator = evaluator
-        self.vocabulary = Vocabulary(max_layers=max_layers)
+        if vocabulary is None:
+            vocabulary = Vocabulary(max_layers=max_layers)
+        elif vocabulary.max_layers != max_layers:
+            vocabulary = Vocabulary(vocabulary.layers, max_layers)
+        self.vocabulary = vocabulary
         self.image_size = int(evaluator.image_size)
         self.reward_mode = reward
         self.render_mode = render_mode
@@ -58,6 +64,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         self._num_params = 0
         self._mask = self.vocabulary.action_mask(self.arch, self.image_size)
         self._needs_reset = True
+        self._last_result: EvalResult | None = None
 
     # -- Gymnasium API ------------------------------------------------------------------------
 
@@ -138,6 +145,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
 
     def _record(self, result: EvalResult) -> None:
         self._accuracy, self._num_params = result.accuracy, result.num_params
+        self._last_result = result
 
     def _obs(self) -> np.ndarray:
         return self.vocabulary.encode(self.arch)
@@ -276,3 +284,79 @@ class NASEnv(NASEnvBase):
             store=store,
         )
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
+
+
+class NASTabularEnv(NASEnvBase):
+    """
+    ## Description
+
+    The NAS env of :class:`NASEnv` with its rewards read from a *table* of architectures trained
+    beforehand (:mod:`nas_gym.tabular`), so a step costs microseconds and agents can be compared
+    over many seeds. The default table ships with the package: every architecture of up to 3
+    layers over 8 layer types, trained for real on ``NASFashionMini-v0``'s budget with 2 seeds
+    (``nas-gym table show`` prints it). Build another with ``nas-gym table build``.
+
+    ## Action and Observation Spaces
+
+    The table's space: its layers then HEAD, ``Discrete(len(layers) + 1)`` (9 for the shipped
+    table), and ``MultiDiscrete([len(layers) + 2] * depth)`` with the same encoding as
+    :class:`NASEnv` (slot i = layer i's action + 1, 0 = empty). Masks, episode end and invalid
+    actions behave exactly as in :class:`NASEnv`; the depth of the table is ``max_layers``.
+
+    ## Rewards
+
+    Those of :class:`NASEnv` (``reward="prefix"``, ``"final"``, ``"improvement"``), with each
+    architecture's accuracy looked up in the table: ``accuracy="seed"`` (default) reads the seed
+    column ``train_seed % number of seeds``, as a real env trains each child with one seed;
+    ``accuracy="mean"`` reads the mean over the table's seeds.
+
+    ## Info
+
+    What :class:`NASEnv` gives, and ``train_seconds``: the seconds that training this step's
+    architecture took when the table was built (0.0 on HEAD, on an invalid action and on the
+    steps of ``reward="final"`` that train nothing). A real env trains an architecture once per
+    store, so only first visits cost time: ``env.unwrapped.evaluator.trainings`` and
+    ``.train_seconds`` count those, as a real evaluator counts store misses.
+
+    ## Arguments
+
+    ```python
+    env = gym.make("NASTabular-v0")                      # the shipped table
+    env = gym.make("NASTabular-v0", table="my_table.json", accuracy="mean")
+    ```
+
+    ## Version History
+
+    * v0: initial release.
+    """
+
+    def __init__(
+        self,
+        table: str | None = None,
+        accuracy: str = "seed",
+        reward: str = "prefix",
+        train_seed: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        from nas_gym.tabular import TableEvaluator, load_table
+
+        evaluator = TableEvaluator(load_table(table), accuracy)
+        space = evaluator.table.space
+        super().__init__(evaluator, space.max_layers, reward, train_seed, render_mode, evaluator.vocabulary)
+        self.table = evaluator.table
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._last_result = None
+        obs, reward, terminated, truncated, info = super().step(action)
+        result = self._last_result
+        info["train_seconds"] = (
+            0.0 if result is None else self.evaluator.recorded_seconds(result.arch, self.train_seed)
+        )
+        return obs, reward, terminated, truncated, info
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = super().reset(seed=seed, options=options)
+        info["train_seconds"] = 0.0
+        return obs, info

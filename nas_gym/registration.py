@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-__all__ = ["ENV_IDS", "register_envs"]
+__all__ = ["ENV_IDS", "TABULAR_ID", "register_envs"]
 
 _ENTRY_POINT = "nas_gym.envs:NASEnv"
 
@@ -45,7 +45,14 @@ ENV_IDS: dict[str, dict[str, Any]] = {
 }
 
 
+# rewards read from a table of trained architectures (None: the table shipped in the package)
+TABULAR_ID = "NASTabular-v0"
+_TABULAR_KWARGS: dict[str, Any] = dict(table=None, accuracy="seed")
+
+
 def register_envs() -> None:
     for env_id, kwargs in ENV_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(kwargs))
+    if TABULAR_ID not in gym.registry:
+        gym.register(id=TABULAR_ID, entry_point="nas_gym.envs:NASTabularEnv", kwargs=dict(_TABULAR_KWARGS))

@@ -1,0 +1,366 @@
+"""Compare agents at equal budgets of child trainings, over many seeds.
+
+    python benchmarks/compare_agents.py --env NASTabular-v0 --agents all --seeds 10 --budget 100 \\
+        --out runs/compare
+
+Every (agent, seed) run gets a fresh env (its own store: nothing is shared between runs) wrapped in
+the budget of ``--budget`` trainings, and runs the agent of ``agents.registry`` with that seed.
+Runs are spread over ``--workers`` processes. Writes to ``--out``:
+
+- ``results.csv``: one row per agent, seed and training: the architecture trained, its accuracy,
+  and the best accuracy so far.
+- ``summary.md``: per agent, the final best accuracy as an interquartile mean (IQM) over seeds with
+  a 95% bootstrap confidence interval (scipy's BCa bootstrap), and on a table env the regret to the
+  table's optimum and the trainings needed to reach the optimum and the top 1%; then where the
+  poster's agent (``reinforce``) stands against random search and regularized evolution.
+- ``best_so_far.png``: IQM of the best accuracy so far against trainings, with 95% CI bands.
+
+On a table env the optimum of a run is that of the seed column it reads (``seed % seeds``, or the
+mean over seeds with ``--set accuracy=mean``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+TOP_FRACTION = 0.01  # "top 1%" of the table's architectures
+BOOTSTRAP_RESAMPLES = 2000
+POSTER_AGENT = "reinforce"
+STRONG_BASELINES = ("random", "evolution")
+
+
+@dataclass
+class Run:
+    agent: str
+    seed: int
+    trainings: list[int]  # training index of each trained child (1-based)
+    archs: list[str]
+    accuracies: list[float]
+    wall_seconds: float
+    steps: int
+    train_seconds: float  # what the trainings cost (recorded seconds on a table env)
+    optimum: float | None = None  # the table's optimum for this run's seed column
+    top_threshold: float | None = None  # accuracy of the top-1% architectures of that column
+    best_so_far: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        best, out = 0.0, []
+        for a in self.accuracies:
+            best = max(best, a)
+            out.append(best)
+        self.best_so_far = out
+
+    @property
+    def final_best(self) -> float:
+        return self.best_so_far[-1] if self.best_so_far else 0.0
+
+    def curve(self, budget: int) -> np.ndarray:
+        """Best so far after each training 1..budget; a run that stopped early keeps its last value."""
+        out = np.zeros(budget)
+        for t, b in zip(self.trainings, self.best_so_far, strict=True):
+            if 1 <= t <= budget:
+                out[t - 1 :] = b
+        return out
+
+    def trainings_to(self, threshold: float | None) -> float:
+        """Trainings until the best so far reaches ``threshold`` (inf when it never does)."""
+        if threshold is None:
+            return float("nan")
+        for t, b in zip(self.trainings, self.best_so_far, strict=True):
+            if b >= threshold - 1e-12:
+                return float(t)
+        return float("inf")
+
+
+def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budget: int) -> Run:
+    import torch
+
+    torch.set_num_threads(1)
+    import gymnasium as gym
+
+    import nas_gym  # noqa: F401  (registers the ids)
+    from agents.budget import TrackedEnv
+    from agents.registry import run_agent
+
+    env = gym.make(env_id, **env_kwargs)
+    tracked = TrackedEnv(env, budget)
+    start = time.perf_counter()
+    run_agent(agent, tracked, seed)
+    wall = time.perf_counter() - start
+    rows = [r for r in tracked.history if r.new_training]
+    evaluator = env.unwrapped.evaluator  # type: ignore[attr-defined]
+    optimum = threshold = None
+    if hasattr(evaluator, "table"):
+        optimum, threshold = _table_targets(evaluator, seed)
+    env.close()
+    return Run(
+        agent,
+        seed,
+        [r.training for r in rows],
+        [r.arch for r in rows],
+        [r.accuracy for r in rows],
+        wall,
+        len(tracked.history),
+        float(evaluator.train_seconds),
+        optimum,
+        threshold,
+    )
+
+
+def _table_targets(evaluator: Any, seed: int) -> tuple[float, float]:
+    table = evaluator.table
+    column = None if evaluator.mode == "mean" else table.column(seed)
+    acc = np.sort(table.accuracies(column))[::-1]
+    top = max(1, int(np.ceil(TOP_FRACTION * len(acc))))
+    return float(acc[0]), float(acc[top - 1])
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+
+def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Interquartile mean: the mean of the middle 50% (Agarwal et al., 2021)."""
+    from scipy.stats import trim_mean
+
+    return trim_mean(x, 0.25, axis=axis)
+
+
+def iqm_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float, float]:
+    """IQM and its 95% bootstrap CI (BCa; percentile when every value is the same)."""
+    from scipy.stats import bootstrap
+
+    x = np.asarray(values, dtype=float)
+    point = float(iqm(x))
+    if len(x) < 2 or np.all(x == x[0]):
+        return point, point, point
+    res = bootstrap(
+        (x,), iqm, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=0.95, method="BCa",
+        rng=np.random.default_rng(seed), vectorized=True,
+    )  # fmt: skip
+    lo, hi = res.confidence_interval
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa degenerates on near-constant data
+        res = bootstrap(
+            (x,), iqm, n_resamples=BOOTSTRAP_RESAMPLES, method="percentile",
+            rng=np.random.default_rng(seed), vectorized=True,
+        )  # fmt: skip
+        lo, hi = res.confidence_interval
+    return point, float(lo), float(hi)
+
+
+def curve_bands(curves: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per training index: IQM over runs and a 95% percentile-bootstrap band (runs resampled)."""
+    rng = np.random.default_rng(seed)
+    n = curves.shape[0]
+    idx = rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))
+    boot = iqm(curves[idx], axis=1)  # (resamples, budget)
+    return iqm(curves, axis=0), np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
+
+
+def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
+    """P(X > Y) over all pairs of runs, ties counted half (Mann-Whitney U / (n m))."""
+    a, b = np.asarray(x)[:, None], np.asarray(y)[None, :]
+    return float(np.mean((a > b) + 0.5 * (a == b)))
+
+
+# -- outputs ------------------------------------------------------------------------------------
+
+
+def write_csv(runs: list[Run], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["agent", "seed", "training", "arch", "accuracy", "best_so_far"])
+        for r in runs:
+            for t, arch, acc, best in zip(r.trainings, r.archs, r.accuracies, r.best_so_far, strict=True):
+                w.writerow([r.agent, r.seed, t, arch, f"{acc:.6f}", f"{best:.6f}"])
+
+
+def _fmt_ci(point: float, lo: float, hi: float, scale: float = 100.0, digits: int = 2) -> str:
+    return f"{point * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+
+
+def _median_trainings(values: list[float], budget: int) -> str:
+    reached = sum(np.isfinite(values))
+    if not values or np.isnan(values).all():
+        return "n/a"
+    med = float(np.median(values))  # inf (never reached) sorts last
+    text = f">{budget}" if not np.isfinite(med) else f"{med:.0f}"
+    return f"{text} ({reached}/{len(values)} reached)"
+
+
+def summarize(runs: list[Run], agents: list[str], budget: int, header: list[str]) -> str:
+    by_agent = {a: [r for r in runs if r.agent == a] for a in agents}
+    table_env = all(r.optimum is not None for r in runs)
+    lines = [*header, ""]
+    cols = ["agent", "runs", "final best accuracy, IQM [95% CI] (%)"]
+    if table_env:
+        cols += [
+            "regret to optimum, IQM [95% CI] (pp)",
+            "trainings to optimum, median",
+            "trainings to top 1%, median",
+        ]
+    cols += ["trainings used, median", "wall s per run, median"]
+    lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    stats: dict[str, tuple[float, float, float]] = {}
+    for agent, rs in by_agent.items():
+        finals = [r.final_best for r in rs]
+        stats[agent] = iqm_ci(finals)
+        row = [f"`{agent}`", str(len(rs)), _fmt_ci(*stats[agent])]
+        if table_env:
+            regrets = [r.optimum - r.final_best for r in rs]  # type: ignore[operator]
+            row.append(_fmt_ci(*iqm_ci(regrets)))
+            row.append(_median_trainings([r.trainings_to(r.optimum) for r in rs], budget))
+            row.append(_median_trainings([r.trainings_to(r.top_threshold) for r in rs], budget))
+        row.append(f"{np.median([r.trainings[-1] if r.trainings else 0 for r in rs]):.0f}")
+        row.append(f"{np.median([r.wall_seconds for r in rs]):.1f}")
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", verdict(by_agent, stats), ""]
+    return "\n".join(lines)
+
+
+def verdict(by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float, float]]) -> str:
+    """Where the poster's agent stands against the strong baselines, from the CIs of this run."""
+    if POSTER_AGENT not in by_agent:
+        return "The poster's agent (`reinforce`) was not in this comparison."
+    ours = stats[POSTER_AGENT]
+    finals = [r.final_best for r in by_agent[POSTER_AGENT]]
+    out = ["## Where the poster's agent stands", ""]
+    for other in STRONG_BASELINES:
+        if other not in by_agent:
+            continue
+        theirs = stats[other]
+        poi = probability_of_improvement(finals, [r.final_best for r in by_agent[other]])
+        if ours[1] > theirs[2]:
+            word = "ahead of"
+        elif ours[2] < theirs[1]:
+            word = "behind"
+        else:
+            word = "not separable from"
+        out.append(
+            f"- `reinforce` is **{word}** `{other}` on final best accuracy: IQM "
+            f"{_fmt_ci(*ours)} vs {_fmt_ci(*theirs)} (%); P(reinforce > {other}) = {poi:.2f} "
+            f"over pairs of runs."
+        )
+    if len(out) == 2:
+        return "Neither random search nor regularized evolution was in this comparison."
+    out.append(
+        "\n*Ahead of / behind*: the 95% CIs do not overlap; *not separable*: they do, so this many "
+        "seeds cannot tell the two apart."
+    )
+    return "\n".join(out)
+
+
+def plot(runs: list[Run], agents: list[str], budget: int, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = np.arange(1, budget + 1)
+    for agent in agents:
+        curves = np.array([r.curve(budget) for r in runs if r.agent == agent])
+        if len(curves) == 0:
+            continue
+        mid, lo, hi = curve_bands(curves)
+        (line,) = ax.plot(x, 100 * mid, label=agent)
+        ax.fill_between(x, 100 * lo, 100 * hi, color=line.get_color(), alpha=0.2)
+    optima = [r.optimum for r in runs if r.optimum is not None]
+    if optima:
+        ax.axhline(100 * float(np.mean(optima)), color="k", ls="--", lw=0.8, label="table optimum")
+    ax.set_xlabel("child trainings")
+    ax.set_ylabel("best validation accuracy so far (%), IQM over seeds")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    lows = [100 * min(r.best_so_far[0] for r in runs if r.best_so_far)] if runs else [0]
+    ax.set_ylim(bottom=max(0.0, lows[0] - 1))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from agents.cli import _parse_sets
+    from agents.registry import AGENTS
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--env", default="NASTabular-v0")
+    p.add_argument("--agents", default="all", help=f"comma-separated, or all: {','.join(AGENTS)}")
+    p.add_argument("--seeds", type=int, default=10, help="runs per agent, seeds 0..N-1")
+    p.add_argument("--budget", type=int, default=100, help="child trainings per run")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at once (processes)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="env kwarg, e.g. accuracy=mean")
+    args = p.parse_args(argv)
+
+    agents = (
+        list(AGENTS) if args.agents == "all" else [a.strip() for a in args.agents.split(",") if a.strip()]
+    )
+    unknown = [a for a in agents if a not in AGENTS]
+    if unknown:
+        p.error(f"unknown agent(s) {', '.join(unknown)}; known: {', '.join(AGENTS)}")
+    if args.seeds < 1 or args.budget < 1 or args.workers < 1:
+        p.error("--seeds, --budget and --workers must be >= 1")
+    env_kwargs = _parse_sets(args.set)
+    import gymnasium as gym
+
+    import nas_gym  # noqa: F401
+
+    if args.env not in gym.registry:
+        p.error(f"unknown env id {args.env!r}")
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    jobs = [(args.env, env_kwargs, a, s, args.budget) for a in agents for s in range(args.seeds)]
+    start = time.perf_counter()
+    runs: list[Run] = []
+    with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, *job) for job in jobs]
+        for i, fut in enumerate(futures, 1):
+            run = fut.result()
+            runs.append(run)
+            print(
+                f"[{i}/{len(jobs)}] {run.agent} seed {run.seed}: best {run.final_best:.2%} after "
+                f"{run.trainings[-1] if run.trainings else 0} trainings ({run.wall_seconds:.1f} s)",
+                flush=True,
+            )
+    wall = time.perf_counter() - start
+
+    write_csv(runs, args.out / "results.csv")
+    header = [
+        f"# Agents compared on `{args.env}`",
+        "",
+        f"{len(agents)} agents x {args.seeds} seeds (0..{args.seeds - 1}) x budget {args.budget} "
+        f"trainings; env kwargs {env_kwargs or 'as registered'}; {time.strftime('%Y-%m-%d')}; "
+        f"wall time {wall:.0f} s with {args.workers} worker processes.",
+        "",
+        "Command: `python benchmarks/compare_agents.py " + " ".join(argv or sys.argv[1:]) + "`",
+    ]
+    summary = summarize(runs, agents, args.budget, header)
+    (args.out / "summary.md").write_text(summary, encoding="utf-8")
+    plot(runs, agents, args.budget, args.out / "best_so_far.png", f"{args.env}, {args.seeds} seeds")
+    print(summary)
+    print(f"wrote {args.out / 'results.csv'}, {args.out / 'summary.md'}, {args.out / 'best_so_far.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
