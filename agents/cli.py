@@ -42,6 +42,10 @@ def _make_env(env_id: str, overrides: dict[str, Any]):
         return gym.make(env_id, **kwargs)
     except ValueError as e:
         raise CliError(str(e)) from e
+    except TypeError as e:  # a kwarg this env does not take (--epochs on NASTabular-v0)
+        if "unexpected keyword argument" not in str(e):
+            raise
+        raise CliError(f"{env_id} does not take that option: {e}") from e
 
 
 def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
@@ -285,7 +289,7 @@ def cmd_table_show(args: argparse.Namespace) -> None:
     from nas_gym.tabular import Table
 
     table = Table.load(args.file)
-    console = Console()
+    console = Console(soft_wrap=True)  # long lines stay whole in a log or a pipe
     size = Path(args.file).stat().st_size
     acc = table.accuracies()
     failed = sum(1 for e in table for s in e.status if s != "ok")

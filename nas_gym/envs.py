@@ -325,6 +325,9 @@ class NASTabularEnv(NASEnvBase):
     env = gym.make("NASTabular-v0", table="my_table.json", accuracy="mean")
     ```
 
+    ``store``: where the rows this env has read go (``None``: in memory). A file store makes a
+    tabular search resumable exactly as a real one; a row there is not counted again.
+
     ## Version History
 
     * v0: initial release.
@@ -334,13 +337,14 @@ class NASTabularEnv(NASEnvBase):
         self,
         table: str | None = None,
         accuracy: str = "seed",
+        store: str | ResultStore | None = None,
         reward: str = "prefix",
         train_seed: int | None = None,
         render_mode: str | None = None,
     ) -> None:
         from nas_gym.tabular import TableEvaluator, load_table
 
-        evaluator = TableEvaluator(load_table(table), accuracy)
+        evaluator = TableEvaluator(load_table(table), accuracy, store)
         space = evaluator.table.space
         super().__init__(evaluator, space.max_layers, reward, train_seed, render_mode, evaluator.vocabulary)
         self.table = evaluator.table

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nas_gym.evaluation import EvalResult, StoredResult
+from nas_gym.evaluation import EvalResult, ResultStore, StoredResult
 from nas_gym.search_space import Architecture, OutOfSpaceError, Vocabulary, layer_from_token
 
 __all__ = [
@@ -249,23 +249,28 @@ ACCURACY_MODES = ("seed", "mean")
 class TableEvaluator:
     """The evaluator interface of :class:`~nas_gym.envs.NASEnvBase`, answered from a table.
 
-    A *training* is counted the first time this evaluator is asked for an (architecture, seed
-    column), as a real evaluator counts store misses; ``train_seconds`` adds what that training
+    A *training* is counted the first time an (architecture, seed column) is asked for, as a real
+    evaluator counts store misses: the row then goes to ``store`` (in memory by default; a file
+    makes a tabular search resumable like a real one). ``train_seconds`` adds what that training
     took when the table was built, so agents can be compared at equal simulated time too.
     ``accuracy="seed"`` reads the column ``seed % len(table.seeds)``; ``"mean"`` the mean of all.
     """
 
-    def __init__(self, table: Table, accuracy: str = "seed") -> None:
+    def __init__(
+        self, table: Table, accuracy: str = "seed", store: ResultStore | str | os.PathLike[str] | None = None
+    ) -> None:
         if accuracy not in ACCURACY_MODES:
             raise ValueError(f"accuracy must be one of {ACCURACY_MODES}, got {accuracy!r}")
         self.table = table
         self.mode = accuracy
         self.image_size = table.image_size
         self.vocabulary = table.space.vocabulary
+        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
         self.trainings = 0
         self.train_seconds = 0.0
-        self._seen: set[tuple[str, int]] = set()
-        self._budget = json.dumps(table.budget, sort_keys=True, separators=(",", ":"))
+        # the store key: the table's budget, and the seed column (or "mean") it reads
+        self.dataset = f"table:{table.dataset}:{table.space}"
+        self._budget = json.dumps({**table.budget, "table_accuracy": accuracy}, sort_keys=True)
 
     def _column(self, seed: int) -> int:
         return -1 if self.mode == "mean" else self.table.column(seed)
@@ -277,19 +282,15 @@ class TableEvaluator:
         return entry.accuracy[column], entry.train_seconds[column], entry.status[column]
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
-        """The row as a store would give it, or None when it would be a training."""
-        key = (str(arch), self._column(seed))
-        if key not in self._seen:
-            return None
-        entry = self.table.get(key[0])
-        accuracy, seconds, status = self._values(entry, key[1])
-        return StoredResult(
-            self.table.dataset, self._budget, key[0], int(seed), accuracy, None,
-            entry.num_params, seconds, status, "", "table", 0.0, 0.0,
-        )  # fmt: skip
+        """The stored row, or None when asking for it would be a training."""
+        return self.store.get(self.dataset, self._budget, str(arch), max(self._column(seed), 0))
 
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         text = str(arch)
+        column = self._column(seed)
+        stored = self.store.get(self.dataset, self._budget, text, max(column, 0))
+        if stored is not None:
+            return EvalResult.from_stored(stored)
         try:
             entry = self.table.get(text)
         except TableError:
@@ -297,14 +298,17 @@ class TableEvaluator:
             parsed = Architecture.parse(text) if isinstance(arch, str) else arch
             self.vocabulary.validate(parsed, self.image_size)
             raise OutOfSpaceError(f"{text} is not in the table of space {self.table.space}") from None
-        column = self._column(seed)
         accuracy, seconds, status = self._values(entry, column)
-        new = (text, column) not in self._seen
-        if new:
-            self._seen.add((text, column))
-            self.trainings += 1
-            self.train_seconds += seconds
-        return EvalResult(text, accuracy, entry.num_params, status, not new, seconds if new else 0.0)
+        now = time.time()
+        self.store.put(
+            StoredResult(
+                self.dataset, self._budget, text, max(column, 0), accuracy, None,
+                entry.num_params, seconds, status, "", "table", now, now,
+            )
+        )  # fmt: skip
+        self.trainings += 1
+        self.train_seconds += seconds
+        return EvalResult(text, accuracy, entry.num_params, status, False, seconds)
 
     def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
         """What training ``arch`` took when the table was built (its seed column, or the mean)."""
@@ -397,7 +401,7 @@ def build_table(
             arch,
             found[0].num_params,
             tuple(r.accuracy for r in found),
-            tuple(r.train_seconds for r in found),
+            tuple(round(r.train_seconds, 3) for r in found),
             tuple(r.status for r in found),
         )
         for arch, found in rows.items()

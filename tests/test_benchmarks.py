@@ -85,3 +85,63 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
     report = (tmp_path / "gpu_check.txt").read_text()
     assert "final_result: s_per_epoch=" in report
     assert report.count("speedup_vs_dataloader:") >= 4  # two runs + their two summary rows
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_agents_statistics() -> None:
+    cmp = _load("compare_agents")
+    x = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 100.0]  # the IQM ignores the outlier
+    point, lo, hi = cmp.iqm_ci(x)
+    assert point == pytest.approx(0.45) and lo <= point <= hi < 1.0
+    assert cmp.iqm_ci([0.7] * 5) == (0.7, 0.7, 0.7)
+    assert cmp.probability_of_improvement([2, 2], [1, 2]) == 0.75
+    run = cmp.Run("random", 0, [1, 2, 4], ["a", "b", "c"], [0.5, 0.4, 0.9], 0.1, 9, 3.0, 0.9, 0.8)
+    assert run.best_so_far == [0.5, 0.5, 0.9] and run.final_best == 0.9
+    assert run.curve(5).tolist() == [0.5, 0.5, 0.5, 0.9, 0.9]  # training 3 was a store hit: carried
+    assert run.trainings_to(0.8) == 4 and run.trainings_to(0.95) == float("inf")
+
+
+def test_compare_agents_writes_its_three_outputs(tmp_path: Path) -> None:
+    """Every agent, 2 seeds, a budget of 8 on the shipped table: the outputs and their content."""
+    import csv
+
+    from agents.registry import AGENTS
+
+    out = tmp_path / "cmp"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_agents.py"), "--agents", "all", "--seeds", "2",
+         "--budget", "8", "--workers", "2", "--out", str(out)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["agent"], r["seed"]) for r in rows} == {(a, s) for a in AGENTS for s in ("0", "1")}
+    for agent in AGENTS:
+        for seed in ("0", "1"):
+            mine = [r for r in rows if r["agent"] == agent and r["seed"] == seed]
+            trainings = [int(r["training"]) for r in mine]
+            assert trainings == list(range(1, len(mine) + 1)) and len(mine) <= 8
+            best = [float(r["best_so_far"]) for r in mine]
+            assert best == sorted(best) and best[-1] == max(float(r["accuracy"]) for r in mine)
+    summary = (out / "summary.md").read_text()
+    assert all(f"`{a}`" in summary for a in AGENTS)
+    assert "Where the poster's agent stands" in summary and "regret to optimum" in summary
+    assert (out / "best_so_far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tabular_steps_benchmark_runs() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tabular_steps.py"), "--steps", "500"],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.fullmatch(r"seconds_for_10000_steps: \d+\.\d{3}", proc.stdout.strip().splitlines()[-1])
