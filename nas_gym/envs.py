@@ -239,9 +239,19 @@ class NASEnv(NASEnvBase):
     | ``reward`` | ``"prefix"``, ``"final"`` or ``"improvement"`` |
     | ``time_limit`` | wall-clock seconds per child; ``None`` = no limit |
     | ``train_seed`` | seed of every child's training; ``None`` = the seed of the first ``reset(seed=...)`` |
+    | ``threads`` | torch threads for this env's children on the CPU; ``None`` = torch's default, or the cores shared out in a vector env's worker |
 
     Each registered id fixes its budget through these kwargs (``gym.spec(id).kwargs``); any of
     them can be overridden in ``gym.make``.
+
+    ## Many envs at once
+
+    ``gym.make_vec(id, num_envs=N, vectorization_mode="async", store="results.sqlite")`` trains N
+    children at once in N worker processes sharing one store (SQLite, WAL: each result is written
+    once). In a worker, ``device=None`` picks GPU ``index % GPUs`` when there are several, and
+    ``threads=None`` gives each worker its share of the CPU cores. On the CPU the number of torch
+    threads changes the order of floating-point sums, so fix ``threads`` (e.g. ``threads=1``) to
+    get the same accuracies whatever N is.
 
     ## Version History
 
@@ -267,7 +277,16 @@ class NASEnv(NASEnvBase):
         time_limit: float | None = None,
         train_seed: int | None = None,
         render_mode: str | None = None,
+        threads: int | None = None,
     ) -> None:
+        from nas_gym.workers import round_robin_device, worker_index
+
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        self.threads = threads
+        self._threads_set = False
+        if device is None:  # in a vector env's worker on a machine with several GPUs: its own GPU
+            device = round_robin_device(worker_index())
         evaluator = Evaluator(
             dataset=dataset,
             train_size=train_size,
@@ -284,6 +303,31 @@ class NASEnv(NASEnvBase):
             store=store,
         )
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
+
+    def _evaluate(self, arch: Architecture) -> EvalResult:
+        if not self._threads_set:  # once, at the first training: every worker has started by then
+            self._threads_set = True
+            from nas_gym.workers import cpu_share, worker_index
+
+            share = (
+                self.threads
+                if self.threads is not None
+                else cpu_share()
+                if worker_index() is not None
+                else None
+            )
+            if share is not None:
+                import torch
+
+                torch.set_num_threads(share)
+        return super()._evaluate(arch)
+
+    @property
+    def torch_threads(self) -> int:
+        """torch's intra-op threads in this env's process (what its children train with on the CPU)."""
+        import torch
+
+        return torch.get_num_threads()
 
 
 class NASTabularEnv(NASEnvBase):
