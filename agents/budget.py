@@ -109,7 +109,7 @@ class TrackedEnv(gym.Wrapper):
     replay tree, population); they are checked against the recorded rows, not recorded twice.
     """
 
-    def __init__(self, env: gym.Env, budget: int, history: History | None = None) -> None:
+    def __init__(self, env: gym.Env, budget: int, history: History | None = None, pool: Any = None) -> None:
         super().__init__(env)
         if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0:
             raise ValueError(f"budget must be a positive number of trainings, got {budget!r}")
@@ -121,6 +121,11 @@ class TrackedEnv(gym.Wrapper):
         self.episode = 0
         self.replay_mismatches = 0
         self.listeners: list[Callable[[HistoryRow], None]] = []  # called with each new row
+        # a pool (agents.parallel) trains prefetched architectures in parallel into the store; each
+        # counts as a training when a step first reaches it, as if the step had trained it
+        self.pool = pool
+        self._pending: set[str] = set()
+        self._consumed = 0
 
     @property
     def evaluator(self) -> Any:
@@ -132,7 +137,31 @@ class TrackedEnv(gym.Wrapper):
 
     @property
     def trainings(self) -> int:
-        return self._base + self.evaluator.trainings
+        return self._base + self.evaluator.trainings + self._consumed
+
+    def prefetch(self, archs: Iterable[Architecture | str]) -> None:
+        """Train, all at once on the pool, those of ``archs`` (in the order the agent will step them)
+        that the coming steps would train, as far as the budget goes. No pool: nothing to do.
+
+        The steps that follow find them in the store; the history, training indices included, is
+        the one the same steps would have written without a pool.
+        """
+        if self.pool is None or self.replaying:
+            return
+        seed, todo = self.train_seed, []
+        for arch in dict.fromkeys(str(a) for a in archs):
+            if self.trainings + len(self._pending) + len(todo) >= self.budget:
+                break
+            if arch and arch not in self._pending and self.evaluator.lookup(arch, seed) is None:
+                todo.append(arch)
+        if todo:
+            self.pool.train(todo, seed)
+            self._pending.update(todo)
+
+    def _consume(self, arch: str) -> None:
+        if arch in self._pending:
+            self._pending.discard(arch)
+            self._consumed += 1
 
     @property
     def exhausted(self) -> bool:
@@ -142,11 +171,14 @@ class TrackedEnv(gym.Wrapper):
         return self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
 
     def step(self, action: Any):
-        before = self.evaluator.trainings
-        if self.exhausted and self._would_train(action):
+        before = self.trainings
+        evaluated = self._evaluated_arch(action)
+        if self.exhausted and self._would_train(evaluated):
             raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
         obs, reward, terminated, truncated, info = self.env.step(action)
-        new = self.evaluator.trainings > before
+        if evaluated is not None:
+            self._consume(str(evaluated))
+        new = self.trainings > before
         self._record(info["arch"], info["accuracy"], new)
         if terminated or truncated:
             self.episode += 1
@@ -155,11 +187,14 @@ class TrackedEnv(gym.Wrapper):
 
     def evaluate(self, arch: Architecture | str) -> float:
         """Score a whole architecture directly (one training at most), recorded as one episode."""
-        if self.exhausted and self.evaluator.lookup(arch, self.train_seed) is None:
+        if self.exhausted and (
+            str(arch) in self._pending or self.evaluator.lookup(arch, self.train_seed) is None
+        ):
             raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
-        before = self.evaluator.trainings
+        before = self.trainings
         result = self.evaluator.evaluate(arch, self.train_seed)
-        self._record(result.arch, result.accuracy, self.evaluator.trainings > before)
+        self._consume(result.arch)
+        self._record(result.arch, result.accuracy, self.trainings > before)
         self.episode += 1
         return result.accuracy
 
@@ -170,23 +205,27 @@ class TrackedEnv(gym.Wrapper):
             raise RuntimeError("call reset(seed=...) before evaluating")
         return int(seed)
 
-    def _would_train(self, action: Any) -> bool:
+    def _evaluated_arch(self, action: Any) -> Architecture | None:
+        """The architecture a step with ``action`` evaluates (None: the step evaluates nothing)."""
         env = self.env.unwrapped
-        index = int(np.asarray(action).reshape(-1)[0])
+        try:
+            index = int(np.asarray(action).reshape(-1)[0])
+        except (TypeError, ValueError, IndexError):
+            return None  # not an action: the env's step says so
         vocab = env.vocabulary  # type: ignore[attr-defined]
-        if not env.action_masks()[index]:  # type: ignore[attr-defined]
-            return False
-        # reward="final" trains only the closed architecture: on HEAD or on reaching max_layers
+        if not 0 <= index < vocab.num_actions or not env.action_masks()[index]:  # type: ignore[attr-defined]
+            return None
+        # reward="final" evaluates only the closed architecture: on HEAD or on reaching max_layers
         final = getattr(env, "reward_mode", "prefix") == "final"
         if index == vocab.head_action:
-            if not final:
-                return False
-            arch = env.arch  # type: ignore[attr-defined]
-        else:
-            arch = env.arch.append(vocab.layer_of(index))  # type: ignore[attr-defined]
-            if final and len(arch) < vocab.max_layers:
-                return False
-        return self.evaluator.lookup(arch, self.train_seed) is None
+            return env.arch if final else None  # type: ignore[attr-defined]
+        arch = env.arch.append(vocab.layer_of(index))  # type: ignore[attr-defined]
+        return None if final and len(arch) < vocab.max_layers else arch
+
+    def _would_train(self, arch: Architecture | None) -> bool:
+        if arch is None:
+            return False
+        return str(arch) in self._pending or self.evaluator.lookup(arch, self.train_seed) is None
 
     def _record(self, arch: str, accuracy: float, new: bool) -> None:
         if self.replaying:

@@ -138,6 +138,37 @@ def _check_out_dir(out) -> None:
         raise CliError(f"--out {out} is not writable")
 
 
+def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store: Path) -> Any:
+    """The pool that trains an agent's batches in parallel: None for one local worker."""
+    from agents.parallel import RayPool, VectorPool, evaluator_kwargs
+
+    if args.workers is not None and args.workers < 1:
+        raise CliError(f"--workers must be >= 1, got {args.workers}")
+    if args.backend == "local":
+        if args.ray_address is not None:
+            raise CliError("--ray-address needs --backend ray")
+        if (args.workers or 1) == 1:
+            return None
+        return VectorPool(args.env, {**kwargs, "store": str(store)}, args.workers)
+    evaluator = env.unwrapped.evaluator
+    if not hasattr(evaluator, "budget_key"):
+        raise CliError(f"{args.env} trains nothing: it has no use for Ray")
+    gpus = args.gpus_per_child
+    if gpus is None:
+        gpus = 1 if evaluator.device_type == "cuda" else 0
+    try:
+        return RayPool(
+            evaluator,
+            evaluator_kwargs(kwargs),
+            address=args.ray_address,
+            workers=args.workers,
+            cpus_per_child=args.cpus_per_child,
+            gpus_per_child=gpus,
+        )
+    except ImportError as e:
+        raise CliError(str(e)) from e
+
+
 def cmd_search(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -169,7 +200,8 @@ def cmd_search(args: argparse.Namespace) -> None:
     spec.save(out)
     history = History.load(out / "history.jsonl")
     env = _make_env(args.env, {**overrides, "store": str(out / "results.sqlite")})
-    tracked = TrackedEnv(env, args.budget, history)
+    pool = _make_pool(args, kwargs, env, out / "results.sqlite")
+    tracked = TrackedEnv(env, args.budget, history, pool=pool)
     console = Console()
     if len(history):
         console.print(
@@ -201,7 +233,11 @@ def cmd_search(args: argparse.Namespace) -> None:
                 writer.add_scalar("search/best_accuracy", best, row.training)
 
         tracked.listeners.append(on_row)
-        result = run_agent(args.agent, tracked, args.seed, checkpoint=out)
+        try:
+            result = run_agent(args.agent, tracked, args.seed, checkpoint=out)
+        finally:
+            if pool is not None:
+                pool.close()
     writer.close()
     tree = result if isinstance(result, ReplayTree) else tree_from_history(history)
     summary = write_outputs(out, spec, history, tree, args.budget)
@@ -380,6 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
     se.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. train_size=4000"
+    )
+    se.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="children trained at once (local: worker processes; ray: tasks in flight, default all CPUs)",
+    )
+    se.add_argument("--backend", choices=("local", "ray"), default="local", help="where children train")
+    se.add_argument("--ray-address", default=None, help="an existing Ray cluster (auto, ray://host:10001)")
+    se.add_argument("--cpus-per-child", type=float, default=1, help="Ray: CPUs each child asks for")
+    se.add_argument(
+        "--gpus-per-child", type=float, default=None, help="Ray: GPUs each child asks for (default 1 on cuda)"
     )
     se.set_defaults(func=cmd_search)
 

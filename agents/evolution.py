@@ -38,6 +38,10 @@ class EvolutionConfig:
     mutation_attempts: int = 100
     """Draws per child before giving up on a valid mutation (then a fresh random architecture).
     Some valid edit always exists; invalid draws come from pools that shrink the map below 1x1."""
+    batch_size: int = 4
+    """Children made from one state of the population before any of them is scored, then scored in
+    order (trained at once where the env has a pool), as Real et al.'s workers do asynchronously.
+    1 = one child at a time. The search does not depend on how many workers train the batch."""
     max_free_children: int = 20
     """Children in a row answered by the store (free, so they do not move the budget) after which the
     next child is a fresh random architecture instead of a mutation: keeps the search spending."""
@@ -53,7 +57,7 @@ class EvolutionConfig:
             raise ValueError(f"population_size must be >= 1, got {self.population_size}")
         if not 1 <= self.sample_size <= self.population_size:
             raise ValueError(f"sample_size must be in 1..population_size, got {self.sample_size}")
-        for name in ("mutation_attempts", "max_free_children", "max_idle_children"):
+        for name in ("batch_size", "mutation_attempts", "max_free_children", "max_idle_children"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
@@ -125,21 +129,31 @@ def run(env: TrackedEnv, seed: int, config: EvolutionConfig | None = None) -> No
         free_in_a_row = free_in_a_row + 1 if env.trainings == before else 0
         return accuracy
 
-    # initial population: random architectures (an empty one is never drawn: HEAD is masked at t=0)
-    while len(population) < config.population_size and not env.exhausted:
-        if free_in_a_row >= config.max_idle_children:
+    # initial population: random architectures (an empty one is never drawn: HEAD is masked at t=0),
+    # drawn first (no draw depends on a score) and trained at once where the env has a pool
+    drawn = [random_architecture(vocabulary, image_size, rng, initial) for _ in range(config.population_size)]
+    env.prefetch(drawn)
+    for arch in drawn:
+        if env.exhausted or free_in_a_row >= config.max_idle_children:
             return
-        arch = random_architecture(vocabulary, image_size, rng, initial)
         population.append((arch, score(arch)))
 
-    # evolution: tournament of S, mutate the best, push the child, pop the oldest
+    # evolution: tournament of S, mutate the best, push the child, pop the oldest; a batch of
+    # children comes from one state of the population
     while not env.exhausted and free_in_a_row < config.max_idle_children:
-        child = None
-        if free_in_a_row < config.max_free_children:
-            sample = rng.choice(len(population), size=config.sample_size, replace=False)
-            parent = max((population[int(i)] for i in sample), key=lambda member: member[1])[0]
-            child = mutate(parent, vocabulary, image_size, rng, config.mutation_attempts)
-        if child is None:
-            child = random_architecture(vocabulary, image_size, rng, initial)
-        population.append((child, score(child)))
-        population.popleft()
+        children = []
+        for _ in range(config.batch_size):
+            child = None
+            if free_in_a_row < config.max_free_children:
+                sample = rng.choice(len(population), size=config.sample_size, replace=False)
+                parent = max((population[int(i)] for i in sample), key=lambda member: member[1])[0]
+                child = mutate(parent, vocabulary, image_size, rng, config.mutation_attempts)
+            if child is None:
+                child = random_architecture(vocabulary, image_size, rng, initial)
+            children.append(child)
+        env.prefetch(children)
+        for child in children:
+            if env.exhausted:
+                break
+            population.append((child, score(child)))
+            population.popleft()

@@ -13,6 +13,7 @@ Section order (as in every agent file): config, sampling, run.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,9 @@ class RandomSearchConfig:
     over the allowed layers. None: HEAD is one more uniform choice (masked uniform, the default)."""
     max_length: int | None = None
     """Layers per episode at most: HEAD is forced at this length. None: the env's ``max_layers``."""
+    batch_episodes: int = 8
+    """Episodes drawn at once; their prefixes are trained at once where the env has a pool. The
+    draws are the same whatever this is, so the search is too."""
     max_idle_episodes: int = 1000
     """Episodes in a row without a new training (every prefix already in the store) after which the
     search stops: the space, or the reachable part of it, is used up. A guard, not a budget."""
@@ -42,6 +46,8 @@ class RandomSearchConfig:
             raise ValueError(f"head_probability must be in [0, 1] or None, got {self.head_probability}")
         if self.max_length is not None and self.max_length < 1:
             raise ValueError(f"max_length must be >= 1 or None, got {self.max_length}")
+        if self.batch_episodes < 1:
+            raise ValueError(f"batch_episodes must be >= 1, got {self.batch_episodes}")
         if self.max_idle_episodes < 1:
             raise ValueError(f"max_idle_episodes must be >= 1, got {self.max_idle_episodes}")
 
@@ -96,18 +102,47 @@ def run(env: TrackedEnv, seed: int, config: RandomSearchConfig | None = None) ->
     """
     config = config or RandomSearchConfig()
     rng = np.random.default_rng(seed)
-    head = env.unwrapped.vocabulary.head_action  # type: ignore[attr-defined]
+    base = env.unwrapped
+    vocabulary: Vocabulary = base.vocabulary  # type: ignore[attr-defined]
+    image_size: int = base.image_size  # type: ignore[attr-defined]
     env.reset(seed=seed)  # the children's training seed derives from this seed
     idle_episodes = 0
     first = True
+    planned: deque[list[int]] = deque()
     while not env.exhausted and idle_episodes < config.max_idle_episodes:
+        if not planned:
+            planned.extend(
+                plan_episode(vocabulary, image_size, rng, config) for _ in range(config.batch_episodes)
+            )
+            env.prefetch(arch for actions in planned for arch in _prefixes(vocabulary, actions))
+        actions = planned.popleft()
         if not first:
             env.reset()
         first = False
         trainings_before = env.trainings
-        length, terminated = 0, False
-        while not terminated and not env.exhausted:
-            action = random_action(env.action_masks(), head, length, rng, config)
-            _, _, terminated, _, _ = env.step(action)
-            length += 1
+        for action in actions:
+            if env.exhausted:
+                break
+            env.step(action)
         idle_episodes = idle_episodes + 1 if env.trainings == trainings_before else 0
+
+
+def plan_episode(
+    vocabulary: Vocabulary, image_size: int, rng: np.random.Generator, config: RandomSearchConfig
+) -> list[int]:
+    """One episode's actions, drawn as stepping the env would draw them (HEAD or ``max_layers`` ends it)."""
+    arch, actions = Architecture(), []
+    while True:
+        mask = vocabulary.action_mask(arch, image_size)
+        action = random_action(mask, vocabulary.head_action, len(arch), rng, config)
+        actions.append(action)
+        if action == vocabulary.head_action:
+            return actions
+        arch = arch.append(vocabulary.layer_of(action))
+        if len(arch) >= vocabulary.max_layers:
+            return actions
+
+
+def _prefixes(vocabulary: Vocabulary, actions: list[int]) -> list[str]:
+    layers = [vocabulary.layer_of(a) for a in actions if a != vocabulary.head_action]
+    return [str(Architecture(tuple(layers[: t + 1]))) for t in range(len(layers))]

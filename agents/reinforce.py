@@ -140,19 +140,34 @@ def run(
     env.reset(seed=seed)
     batch: list[_Episode] = []
     free_episodes = 0
+    image_size = int(base.image_size)
     while not env.exhausted and free_episodes < config.max_free_episodes:
         max_layers, epochs = _curriculum(config, env, vocab.max_layers, max_layers, epochs)
-        before = env.trainings
-        episode = _sample_episode(env, controller, generator, max_layers, vocab.head_action)
-        free_episodes = free_episodes + 1 if env.trainings == before else 0
-        # a HEAD step repeats the architecture it closes: score each architecture once
-        for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
-            if action != vocab.head_action:
-                tree.insert(arch, accuracy)
-        if episode.cut:  # the prefixes it trained are in the tree; the controller is not updated
+        # the episodes of an update are drawn first (the controller samples from its own RNG and
+        # never sees a reward mid-episode), and their prefixes trained at once where the env has a pool
+        plans = [
+            _plan_episode(controller, generator, vocab, image_size, max_layers)
+            for _ in range(config.episodes_per_update - len(batch))
+        ]
+        env.prefetch(arch for plan in plans for arch in plan.archs)
+        cut = False
+        for plan in plans:
+            if env.exhausted or free_episodes >= config.max_free_episodes:
+                break
+            before = env.trainings
+            episode = _play_episode(env, plan)
+            free_episodes = free_episodes + 1 if env.trainings == before else 0
+            # a HEAD step repeats the architecture it closes: score each architecture once
+            for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
+                if action != vocab.head_action:
+                    tree.insert(arch, accuracy)
+            if episode.cut:  # the prefixes it trained are in the tree; the controller is not updated
+                cut = True
+                break
+            if episode.archs:
+                batch.append(episode)
+        if cut:
             break
-        if episode.archs:
-            batch.append(episode)
         if len(batch) < config.episodes_per_update and not env.exhausted:
             continue
         if not batch:
@@ -197,30 +212,55 @@ def _curriculum(config: ReinforceConfig, env: TrackedEnv, full: int, max_layers:
     return max_layers, epochs
 
 
-def _sample_episode(
-    env: TrackedEnv, controller: Controller, generator: torch.Generator, max_layers: int, head: int
-) -> _Episode:
-    env.reset()
-    episode = _Episode([], [], [], [])
+@dataclass
+class _Plan:
+    actions: list[int]
+    masks: list[np.ndarray]
+    archs: list[str]  # the architecture each layer action makes (HEAD adds none)
+
+
+def _plan_episode(
+    controller: Controller, generator: torch.Generator, vocab: Any, image_size: int, max_layers: int
+) -> _Plan:
+    """Draw one episode's actions from the controller: up to HEAD or the env's ``max_layers``."""
+    from nas_gym.search_space import Architecture
+
+    plan = _Plan([], [], [])
+    arch = Architecture()
     prev, state = torch.tensor([controller.num_actions]), None
-    terminated = False
-    while not terminated:
-        mask = _bound_mask(env.action_masks(), len(episode.actions), max_layers, head)
+    while True:
+        mask = _bound_mask(vocab.action_mask(arch, image_size), len(arch), max_layers, vocab.head_action)
         with torch.no_grad():
             logits, state = controller.step(prev, state)
             probs = torch.softmax(_masked(logits, mask), dim=-1)
             action = int(torch.multinomial(probs, 1, generator=generator))
+        plan.actions.append(action)
+        plan.masks.append(mask)
+        if action == vocab.head_action:
+            return plan
+        arch = arch.append(vocab.layer_of(action))
+        plan.archs.append(str(arch))
+        if len(arch) >= vocab.max_layers:  # the env ends the episode here
+            return plan
+        prev = torch.tensor([action])
+
+
+def _play_episode(env: TrackedEnv, plan: _Plan) -> _Episode:
+    """Step the env through a planned episode; cut where the budget runs out."""
+    env.reset()
+    episode = _Episode([], [], [], [])
+    for action, mask in zip(plan.actions, plan.masks, strict=True):
         try:
             _, reward, terminated, truncated, info = env.step(action)
         except BudgetExhausted:
             episode.cut = True
             break
-        terminated = terminated or truncated
         episode.actions.append(action)
         episode.masks.append(mask)
         episode.rewards.append(float(reward))
         episode.archs.append(info["arch"])
-        prev = torch.tensor([action])
+        if terminated or truncated:
+            break
     return episode
 
 

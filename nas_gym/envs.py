@@ -118,6 +118,22 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         """Allowed next actions (sb3-contrib's MaskablePPO calls this)."""
         return self._mask.copy()
 
+    def evaluate_share(self, archs: list[str], seed: int, workers: int) -> list[str]:
+        """Evaluate this worker's share of ``archs`` (every ``workers``-th one, starting at its index
+        in a Gymnasium vector env) with training seed ``seed``; return their statuses.
+
+        What a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n)``: the
+        results go to the shared store, where the env that drives the search then finds them.
+        """
+        from nas_gym.workers import worker_index
+
+        index = worker_index() or 0
+        statuses = []
+        for arch in archs[index::workers]:
+            self._before_training()
+            statuses.append(self.evaluator.evaluate(arch, int(seed)).status)
+        return statuses
+
     def render(self) -> str | None:
         if self.render_mode == "ansi":
             return f"{self.arch or '(empty)'} -> {self._accuracy:.4f}"
@@ -141,7 +157,11 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
 
     def _evaluate(self, arch: Architecture) -> EvalResult:
         assert self.train_seed is not None
+        self._before_training()
         return self.evaluator.evaluate(arch, self.train_seed)
+
+    def _before_training(self) -> None:
+        """Called before each evaluation that may train (a subclass sets up its process here)."""
 
     def _record(self, result: EvalResult) -> None:
         self._accuracy, self._num_params = result.accuracy, result.num_params
@@ -304,7 +324,7 @@ class NASEnv(NASEnvBase):
         )
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
 
-    def _evaluate(self, arch: Architecture) -> EvalResult:
+    def _before_training(self) -> None:
         if not self._threads_set:  # once, at the first training: every worker has started by then
             self._threads_set = True
             from nas_gym.workers import cpu_share, worker_index
@@ -320,7 +340,6 @@ class NASEnv(NASEnvBase):
                 import torch
 
                 torch.set_num_threads(share)
-        return super()._evaluate(arch)
 
     @property
     def torch_threads(self) -> int:

@@ -1,0 +1,173 @@
+"""Pools that train many children at once, for agents that know their next architectures ahead.
+
+An agent plans a batch (REINFORCE: its m episodes; random search: a few episodes; evolution: a
+population or a generation) and hands the architectures it is about to step to
+``TrackedEnv.prefetch``; the env's pool trains the missing ones in parallel into the search's result
+store, and the agent then steps through them as before, each step answered by the store. The history
+(architectures, accuracies, training indices) is the one a single process would write, so a search
+gives the same result whatever the number of workers (on the CPU, with a fixed ``threads``).
+
+- :class:`VectorPool`: N worker processes on this machine, through Gymnasium's ``AsyncVectorEnv``
+  (``gym.make_vec(..., vectorization_mode="async")``), sharing the store file. A GPU per worker
+  (round-robin) and the CPU cores shared out come with the env (:mod:`nas_gym.workers`).
+- :class:`RayPool`: children as Ray tasks asking for ``num_cpus`` / ``num_gpus``, on a local Ray or
+  an existing cluster; the results come back to the driver, which writes its own store. A task whose
+  worker dies is retried once by Ray, then recorded as a failed child (status ``error``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nas_gym.evaluation import Evaluator, StoredResult
+
+__all__ = ["EVALUATOR_KWARGS", "RayPool", "VectorPool", "evaluator_kwargs", "train_child"]
+
+# env kwargs that say how a child trains (the rest shape the episode: max_layers, reward, ...)
+EVALUATOR_KWARGS = (
+    "dataset", "train_size", "val_size", "image_size", "width", "epochs", "batch_size", "lr",
+    "time_limit", "data_dir", "download", "device",
+)  # fmt: skip
+
+
+def evaluator_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: env_kwargs[k] for k in EVALUATOR_KWARGS if k in env_kwargs}
+
+
+class VectorPool:
+    """``workers`` envs of ``env_id`` in worker processes (spawned by default), one store file."""
+
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any], workers: int, context: str | None = "spawn"):
+        import gymnasium as gym
+
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if env_kwargs.get("store") is None:
+            raise ValueError("a pool of worker processes shares a result store file: give store=PATH")
+        self.workers = workers
+        vector_kwargs = {"context": context} if context is not None else {}
+        self.env = gym.make_vec(
+            env_id, num_envs=workers, vectorization_mode="async", vector_kwargs=vector_kwargs, **env_kwargs
+        )
+
+    def train(self, archs: Sequence[str], seed: int) -> None:
+        """Train every architecture of ``archs`` not in the store yet, ``workers`` at a time."""
+        if archs:
+            self.env.call("evaluate_share", [str(a) for a in archs], int(seed), self.workers)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+# -- Ray ----------------------------------------------------------------------------------------
+
+_evaluators: dict[str, Evaluator] = {}  # one per budget in each Ray worker process: data stay loaded
+
+
+def train_child(kwargs: dict[str, Any], arch: str, seed: int, threads: int) -> dict[str, Any]:
+    """Train one child in this process (a Ray task) and return its row for the driver's store."""
+    import json
+
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    key = json.dumps(kwargs, sort_keys=True)
+    evaluator = _evaluators.get(key)
+    if evaluator is None:
+        evaluator = _evaluators[key] = Evaluator(**kwargs)  # in-memory store
+    result = evaluator.evaluate(arch, seed)
+    stored = evaluator.lookup(arch, seed)
+    assert stored is not None
+    return {
+        "accuracy": stored.accuracy,
+        "num_params": stored.num_params,
+        "train_seconds": stored.train_seconds,
+        "status": result.status,
+        "message": stored.message,
+        "device": stored.device,
+        "budget": evaluator.budget_key,
+        "host": os.uname().nodename,
+    }
+
+
+class RayPool:
+    """Children as Ray tasks; results written to ``evaluator``'s store by this (the driver) process.
+
+    ``address``: None starts a local Ray (``num_cpus`` CPUs, default all) unless one is running;
+    ``"auto"`` or ``"ray://host:10001"`` joins a cluster. ``workers``: tasks in flight at most
+    (default: as many as the cluster's CPUs allow). ``train_fn`` replaces :func:`train_child`
+    (same arguments), e.g. to inject faults in tests.
+    """
+
+    def __init__(
+        self,
+        evaluator: Evaluator,
+        kwargs: dict[str, Any],
+        address: str | None = None,
+        workers: int | None = None,
+        cpus_per_child: float = 1,
+        gpus_per_child: float = 0,
+        num_cpus: int | None = None,
+        train_fn: Callable[..., dict[str, Any]] | None = None,
+    ) -> None:
+        try:
+            import ray
+        except ImportError as e:
+            raise ImportError('the Ray backend needs Ray: pip install "nas-gym[ray]"') from e
+        if not ray.is_initialized():
+            if address is None:
+                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+        self.ray = ray
+        self.evaluator = evaluator
+        # the workers train on the device kind the driver's store key names
+        self.kwargs = {**kwargs, "device": kwargs.get("device") or evaluator.device_type, "download": False}
+        self.threads = max(1, int(cpus_per_child))
+        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_child, 1)))
+        self._remote = ray.remote(
+            num_cpus=cpus_per_child, num_gpus=gpus_per_child, max_retries=1, retry_exceptions=False
+        )(train_fn or train_child)
+        self.failures = 0
+
+    def train(self, archs: Sequence[str], seed: int) -> None:
+        ray = self.ray
+        queue = [str(a) for a in archs if self.evaluator.lookup(a, seed) is None]
+        running: dict[Any, str] = {}
+        while queue or running:
+            while queue and len(running) < self.workers:
+                arch = queue.pop(0)
+                running[self._remote.remote(self.kwargs, arch, int(seed), self.threads)] = arch
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                self._store(running.pop(ref), int(seed), ref)
+
+    def _store(self, arch: str, seed: int, ref: Any) -> None:
+        now = time.time()
+        try:
+            row = self.ray.get(ref)
+            status, message = row["status"], row["message"]
+            accuracy, params, seconds, device = (
+                row["accuracy"],
+                row["num_params"],
+                row["train_seconds"],
+                row["device"],
+            )
+        except self.ray.exceptions.RayError as e:  # the task failed twice, or its worker died twice
+            self.failures += 1
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            status, message = "error", f"{type(e).__name__}: {first_line}"[:500]
+            accuracy, params, seconds, device = 0.0, self.evaluator.num_params(arch), 0.0, ""
+        ev = self.evaluator
+        ev.result_store.put(
+            StoredResult(
+                ev.dataset, ev.budget_key, arch, seed, accuracy, None, params, seconds, status,
+                message, device, now, now,
+            )
+        )  # fmt: skip
+
+    def close(self) -> None:
+        pass  # Ray stays up for the process (ray.shutdown() ends a local one)

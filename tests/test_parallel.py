@@ -1,0 +1,200 @@
+"""Many children at once: Gymnasium async vector envs, pools of workers for the agents, Ray."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from conftest import TINY_BUDGET
+
+from agents.budget import TrackedEnv
+from agents.parallel import VectorPool, evaluator_kwargs
+from agents.registry import run_agent
+from nas_gym.evaluation import ResultStore
+from nas_gym.workers import cpu_share
+
+ENV_ID = "NASFashionMini-v0"
+# one thread per child everywhere: on the CPU the thread count changes the order of float sums
+KWARGS = dict(TINY_BUDGET, threads=1)
+PLAN = [[0, 1], [18, 5], [23, 18], [0, 2]]  # per step, the actions of env 0 and env 1
+
+
+def _rows(store: Path) -> list[tuple[str, int, float]]:
+    with sqlite3.connect(store) as conn:
+        return conn.execute("SELECT arch, seed, accuracy FROM results ORDER BY arch, seed").fetchall()
+
+
+def _step_plan(env, plan, seeds):
+    env.reset(seed=seeds)
+    out = []
+    for actions in plan:
+        _, rewards, terminated, _, info = env.step(np.array(actions))
+        out.append((list(info["arch"]), rewards.tolist(), terminated.tolist()))
+    return out
+
+
+def test_async_vector_env_of_two_workers_shares_one_store(tmp_path, torch_single_thread):
+    """The "nas_gym:ID" form under spawn: every result stored once, as one worker would get them."""
+    store = tmp_path / "vec.sqlite"
+    env = gym.make_vec(
+        f"nas_gym:{ENV_ID}",
+        num_envs=2,
+        vectorization_mode="async",
+        vector_kwargs={"context": "spawn"},
+        store=str(store),
+        **KWARGS,
+    )
+    try:
+        got = _step_plan(env, PLAN, [7, 7])
+        assert env.get_attr("torch_threads") == (1, 1)
+    finally:
+        env.close()
+    archs = {a for step, _, _ in got for a in step if a}  # "" after the autoreset of env 0
+    rows = _rows(store)
+    assert sorted(r[0] for r in rows) == sorted(archs)  # each architecture exactly once
+    # one worker, one process: the same accuracies for the same seed
+    single = gym.make(ENV_ID, store=None, **KWARGS)
+    single.reset(seed=7)
+    stored = {arch: acc for arch, _, acc in rows}
+    for arch in archs:
+        assert single.unwrapped.evaluator.evaluate(arch, 7).accuracy == stored[arch], arch
+
+
+def test_workers_share_the_cores_by_default(tmp_path):
+    env = gym.make_vec(
+        ENV_ID, num_envs=2, vectorization_mode="async", store=str(tmp_path / "s.sqlite"), **TINY_BUDGET
+    )
+    try:
+        env.reset(seed=0)
+        env.step(np.array([0, 0]))
+        threads = env.get_attr("torch_threads")
+    finally:
+        env.close()
+    assert threads == (cpu_share(2), cpu_share(2))
+
+
+def test_a_pool_needs_a_store_file():
+    with pytest.raises(ValueError, match="store"):
+        VectorPool(ENV_ID, dict(KWARGS), workers=2)
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    store = tmp_path_factory.mktemp("pool") / "results.sqlite"
+    pool = VectorPool(ENV_ID, {**KWARGS, "store": str(store)}, workers=2)
+    yield pool, store
+    pool.close()
+
+
+def _history(agent: str, seed: int, budget: int, store, pool=None):
+    env = gym.make(ENV_ID, store=None if store is None else str(store), **KWARGS)
+    tracked = TrackedEnv(env, budget, pool=pool)
+    run_agent(agent, tracked, seed)
+    return [(r.arch, r.accuracy, r.training, r.new_training, r.episode) for r in tracked.history], env
+
+
+@pytest.mark.parametrize("agent, seed", [("reinforce", 11), ("random", 12), ("evolution", 13)])
+def test_agent_with_a_pool_of_two_writes_the_history_of_one_process(agent, seed, pool, torch_single_thread):
+    workers, store = pool
+    budget = 14
+    alone, _ = _history(agent, seed, budget, None)
+    pooled, env = _history(agent, seed, budget, store, workers)
+    assert pooled == alone
+    assert env.unwrapped.evaluator.trainings == 0  # every child was trained by the pool's workers
+    assert sum(new for *_, new, _ in pooled) == budget
+
+
+# -- Ray -------------------------------------------------------------------------------------------
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _ray_search(tmp_path, seed, budget, train_fn=None):
+    from agents.parallel import RayPool
+
+    env = gym.make(ENV_ID, store=str(tmp_path / "results.sqlite"), **KWARGS)
+    evaluator = env.unwrapped.evaluator
+    ray_pool = RayPool(evaluator, evaluator_kwargs({**gym.spec(ENV_ID).kwargs, **KWARGS}), train_fn=train_fn)
+    tracked = TrackedEnv(env, budget, pool=ray_pool)
+    run_agent("random", tracked, seed)
+    return tracked, ray_pool, evaluator
+
+
+def test_search_on_a_local_ray(tmp_path, local_ray, torch_single_thread):
+    alone, _ = _history("random", 21, 10, None)
+    tracked, ray_pool, evaluator = _ray_search(tmp_path, 21, 10)
+    got = [(r.arch, r.accuracy, r.training, r.new_training, r.episode) for r in tracked.history]
+    assert got == alone and ray_pool.failures == 0 and evaluator.trainings == 0
+    assert len(_rows(tmp_path / "results.sqlite")) == 10
+
+
+def test_a_ray_worker_killed_mid_training_is_retried_then_recorded(tmp_path, local_ray, torch_single_thread):
+    """One child kills its worker every time (recorded as an error after one retry), another only
+    the first time (the retry trains it); the search spends its budget; nothing stored is lost."""
+    alone, _ = _history("random", 22, 10, None)
+    trained = [arch for arch, _, _, new, _ in alone if new]
+    always, once = trained[2], trained[5]
+    marker = tmp_path / "killed-once"
+    (tmp_path / "results.sqlite").unlink(missing_ok=True)
+    keep = ResultStore(tmp_path / "results.sqlite")
+    keep.put(_row("C32k3-C32k3-C32k3", 22, 0.5))  # a row from before the search
+    keep.close()
+
+    def killer(kwargs, arch, seed, threads, _always=always, _once=once, _marker=str(marker)):
+        import os as _os
+
+        from agents.parallel import train_child
+
+        if arch == _always:
+            _os._exit(1)  # the worker process dies mid-training, every time
+        if arch == _once and not _os.path.exists(_marker):
+            open(_marker, "w").close()
+            _os._exit(1)  # the first time only
+        return train_child(kwargs, arch, seed, threads)
+
+    tracked, ray_pool, _ = _ray_search(tmp_path, 22, 10, train_fn=killer)
+    assert tracked.trainings == 10 and ray_pool.failures == 1
+    rows = {arch: (acc, status, message) for arch, _, acc, status, message in _status_rows(tmp_path)}
+    assert rows[always][:2] == (0.0, "error") and "Error" in rows[always][2]
+    expected = {arch: acc for arch, acc, _, new, _ in alone if new}
+    assert rows[once][:2] == (expected[once], "ok")
+    assert rows["C32k3-C32k3-C32k3"][:2] == (0.5, "ok")
+    assert all(rows[a][0] == acc for a, acc in expected.items() if a != always)
+
+
+def _status_rows(tmp_path: Path):
+    with sqlite3.connect(tmp_path / "results.sqlite") as conn:
+        return conn.execute("SELECT arch, seed, accuracy, status, message FROM results").fetchall()
+
+
+def _row(arch: str, seed: int, accuracy: float):
+    from nas_gym.evaluation import StoredResult
+
+    env = gym.make(ENV_ID, store=None, **KWARGS)
+    ev = env.unwrapped.evaluator
+    return StoredResult(
+        ev.dataset, ev.budget_key, arch, seed, accuracy, None, 1, 0.1, "ok", "", "cpu", 0.0, 0.0
+    )
+
+
+def test_search_command_with_workers_and_ray(tmp_path, local_ray):
+    from agents.cli import main
+
+    assert os.environ.get("RAY_ADDRESS") is None
+    out = tmp_path / "run"
+    sets = [f"--set={k}={v}" for k, v in KWARGS.items()]
+    code = main(
+        ["search", "--agent", "random", "--budget", "4", "--backend", "ray", "--out", str(out), *sets]
+    )
+    assert code == 0 and len(_rows(out / "results.sqlite")) == 4
