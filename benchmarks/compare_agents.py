@@ -27,6 +27,7 @@ import multiprocessing as mp
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -149,10 +150,12 @@ def iqm_ci(values: Sequence[float], seed: int = 0) -> tuple[float, float, float]
     point = float(iqm(x))
     if len(x) < 2 or np.all(x == x[0]):
         return point, point, point
-    res = bootstrap(
-        (x,), iqm, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=0.95, method="BCa",
-        rng=np.random.default_rng(seed), vectorized=True,
-    )  # fmt: skip
+    with warnings.catch_warnings():  # BCa on near-constant data: handled below
+        warnings.simplefilter("ignore")
+        res = bootstrap(
+            (x,), iqm, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=0.95, method="BCa",
+            rng=np.random.default_rng(seed), vectorized=True,
+        )  # fmt: skip
     lo, hi = res.confidence_interval
     if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa degenerates on near-constant data
         res = bootstrap(
@@ -273,12 +276,14 @@ def plot(runs: list[Run], agents: list[str], budget: int, path: Path, title: str
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     x = np.arange(1, budget + 1)
+    floor = 100.0
     for agent in agents:
         curves = np.array([r.curve(budget) for r in runs if r.agent == agent])
         if len(curves) == 0:
             continue
         mid, lo, hi = curve_bands(curves)
         (line,) = ax.plot(x, 100 * mid, label=agent)
+        floor = min(floor, 100 * float(mid[min(9, budget - 1)]))  # the view starts at training 10
         ax.fill_between(x, 100 * lo, 100 * hi, color=line.get_color(), alpha=0.2)
     optima = [r.optimum for r in runs if r.optimum is not None]
     if optima:
@@ -288,8 +293,8 @@ def plot(runs: list[Run], agents: list[str], budget: int, path: Path, title: str
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    lows = [100 * min(r.best_so_far[0] for r in runs if r.best_so_far)] if runs else [0]
-    ax.set_ylim(bottom=max(0.0, lows[0] - 1))
+    top = max([100 * float(np.max(r.best_so_far)) for r in runs if r.best_so_far] + [1.0])
+    ax.set_ylim(max(0.0, floor - 1.0), min(100.0, top + 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
