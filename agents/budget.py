@@ -148,7 +148,7 @@ class TrackedEnv(gym.Wrapper):
         """
         if self.pool is None or self.replaying:
             return
-        seed, todo = self.train_seed, []
+        seed, todo = self.train_seed, list[str]()
         for arch in dict.fromkeys(str(a) for a in archs):
             if self.trainings + len(self._pending) + len(todo) >= self.budget:
                 break

@@ -49,7 +49,7 @@ class VectorPool:
             raise ValueError("a pool of worker processes shares a result store file: give store=PATH")
         self.workers = workers
         vector_kwargs = {"context": context} if context is not None else {}
-        self.env = gym.make_vec(
+        self.env: Any = gym.make_vec(
             env_id, num_envs=workers, vectorization_mode="async", vector_kwargs=vector_kwargs, **env_kwargs
         )
 
