@@ -1,14 +1,15 @@
-"""Children trained per minute with 1, 2, ... concurrent worker processes, in one run.
+"""Children trained per minute with 1, 2, ... workers, through the product's own path, in one run.
 
-    python benchmarks/scaling.py [--env NASFashionMini-v0] [--workers 1,2] [--children 8]
+    python benchmarks/scaling.py [--env NASFashionMini-v0] [--workers 1,2] [--children 12]
     python benchmarks/scaling.py --env NASFashionMNIST-v0 --device cuda --workers 1,2,4,8
 
-Every setting trains the same list of distinct children (random architectures of 2 to 4 layers
-drawn with a fixed seed from the default vocabulary) split round-robin over its workers. Each
-worker is a spawned process that loads the data, warms up on one child, then waits at a barrier;
-the clock runs from the barrier to the last worker's end, so process start-up, data loading and
-CUDA initialisation are not counted. On the CPU the cores are split between the workers (torch
-threads = cores // workers); on CUDA all workers share the one GPU.
+Each setting is an ``agents.parallel.VectorPool``: a Gymnasium async vector env of N spawned
+workers (``gym.make_vec(..., vectorization_mode="async")``) sharing one result store, as
+``nas-gym search --workers N`` uses it. Every setting trains the same list of distinct children
+(random architectures of 2 to 4 layers drawn with a fixed seed from the default vocabulary), each
+worker taking every N-th. Before the clock starts, each worker trains one warm-up child (process
+start, data loading and CUDA initialisation are not counted). On the CPU each worker gets its share
+of the cores (torch threads = cores // N; 1 worker uses them all); on one GPU all workers share it.
 
 The last line is ``speedup_best_vs_1: X.XX``: the best setting's children per minute over the
 single-worker setting measured in the same run.
@@ -17,9 +18,9 @@ single-worker setting measured in the same run.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -42,56 +43,41 @@ def sample_children(count: int, image_size: int, seed: int) -> list[str]:
     return children
 
 
-def _worker(env_id, overrides, children, threads, barrier, results) -> None:
-    import torch
+def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> tuple[float, list[str]]:
+    """Seconds for ``workers`` pool workers to train ``children`` (fresh store), and the statuses."""
+    from agents.parallel import VectorPool
+    from nas_gym.evaluation import ResultStore
 
-    torch.set_num_threads(threads)
+    with tempfile.TemporaryDirectory() as folder:
+        store = os.path.join(folder, "results.sqlite")
+        pool = VectorPool(env_id, {**overrides, "store": store}, workers)
+        try:
+            warm = sample_children(workers, int(gym_image_size(env_id)), seed=12345)
+            pool.train(warm, seed=12345)  # one each: data on the device, CUDA init, autotune
+            start = time.perf_counter()
+            pool.train(children, seed=0)
+            wall = time.perf_counter() - start
+        finally:
+            pool.close()
+        statuses = [r.status for r in ResultStore(store).rows() if r.seed == 0]
+    return wall, statuses
+
+
+def gym_image_size(env_id: str) -> int:
     import gymnasium as gym
 
-    import nas_gym  # noqa: F401  (registers the ids)
-
-    evaluator = gym.make(env_id, **overrides).unwrapped.evaluator
-    evaluator.evaluate(children[0], seed=12345)  # warm-up: data on the device, CUDA init, autotune
-    barrier.wait()
-    start = time.perf_counter()
-    statuses = [evaluator.evaluate(arch, seed=0).status for arch in children]
-    results.put((time.perf_counter() - start, statuses))
-
-
-def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> tuple[float, list[str]]:
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(workers + 1)
-    results = ctx.Queue()
-    threads = max(1, (os.cpu_count() or 1) // workers) if overrides.get("device") == "cpu" else 1
-    procs = [
-        ctx.Process(target=_worker, args=(env_id, overrides, children[i::workers], threads, barrier, results))
-        for i in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    barrier.wait()
-    start = time.perf_counter()
-    statuses: list[str] = []
-    for _ in procs:
-        _, s = results.get()
-        statuses += s
-    wall = time.perf_counter() - start
-    for p in procs:
-        p.join()
-    return wall, statuses
+    return gym.spec(env_id).kwargs.get("image_size") or 28
 
 
 def main(argv: Sequence[str] | None = None) -> float:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="NASFashionMini-v0")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
-    parser.add_argument("--children", type=int, default=8, help="children trained per setting")
+    parser.add_argument("--children", type=int, default=12, help="children trained per setting")
     parser.add_argument("--epochs", type=float, default=None, help="override the env's epochs")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the list of children")
     args = parser.parse_args(argv)
-
-    import gymnasium as gym
 
     import nas_gym  # noqa: F401
 
@@ -99,8 +85,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     overrides = {"device": device, "download": False}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    image_size = gym.spec(args.env).kwargs.get("image_size") or 28
-    children = sample_children(args.children, image_size, args.seed)
+    children = sample_children(args.children, gym_image_size(args.env), args.seed)
     counts = [int(w) for w in args.workers.split(",")]
     print(f"{args.env} on {device}, {len(children)} children per setting, cpus {os.cpu_count()}")
     print(f"{'workers':>8} {'seconds':>9} {'children/min':>13} {'failed':>7}")

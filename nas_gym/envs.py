@@ -119,17 +119,24 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         return self._mask.copy()
 
     def evaluate_share(self, archs: list[str], seed: int, workers: int) -> list[str]:
-        """Evaluate this worker's share of ``archs`` (every ``workers``-th one, starting at its index
-        in a Gymnasium vector env) with training seed ``seed``; return their statuses.
+        """Evaluate this worker's share of ``archs`` with training seed ``seed``; return the statuses.
 
-        What a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n)``: the
-        results go to the shared store, where the env that drives the search then finds them.
+        What a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n)``: every
+        worker walks the whole list and trains what it claims first in the shared store, so the work
+        is shared out as workers become free; the results go to the store, where the env that drives
+        the search finds them. An evaluator without claims takes every ``workers``-th architecture
+        from its index in the vector env.
         """
         from nas_gym.workers import worker_index
 
-        index = worker_index() or 0
+        claim = getattr(self.evaluator, "claim", None)
+        mine = archs if claim is not None else archs[(worker_index() or 0) :: workers]
         statuses = []
-        for arch in archs[index::workers]:
+        for arch in mine:  # claim one, train it, then claim the next: the free worker takes it
+            if claim is not None and (
+                self.evaluator.lookup(arch, int(seed)) is not None or not claim(arch, int(seed))
+            ):
+                continue
             self._before_training()
             statuses.append(self.evaluator.evaluate(arch, int(seed)).status)
         return statuses

@@ -44,6 +44,15 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
+_CLAIMS = """
+CREATE TABLE IF NOT EXISTS claims (  -- who trains what, when several workers share a batch
+    dataset TEXT NOT NULL, budget TEXT NOT NULL, arch TEXT NOT NULL, seed INTEGER NOT NULL,
+    pid INTEGER NOT NULL, created_at REAL NOT NULL,
+    PRIMARY KEY (dataset, budget, arch, seed)
+)
+"""
+
+
 class StoreError(ValueError):
     """The result store cannot be opened or written; the message names the path."""
 
@@ -112,6 +121,7 @@ class ResultStore:
             if self.path is not None:
                 _enable_wal(conn)
             conn.execute(_SCHEMA)
+            conn.execute(_CLAIMS)
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the result store {target}: {e}") from e
         self._conn, self._pid = conn, os.getpid()
@@ -171,6 +181,21 @@ class ResultStore:
         stored = self.get(result.dataset, result.budget, result.arch, result.seed)
         assert stored is not None
         return stored
+
+    def claim(self, dataset: str, budget: str, arch: str, seed: int) -> bool:
+        """Claim the training of a key for this process: True for the first claimant only.
+
+        Workers that share a batch all walk it in the same order and each trains what it claims
+        first, so the batch is shared out as the workers become free.
+        """
+        try:
+            cur = self._connect().execute(
+                "INSERT OR IGNORE INTO claims VALUES (?,?,?,?,?,?)",
+                (dataset, budget, arch, seed, os.getpid(), time.time()),
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}") from e
+        return cur.rowcount == 1
 
     def set_test_accuracy(self, dataset: str, budget: str, arch: str, seed: int, value: float) -> None:
         try:
@@ -352,6 +377,10 @@ class Evaluator:
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         return self.result_store.get(self.dataset, self.budget_key, str(arch), int(seed))
+
+    def claim(self, arch: Architecture | str, seed: int) -> bool:
+        """Claim ``arch``'s training for this process (see :meth:`ResultStore.claim`)."""
+        return self.result_store.claim(self.dataset, self.budget_key, str(arch), int(seed))
 
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         """Validation accuracy of ``arch`` trained with ``seed``: from the store, or trained now."""
