@@ -102,6 +102,52 @@ def final(args: argparse.Namespace) -> int:
     return 0 if result.status == "ok" else 1
 
 
+def pool(args: argparse.Namespace) -> int:
+    """Regularized evolution at one budget, alone and with a pool of workers: wall time of each."""
+    import tempfile
+
+    import gymnasium as gym
+
+    import nas_gym  # noqa: F401
+    from agents.budget import TrackedEnv
+    from agents.parallel import VectorPool
+    from agents.registry import run_agent
+
+    overrides = {"device": args.device, "download": False}
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    walls, histories = {}, {}
+    for workers in (1, args.workers):
+        with tempfile.TemporaryDirectory() as folder:
+            store = f"{folder}/results.sqlite"
+            env = gym.make(args.env, store=store, **overrides)
+            workers_pool = (
+                VectorPool(args.env, {**overrides, "store": store}, workers) if workers > 1 else None
+            )
+            try:
+                if workers_pool is not None:  # start-up (spawn, data, CUDA) is not timed
+                    workers_pool.train(["C32k3", "C64k3", "C32k1", "C64k1"][:workers], seed=12345)
+                tracked = TrackedEnv(env, args.budget, pool=workers_pool)
+                start = time.perf_counter()
+                run_agent(args.agent, tracked, args.seed)
+                walls[workers] = time.perf_counter() - start
+            finally:
+                if workers_pool is not None:
+                    workers_pool.close()
+            histories[workers] = [(r.arch, r.training) for r in tracked.history]
+            best = tracked.history.best()
+            print(
+                f"  {args.agent} budget {args.budget}, workers {workers}: {walls[workers]:.1f} s, "
+                f"best {best.arch if best else '-'} {best.accuracy if best else 0:.4f}"
+            )
+    same = histories[1] == histories[args.workers]
+    print(f"  same architectures in the same order: {same}")
+    print(
+        f"pool_result: workers={args.workers} speedup={walls[1] / walls[args.workers]:.2f} same_history={same}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -118,12 +164,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_final.add_argument("--batch-size", type=int, default=256)
     p_final.add_argument("--lr", type=float, default=0.1)
     p_final.add_argument("--seed", type=int, default=0)
+    p_pool = sub.add_parser("pool", help="a search alone and with a pool of workers: wall time")
+    p_pool.add_argument("--device", default=None)
+    p_pool.add_argument("--env", default="NASFashionMini-v0")
+    p_pool.add_argument("--agent", default="evolution")
+    p_pool.add_argument("--budget", type=int, default=40)
+    p_pool.add_argument("--workers", type=int, default=4)
+    p_pool.add_argument("--epochs", type=float, default=None)
+    p_pool.add_argument("--seed", type=int, default=0)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return {"info": info, "final": final}[args.command](args)
+    return {"info": info, "final": final, "pool": pool}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@
 #      batch 256, lr 0.1) for 5 epochs on cuda: seconds per epoch, val accuracy, test accuracy;
 #   2. benchmarks/trainer_throughput.py on cuda, on the mini set and on full Fashion-MNIST.
 #   3. benchmarks/scaling.py: children per minute with 1, 2, 4, 8 children training at once on the GPU;
-#   4. the README's main command, nas-gym search with its defaults, on the GPU.
-# Then a short summary table. Each step has its own time limit; the limits add up to 7.6 minutes.
+#   4. the README's main command, nas-gym search with its defaults, on the GPU;
+#   5. gpu_check.py pool: regularized evolution (budget 40, mini env) alone and with a pool of 4 workers.
+# Then a short summary table. Each step has its own time limit; the limits add up to 15 minutes,
+# so pick steps with --only on a tight device budget.
 #
 # Usage, from anywhere:
 #   bash benchmarks/gpu_check.sh                 # on the GPU machine
 #   bash benchmarks/gpu_check.sh --dry-run       # tiny budgets on the CPU (same as NAS_GYM_GPU_CHECK_SMALL=1)
+#   bash benchmarks/gpu_check.sh --only scaling,pool   # some steps only (info always runs)
 #
 # Data: Fashion-MNIST's four IDX files (.gz or not) in .gpu_data/fashion-mnist/ of the repo root
 # (NAS_GYM_DATA defaults to $PWD/.gpu_data when that folder exists), or anywhere nas_gym's lookup finds
@@ -24,13 +27,17 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1
 SMALL="${NAS_GYM_GPU_CHECK_SMALL:-0}"
-for arg in "$@"; do
-    case "$arg" in
+ONLY="final,throughput_mini,throughput_full,scaling,search,pool"
+while [[ $# -gt 0 ]]; do
+    case "$1" in
         --dry-run) SMALL=1 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-        *) echo "gpu_check: unknown argument $arg (only --dry-run)" >&2; exit 2 ;;
+        --only) ONLY="$2"; shift ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        *) echo "gpu_check: unknown argument $1 (--dry-run, --only STEPS)" >&2; exit 2 ;;
     esac
+    shift
 done
+wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
 PY="${PYTHON:-$(command -v python3 || command -v python)}"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 if [[ -z "${NAS_GYM_DATA:-}" && -d "$ROOT/.gpu_data" ]]; then
@@ -55,7 +62,8 @@ step() {
 # result NAME PATTERN: the step's last line matching PATTERN, or why there is none
 result() {
     local rc line
-    rc="$(cat "$LOGS/$1.rc" 2>/dev/null || echo "not run")"
+    [[ -f "$LOGS/$1.rc" ]] || { echo "skipped (not in --only)"; return; }
+    rc="$(cat "$LOGS/$1.rc")"
     line="$(grep -E "$2" "$LOGS/$1.log" 2>/dev/null | tail -n 1)"
     if [[ "$rc" == 0 && -n "$line" ]]; then echo "$line"
     elif [[ "$rc" == 124 || "$rc" == 137 ]]; then echo "TIMED OUT ${line:+(last: $line)}"
@@ -116,12 +124,14 @@ print(" ".join(missing))' 2>&1)"
         full_args=(--epochs 0.25 --train-size 2048 --val-size 512 --workers 0)
         scaling_args=(--env NASFashionMini-v0 --workers 1,2 --children 2 --epochs 0.1)
         search_args=(--budget 4 --set epochs=0.1 --set max_layers=3)
+        pool_args=(--budget 6 --workers 2 --epochs 0.1)
     else
         final_args=(--epochs 5)
         mini_args=(--workers 0,2,4 --repeats 2)
         full_args=(--epochs 1 --workers 0,4,8)
         scaling_args=(--env NASFashionMNIST-v0 --workers 1,2,4,8 --children 16 --epochs 1)
         search_args=()  # the README's main command: NASFashionMini-v0, reinforce, its default budget
+        pool_args=(--budget 40 --workers 4)
     fi
 
     step info 45 "$PY" benchmarks/gpu_check.py info --device "$device"
@@ -129,15 +139,16 @@ print(" ".join(missing))' 2>&1)"
         echo "gpu_check: the machine or the data is not usable (see above); stopping."
         return 1
     fi
-    step final 150 "$PY" benchmarks/gpu_check.py final --device "$device" "${final_args[@]}"
-    step throughput_mini 60 "$PY" benchmarks/trainer_throughput.py --env NASFashionMini-v0 \
-        --device "$device" --no-download "${mini_args[@]}"
-    step throughput_full 90 "$PY" benchmarks/trainer_throughput.py --env NASFashionMNIST-v0 \
-        --device "$device" --no-download "${full_args[@]}"
-    step scaling 120 "$PY" benchmarks/scaling.py --device "$device" "${scaling_args[@]}"
+    wanted final && step final 150 "$PY" benchmarks/gpu_check.py final --device "$device" "${final_args[@]}"
+    wanted throughput_mini && step throughput_mini 60 "$PY" benchmarks/trainer_throughput.py \
+        --env NASFashionMini-v0 --device "$device" --no-download "${mini_args[@]}"
+    wanted throughput_full && step throughput_full 90 "$PY" benchmarks/trainer_throughput.py \
+        --env NASFashionMNIST-v0 --device "$device" --no-download "${full_args[@]}"
+    wanted scaling && step scaling 240 "$PY" benchmarks/scaling.py --device "$device" "${scaling_args[@]}"
     local run_dir
     run_dir="$(mktemp -d)/run"
-    step search 150 "$PY" -m agents.cli search --device "$device" --out "$run_dir" "${search_args[@]}"
+    wanted search && step search 150 "$PY" -m agents.cli search --device "$device" --out "$run_dir" "${search_args[@]}"
+    wanted pool && step pool 180 "$PY" benchmarks/gpu_check.py pool --device "$device" "${pool_args[@]}"
 
     echo
     echo "==== summary (device $device, small=$SMALL, ${SECONDS} s in all)"
@@ -147,9 +158,10 @@ print(" ".join(missing))' 2>&1)"
     printf '%-34s %s\n' "throughput: NASFashionMNIST-v0" "$(result throughput_full '^speedup_vs_dataloader:')"
     printf '%-34s %s\n' "concurrent children, one device" "$(result scaling '^speedup_best_vs_1:')"
     printf '%-34s %s\n' "nas-gym search (defaults)" "$(result search 'trainings; best')"
+    printf '%-34s %s\n' "evolution alone vs a pool" "$(result pool '^pool_result:')"
     local name
-    for name in final throughput_mini throughput_full scaling search; do
-        [[ "$(cat "$LOGS/$name.rc")" == 0 ]] || return 1
+    for name in ${ONLY//,/ }; do
+        [[ "$(cat "$LOGS/$name.rc" 2>/dev/null)" == 0 ]] || return 1
     done
     return 0
 }
