@@ -232,11 +232,11 @@ def summarize(runs: list[Run], agents: list[str], budget: int, header: list[str]
         row.append(f"{np.median([r.trainings[-1] if r.trainings else 0 for r in rs]):.0f}")
         row.append(f"{np.median([r.wall_seconds for r in rs]):.1f}")
         lines.append("| " + " | ".join(row) + " |")
-    lines += ["", verdict(by_agent, stats), ""]
+    lines += ["", verdict(by_agent, stats, budget), ""]
     return "\n".join(lines)
 
 
-def verdict(by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float, float]]) -> str:
+def verdict(by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float, float]], budget: int) -> str:
     """Where the poster's agent stands against the strong baselines, from the CIs of this run."""
     if POSTER_AGENT not in by_agent:
         return "The poster's agent (`reinforce`) was not in this comparison."
@@ -261,6 +261,13 @@ def verdict(by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float,
         )
     if len(out) == 2:
         return "Neither random search nor regularized evolution was in this comparison."
+    ours_runs = by_agent[POSTER_AGENT]
+    used = float(np.median([r.trainings[-1] if r.trainings else 0 for r in ours_runs]))
+    if used < budget:
+        out.append(
+            f"- `reinforce` stopped after a median of {used:.0f} of the {budget} trainings: its controller "
+            "converged (a run of episodes that trained nothing new) and left the rest of the budget unspent."
+        )
     out.append(
         "\n*Ahead of / behind*: the 95% CIs do not overlap; *not separable*: they do, so this many "
         "seeds cannot tell the two apart."

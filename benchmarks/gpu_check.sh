@@ -7,7 +7,7 @@
 #   2. benchmarks/trainer_throughput.py on cuda, on the mini set and on full Fashion-MNIST.
 #   3. benchmarks/scaling.py: children per minute with 1, 2, 4, 8 children training at once on the GPU;
 #   4. the README's main command, nas-gym search with its defaults, on the GPU;
-#   5. gpu_check.py pool: regularized evolution (budget 40, mini env) alone and with a pool of 4 workers.
+#   5. gpu_check.py pool: regularized evolution (budget 16, mini env) alone and with a pool of 4 workers.
 # Then a short summary table. Each step has its own time limit; the limits add up to 15 minutes,
 # so pick steps with --only on a tight device budget.
 #
@@ -131,7 +131,7 @@ print(" ".join(missing))' 2>&1)"
         full_args=(--epochs 1 --workers 0,4,8)
         scaling_args=(--env NASFashionMNIST-v0 --workers 1,2,4,8 --children 16 --epochs 1)
         search_args=()  # the README's main command: NASFashionMini-v0, reinforce, its default budget
-        pool_args=(--budget 40 --workers 4)
+        pool_args=(--budget 16 --workers 4)
     fi
 
     step info 45 "$PY" benchmarks/gpu_check.py info --device "$device"

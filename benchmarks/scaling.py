@@ -6,7 +6,8 @@
 Each setting is an ``agents.parallel.VectorPool``: a Gymnasium async vector env of N spawned
 workers (``gym.make_vec(..., vectorization_mode="async")``) sharing one result store, as
 ``nas-gym search --workers N`` uses it. Every setting trains the same list of distinct children
-(random architectures of 2 to 4 layers drawn with a fixed seed from the default vocabulary), each
+(random architectures of 2 to 4 layers drawn with a fixed seed from the default vocabulary, or
+from the layers of ``--space``, e.g. the shipped table's small ones), each
 worker taking every N-th. Before the clock starts, each worker trains one warm-up child (process
 start, data loading and CUDA initialisation are not counted). On the CPU each worker gets its share
 of the cores (torch threads = cores // N; 1 worker uses them all); on one GPU all workers share it.
@@ -27,15 +28,18 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def sample_children(count: int, image_size: int, seed: int) -> list[str]:
-    from nas_gym.search_space import DEFAULT_VOCABULARY as V
-    from nas_gym.search_space import Architecture
+def sample_children(count: int, image_size: int, seed: int, space: str | None = None) -> list[str]:
+    """Distinct random children of 2 to 4 layers (at most the space's depth) from the default
+    vocabulary, or from the layers of ``space`` (``TOKENS:DEPTH``, as a table's)."""
+    from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
+    from nas_gym.tabular import Space
 
+    V = DEFAULT_VOCABULARY if space is None else Space.parse(space).vocabulary
     rng = np.random.default_rng(seed)
     children: list[str] = []
     while len(children) < count:
         arch = Architecture()
-        for _ in range(int(rng.integers(2, 5))):
+        for _ in range(min(int(rng.integers(2, 5)), V.max_layers)):
             mask = V.action_mask(arch, image_size)[: V.head_action]
             arch = arch.append(V.layer_of(int(rng.choice(np.flatnonzero(mask)))))
         if str(arch) not in children:
@@ -77,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> float:
     parser.add_argument("--epochs", type=float, default=None, help="override the env's epochs")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the list of children")
+    parser.add_argument(
+        "--space",
+        default=None,
+        help="draw children from these layers, TOKENS:DEPTH (default: all 24 actions)",
+    )
     args = parser.parse_args(argv)
 
     import nas_gym  # noqa: F401
@@ -85,9 +94,12 @@ def main(argv: Sequence[str] | None = None) -> float:
     overrides = {"device": device, "download": False}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
-    children = sample_children(args.children, gym_image_size(args.env), args.seed)
+    children = sample_children(args.children, gym_image_size(args.env), args.seed, args.space)
     counts = [int(w) for w in args.workers.split(",")]
-    print(f"{args.env} on {device}, {len(children)} children per setting, cpus {os.cpu_count()}")
+    print(
+        f"{args.env} on {device}, {len(children)} children per setting from "
+        f"{args.space or 'the default vocabulary'}, cpus {os.cpu_count()}"
+    )
     print(f"{'workers':>8} {'seconds':>9} {'children/min':>13} {'failed':>7}")
     rates: dict[int, float] = {}
     for n in counts:
