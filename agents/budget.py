@@ -158,6 +158,17 @@ class TrackedEnv(gym.Wrapper):
             self.pool.train(todo, seed)
             self._pending.update(todo)
 
+    def record_remote(self, arch: str, accuracy: float, new: bool, episode_end: bool) -> HistoryRow | None:
+        """Record a step taken by a copy of the env in another process (SB3's ``SubprocVecEnv``):
+        ``new`` when that step trained a child, which counts against the budget here."""
+        if new:
+            self._consumed += 1
+        before = len(self.history)
+        self._record(arch, accuracy, new)
+        if episode_end:
+            self.episode += 1
+        return self.history.rows[-1] if len(self.history) > before else None
+
     def _consume(self, arch: str) -> None:
         if arch in self._pending:
             self._pending.discard(arch)

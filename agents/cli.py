@@ -138,15 +138,26 @@ def _check_out_dir(out) -> None:
         raise CliError(f"--out {out} is not writable")
 
 
-def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store: Path) -> Any:
-    """The pool that trains an agent's batches in parallel: None for one local worker."""
-    from agents.parallel import RayPool, VectorPool, evaluator_kwargs
+def _check_backend(args: argparse.Namespace) -> None:
+    from agents.registry import SB3_AGENTS
 
     if args.workers is not None and args.workers < 1:
         raise CliError(f"--workers must be >= 1, got {args.workers}")
+    if args.agent in SB3_AGENTS and args.backend == "ray":
+        raise CliError(f"{args.agent} steps copies of the env in local processes: use --backend local")
+    if args.backend == "local" and args.ray_address is not None:
+        raise CliError("--ray-address needs --backend ray")
+
+
+def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store: Path) -> Any:
+    """The pool that trains an agent's batches in parallel: None for one local worker."""
+    from agents.parallel import RayPool, VectorPool, evaluator_kwargs
+    from agents.registry import SB3_AGENTS
+
+    _check_backend(args)
+    if args.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
+        return None
     if args.backend == "local":
-        if args.ray_address is not None:
-            raise CliError("--ray-address needs --backend ray")
         if (args.workers or 1) == 1:
             return None
         return VectorPool(args.env, {**kwargs, "store": str(store)}, args.workers)
@@ -182,6 +193,7 @@ def cmd_search(args: argparse.Namespace) -> None:
         raise CliError(f"unknown agent {args.agent!r}; known: {', '.join(AGENTS)}")
     if args.budget <= 0:
         raise CliError(f"--budget must be a positive number of trainings, got {args.budget}")
+    _check_backend(args)
     overrides = _overrides(args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs)
     kwargs = _env_kwargs(args.env, overrides)
     out = args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}"
@@ -234,7 +246,7 @@ def cmd_search(args: argparse.Namespace) -> None:
 
         tracked.listeners.append(on_row)
         try:
-            result = run_agent(args.agent, tracked, args.seed, checkpoint=out)
+            result = run_agent(args.agent, tracked, args.seed, checkpoint=out, workers=args.workers or 1)
         finally:
             if pool is not None:
                 pool.close()

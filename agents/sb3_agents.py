@@ -62,6 +62,10 @@ class SB3Config:
     """total_timesteps = this x trainings left: a cap on free (stored) steps, not the stop."""
     gamma: float = 0.99
     """Discount per step (per layer); episodes are at most 15 steps, so 0.99 barely discounts."""
+    n_envs: int = 1
+    """Copies of the env stepped at once. 1: the env itself, in this process. More: SB3's
+    ``SubprocVecEnv``, one process per copy, so their children train at the same time (they share the
+    env's result store file). As in any SB3 run, the search then depends on ``n_envs``."""
 
 
 @dataclass
@@ -155,6 +159,96 @@ def _vec_env(env: TrackedEnv) -> DummyVecEnv:
     return DummyVecEnv([lambda: monitored])
 
 
+class _Budgeted:
+    """Wraps a ``SubprocVecEnv`` of copies of the tracked env: counts their trainings against the
+    budget and records their steps in the tracked env's history, in env order.
+
+    Before a step, each copy's next architecture is known (its observation and its action): one not
+    in the store yet (and not already asked for by a lower-numbered copy) is a training. A copy
+    whose training would pass the budget is given HEAD instead (or an action that ends the
+    episode untrained); the stop callback ends ``learn`` after that step.
+    """
+
+    def __init__(self, venv: Any, tracked: TrackedEnv) -> None:
+        from stable_baselines3.common.vec_env import VecEnvWrapper
+
+        base = tracked.env.unwrapped
+        vocab = base.vocabulary  # type: ignore[attr-defined]
+        image_size = int(base.image_size)  # type: ignore[attr-defined]
+        head = vocab.head_action
+
+        class Budgeted(VecEnvWrapper):
+            def reset(self) -> Any:
+                self._obs = self.venv.reset()
+                return self._obs
+
+            def step_async(self, actions: Any) -> None:
+                import numpy as np
+
+                actions = np.array(actions, copy=True)
+                self._new = []
+                asked: set[str] = set()
+                for i, action in enumerate(actions):
+                    arch = vocab.decode(self._obs[i])  # type: ignore[index]
+                    a = int(action)
+                    trains = False
+                    if a != head and vocab.action_mask(arch, image_size)[a]:
+                        nxt = str(arch.append(vocab.layer_of(a)))
+                        trains = (
+                            nxt not in asked and tracked.evaluator.lookup(nxt, tracked.train_seed) is None
+                        )
+                        if trains and tracked.trainings + len(asked) >= tracked.budget:
+                            actions[i], trains = head, False  # HEAD trains nothing (masked at t=0: ends it)
+                        elif trains:
+                            asked.add(nxt)
+                    self._new.append(trains)
+                self.venv.step_async(actions)
+
+            def step_wait(self) -> Any:
+                obs, rewards, dones, infos = self.venv.step_wait()
+                for info, new, done in zip(infos, self._new, dones, strict=True):
+                    tracked.record_remote(info["arch"], info["accuracy"], new, bool(done))
+                self._obs = obs
+                return obs, rewards, dones, infos
+
+        self.venv = Budgeted(venv)
+
+
+def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
+    """``n_envs`` copies of ``env`` (same id and kwargs, the store file shared), each in a process,
+    each with its share of the cores; on several GPUs, copy i on GPU i % GPUs."""
+    import gymnasium as gym
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    from nas_gym.workers import cpu_share
+
+    spec = env.env.spec
+    if spec is None or spec.id is None:
+        raise ValueError("n_envs > 1 needs an env made with gym.make (its id and kwargs are copied)")
+    kwargs = dict(spec.kwargs)
+    if getattr(env.env.unwrapped, "reward_mode", "prefix") != "prefix":
+        raise ValueError("n_envs > 1 needs reward='prefix' (each step trains the architecture it makes)")
+    if kwargs.get("store") is None:
+        raise ValueError("n_envs > 1 needs the env's store to be a file: the copies share it")
+    kwargs["train_seed"] = env.train_seed
+    if "threads" in kwargs or spec.entry_point == "nas_gym.envs:NASEnv":
+        kwargs["threads"] = kwargs.get("threads") or cpu_share(n_envs)
+    devices = [kwargs.get("device")] * n_envs
+    if kwargs.get("device") is None and kwargs.get("dataset") is not None:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if gpus > 1:
+            devices = [f"cuda:{i % gpus}" for i in range(n_envs)]
+
+    def maker(device: Any) -> Any:
+        extra = {} if device is None else {"device": device}
+        return lambda: Monitor(gym.make(spec, **{**kwargs, **extra}))  # the spec: no registry needed
+
+    return _Budgeted(SubprocVecEnv([maker(d) for d in devices]), env).venv
+
+
 def _learn(model: BaseAlgorithm, env: TrackedEnv, config: SB3Config) -> None:
     """Run ``model.learn`` until the budget is spent (or the free-step cap is reached)."""
     left = env.budget - env.trainings
@@ -194,9 +288,12 @@ def _search(
     env.reset(seed=seed)  # the children's training seed derives from this seed
     if env.exhausted:
         return None
+    if config.n_envs < 1:
+        raise ValueError(f"n_envs must be >= 1, got {config.n_envs}")
+    venv = _vec_env(env) if config.n_envs == 1 else _subproc_env(env, config.n_envs)
     model = algo(
         "MlpPolicy",
-        _vec_env(env),
+        venv,
         learning_rate=config.learning_rate,
         gamma=config.gamma,
         policy_kwargs=dict(net_arch=list(config.net_arch)),
@@ -207,7 +304,11 @@ def _search(
     )
     if isinstance(config, DQNConfig):
         model.exploration_schedule = _EpsilonOverTrainings(env, config)
-    _learn(model, env, config)
+    try:
+        _learn(model, env, config)
+    finally:
+        if config.n_envs > 1:
+            venv.close()
     return model
 
 

@@ -108,6 +108,22 @@ def test_agent_with_a_pool_of_two_writes_the_history_of_one_process(agent, seed,
     assert sum(new for *_, new, _ in pooled) == budget
 
 
+@pytest.mark.parametrize("agent", ["maskable_ppo", "dqn"])
+def test_sb3_agent_on_a_subproc_vec_env_keeps_the_budget(agent, tmp_path):
+    """Two copies of the env in SB3's SubprocVecEnv: the budget holds exactly and every step lands
+    in the history, its trainings in the shared store."""
+    store = tmp_path / "results.sqlite"
+    env = gym.make(ENV_ID, store=str(store), **KWARGS)
+    tracked = TrackedEnv(env, 12)
+    run_agent(agent, tracked, 5, workers=2)
+    rows = tracked.history.rows
+    assert tracked.trainings == 12 and sum(r.new_training for r in rows) == 12
+    assert [r.training for r in rows if r.new_training] == list(range(1, 13))
+    stored = {arch for arch, _, _ in _rows(store)}
+    assert {r.arch for r in rows if r.new_training} == stored  # nothing trained past the budget
+    assert env.unwrapped.evaluator.trainings == 0  # the copies trained every child
+
+
 # -- Ray -------------------------------------------------------------------------------------------
 
 ray = pytest.importorskip("ray")
@@ -198,3 +214,17 @@ def test_search_command_with_workers_and_ray(tmp_path, local_ray):
         ["search", "--agent", "random", "--budget", "4", "--backend", "ray", "--out", str(out), *sets]
     )
     assert code == 0 and len(_rows(out / "results.sqlite")) == 4
+
+
+def test_search_command_runs_sb3_on_worker_processes(tmp_path, capsys):
+    from agents.cli import main
+
+    out = tmp_path / "run"
+    sets = [f"--set={k}={v}" for k, v in KWARGS.items()]
+    assert (
+        main(["search", "--agent", "ppo", "--budget", "5", "--workers", "2", "--out", str(out), *sets]) == 0
+    )
+    assert len(_rows(out / "results.sqlite")) == 5
+    bad = ["search", "--agent", "ppo", "--backend", "ray", "--out", str(tmp_path / "r2"), *sets]
+    assert main(bad) == 2
+    assert "--backend local" in capsys.readouterr().err and not (tmp_path / "r2").exists()
