@@ -243,12 +243,14 @@ class TrackedEnv(gym.Wrapper):
             expected = self._recorded[self._cursor]
             self._cursor += 1
             if expected.arch == arch and expected.episode == self.episode and not new:
-                self._base = expected.training - self.evaluator.trainings
+                self._base = expected.training - self.evaluator.trainings - self._consumed
                 return
             # the replay left the recorded path (an agent that is not deterministic here):
             # keep what is recorded and go on from here as a new run
             self.replay_mismatches += 1
-            self._base = self.history.trainings - self.evaluator.trainings + (1 if new else 0)
+            self._base = (
+                self.history.trainings - self.evaluator.trainings - self._consumed + (1 if new else 0)
+            )
             self._cursor = len(self._recorded)
         row = HistoryRow(len(self.history) + 1, arch, float(accuracy), self.trainings, new, self.episode)
         self.history.append(row)

@@ -125,7 +125,7 @@ class RayPool:
         self.ray = ray
         self.evaluator = evaluator
         # the workers train on the device kind the driver's store key names
-        self.kwargs = {**kwargs, "device": kwargs.get("device") or evaluator.device_type, "download": False}
+        self.kwargs = {**kwargs, "device": kwargs.get("device") or evaluator.device_type}
         self.threads = max(1, int(cpus_per_child))
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_child, 1)))
         self._remote = ray.remote(

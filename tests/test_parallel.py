@@ -228,3 +228,40 @@ def test_search_command_runs_sb3_on_worker_processes(tmp_path, capsys):
     bad = ["search", "--agent", "ppo", "--backend", "ray", "--out", str(tmp_path / "r2"), *sets]
     assert main(bad) == 2
     assert "--backend local" in capsys.readouterr().err and not (tmp_path / "r2").exists()
+
+
+def test_search_command_with_local_workers_resumes_to_the_same_history(tmp_path):
+    """The nas-gym command itself spawns the pool; a larger budget afterwards resumes on it; the
+    history is the one of a single process (threads fixed to 1)."""
+    import json
+    import subprocess
+    import sys
+
+    def cli(out: Path, budget: int, workers: int) -> list[tuple]:
+        args = [
+            "search",
+            "--agent",
+            "evolution",
+            "--budget",
+            str(budget),
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+        ]
+        sets = [f"--set={k}={v}" for k, v in KWARGS.items()]
+        proc = subprocess.run(
+            [sys.executable, "-m", "agents.cli", *args, *sets],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+        return [(r["arch"], r["accuracy"], r["training"], r["new_training"]) for r in rows]
+
+    cli(tmp_path / "pooled", 6, workers=2)
+    pooled = cli(tmp_path / "pooled", 10, workers=2)
+    alone = cli(tmp_path / "alone", 10, workers=1)
+    assert pooled == alone and sum(r[3] for r in pooled) == 10
