@@ -155,6 +155,9 @@ class TrackedEnv(gym.Wrapper):
             if arch and arch not in self._pending and self.evaluator.lookup(arch, seed) is None:
                 todo.append(arch)
         if todo:
+            release = getattr(self.evaluator, "release", None)
+            if release is not None:  # claims left by workers stopped mid-training (a resumed search)
+                release(todo, seed)
             self.pool.train(todo, seed)
             self._pending.update(todo)
 

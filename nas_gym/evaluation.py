@@ -197,6 +197,16 @@ class ResultStore:
             raise StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}") from e
         return cur.rowcount == 1
 
+    def release(self, dataset: str, budget: str, archs: list[str], seed: int) -> None:
+        """Drop the claims on these keys (left by a worker that was stopped mid-training)."""
+        try:
+            self._connect().executemany(
+                "DELETE FROM claims WHERE dataset=? AND budget=? AND arch=? AND seed=?",
+                [(dataset, budget, a, seed) for a in archs],
+            )
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}") from e
+
     def set_test_accuracy(self, dataset: str, budget: str, arch: str, seed: int, value: float) -> None:
         try:
             self._connect().execute(
@@ -381,6 +391,10 @@ class Evaluator:
     def claim(self, arch: Architecture | str, seed: int) -> bool:
         """Claim ``arch``'s training for this process (see :meth:`ResultStore.claim`)."""
         return self.result_store.claim(self.dataset, self.budget_key, str(arch), int(seed))
+
+    def release(self, archs: list[str], seed: int) -> None:
+        """Drop stale claims on ``archs`` before a batch of them is handed to workers."""
+        self.result_store.release(self.dataset, self.budget_key, [str(a) for a in archs], int(seed))
 
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         """Validation accuracy of ``arch`` trained with ``seed``: from the store, or trained now."""

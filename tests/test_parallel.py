@@ -97,6 +97,17 @@ def _history(agent: str, seed: int, budget: int, store, pool=None):
     return [(r.arch, r.accuracy, r.training, r.new_training, r.episode) for r in tracked.history], env
 
 
+def test_a_claim_left_by_a_stopped_worker_does_not_block_the_pool(pool, torch_single_thread):
+    workers, store = pool
+    env = gym.make(ENV_ID, store=str(store), **KWARGS)
+    tracked = TrackedEnv(env, 5, pool=workers)
+    tracked.reset(seed=31)
+    evaluator = env.unwrapped.evaluator
+    assert evaluator.claim("C32k3-MP2", 31)  # as a worker killed mid-training leaves it
+    tracked.prefetch(["C32k3", "C32k3-MP2"])
+    assert evaluator.lookup("C32k3-MP2", 31) is not None and evaluator.trainings == 0
+
+
 @pytest.mark.parametrize("agent, seed", [("reinforce", 11), ("random", 12), ("evolution", 13)])
 def test_agent_with_a_pool_of_two_writes_the_history_of_one_process(agent, seed, pool, torch_single_thread):
     workers, store = pool
