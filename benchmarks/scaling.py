@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> float:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: best available)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the list of children")
     parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads per worker (default: the cores shared out)"
+    )
+    parser.add_argument(
         "--space",
         default=None,
         help="draw children from these layers, TOKENS:DEPTH (default: all 24 actions)",
@@ -94,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> float:
     overrides = {"device": device, "download": False}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    if args.threads is not None:
+        overrides["threads"] = args.threads
     children = sample_children(args.children, gym_image_size(args.env), args.seed, args.space)
     counts = [int(w) for w in args.workers.split(",")]
     print(
