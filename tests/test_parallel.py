@@ -137,11 +137,10 @@ def test_sb3_agent_on_a_subproc_vec_env_keeps_the_budget(agent, tmp_path):
 
 # -- Ray -------------------------------------------------------------------------------------------
 
-ray = pytest.importorskip("ray")
-
-
 @pytest.fixture(scope="module")
 def local_ray():
+    """A local Ray of 2 CPUs (the tests that use it skip where the ray extra is not installed)."""
+    ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
