@@ -137,6 +137,7 @@ def test_sb3_agent_on_a_subproc_vec_env_keeps_the_budget(agent, tmp_path):
 
 # -- Ray -------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray of 2 CPUs (the tests that use it skip where the ray extra is not installed)."""
