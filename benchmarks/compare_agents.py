@@ -89,6 +89,24 @@ class Run:
         return float("inf")
 
 
+def parse_agent(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"reinforce:replay_p=0/replay_k=2"`` -> ("reinforce", {"replay_p": 0, "replay_k": 2}): an agent
+    with settings of its config changed (values read as JSON where they parse: 0, 0.5, null, true)."""
+    import json
+
+    name, _, rest = spec.partition(":")
+    overrides: dict[str, Any] = {}
+    for pair in filter(None, rest.split("/")):
+        key, sep, text = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"agent {spec!r}: settings are KEY=VALUE joined by '/', got {pair!r}")
+        try:
+            overrides[key] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key] = text
+    return name.strip(), overrides
+
+
 def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budget: int) -> Run:
     import torch
 
@@ -102,7 +120,8 @@ def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budg
     env = gym.make(env_id, **env_kwargs)
     tracked = TrackedEnv(env, budget)
     start = time.perf_counter()
-    run_agent(agent, tracked, seed)
+    name, overrides = parse_agent(agent)
+    run_agent(name, tracked, seed, config=overrides)
     wall = time.perf_counter() - start
     rows = [r for r in tracked.history if r.new_training]
     evaluator = env.unwrapped.evaluator  # type: ignore[attr-defined]
@@ -312,11 +331,16 @@ def plot(runs: list[Run], agents: list[str], budget: int, path: Path, title: str
 
 def main(argv: Sequence[str] | None = None) -> int:
     from agents.cli import _parse_sets
-    from agents.registry import AGENTS
+    from agents.registry import AGENTS, check_config
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--env", default="NASTabular-v0")
-    p.add_argument("--agents", default="all", help=f"comma-separated, or all: {','.join(AGENTS)}")
+    p.add_argument(
+        "--agents",
+        default="all",
+        help=f"comma-separated, or all: {','.join(AGENTS)}; NAME:KEY=VALUE/KEY=VALUE changes settings "
+        "of the agent's config (an ablation, e.g. reinforce:replay_p=0)",
+    )
     p.add_argument("--seeds", type=int, default=10, help="runs per agent, seeds 0..N-1")
     p.add_argument("--budget", type=int, default=100, help="child trainings per run")
     p.add_argument("--out", type=Path, required=True)
@@ -327,9 +351,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     agents = (
         list(AGENTS) if args.agents == "all" else [a.strip() for a in args.agents.split(",") if a.strip()]
     )
-    unknown = [a for a in agents if a not in AGENTS]
-    if unknown:
-        p.error(f"unknown agent(s) {', '.join(unknown)}; known: {', '.join(AGENTS)}")
+    for spec in agents:
+        try:
+            check_config(*parse_agent(spec))
+        except ValueError as e:
+            p.error(str(e))
+    if len(set(agents)) != len(agents):
+        p.error("an agent is listed twice")
     if args.seeds < 1 or args.budget < 1 or args.workers < 1:
         p.error("--seeds, --budget and --workers must be >= 1")
     env_kwargs = _parse_sets(args.set)

@@ -190,6 +190,24 @@ def test_registry_names_and_unknown_agent():
         run_agent("simulated_annealing", make_env(budget=1), seed=0)
 
 
+def test_registry_config_overrides_change_the_agent_and_name_bad_settings():
+    from agents.registry import check_config
+
+    small = make_env(budget=6)
+    run_agent("random", small, seed=3, config={"max_length": 1})
+    assert {len(Architecture.parse(r.arch)) for r in small.history} == {1}  # one layer, then HEAD
+    default = make_env(budget=6)
+    run_agent("random", default, seed=3)
+    assert trace(default) != trace(small)
+    with pytest.raises(ValueError, match="EvolutionConfig has no setting nope"):
+        run_agent("evolution", make_env(budget=1), seed=0, config={"nope": 1})
+    with pytest.raises(ValueError, match="max_length must be"):
+        check_config("random", {"max_length": 0})
+    with pytest.raises(ValueError, match="unknown agent"):
+        check_config("annealing", {})
+    check_config("ppo", {"n_steps": 8})
+
+
 def test_final_reward_budget_blocks_only_steps_that_train():
     # reward="final" trains only the closed architecture: layer steps are free, HEAD trains
     env = make_env(budget=1, reward="final")

@@ -109,6 +109,17 @@ def test_compare_agents_statistics() -> None:
     assert run.trainings_to(0.8) == 4 and run.trainings_to(0.95) == float("inf")
 
 
+def test_compare_agents_reads_agent_settings() -> None:
+    cmp = _load("compare_agents")
+    assert cmp.parse_agent("reinforce") == ("reinforce", {})
+    assert cmp.parse_agent("reinforce:replay_p=0/replay_temperature=null/return_mode=poster") == (
+        "reinforce",
+        {"replay_p": 0, "replay_temperature": None, "return_mode": "poster"},
+    )
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        cmp.parse_agent("reinforce:replay_p")
+
+
 def test_compare_agents_writes_its_three_outputs(tmp_path: Path) -> None:
     """Every agent, 2 seeds, a budget of 8 on the shipped table: the outputs and their content."""
     import csv
