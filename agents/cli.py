@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["main"]
 
 
-class CliError(Exception):
+class CliError(ValueError):
     """A user error: printed as one line, exit status 2."""
 
 
@@ -48,13 +48,14 @@ def _make_env(env_id: str, overrides: dict[str, Any]):
         raise CliError(f"{env_id} does not take that option: {e}") from e
 
 
-def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
-    """``--set KEY=VALUE`` env kwargs; VALUE is read as JSON when it parses (numbers, null, true)."""
+def parse_pairs(pairs: list[str] | None, what: str = "--set") -> dict[str, Any]:
+    """``KEY=VALUE`` pairs (``--set`` env kwargs, an agent's settings); VALUE is read as JSON when it
+    parses (numbers, null, true), else kept as text."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, text = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise CliError(f"--set wants KEY=VALUE, got {pair!r}")
+            raise CliError(f"{what} wants KEY=VALUE, got {pair!r}")
         try:
             out[key] = json.loads(text)
         except json.JSONDecodeError:
@@ -65,7 +66,7 @@ def _parse_sets(pairs: list[str] | None) -> dict[str, Any]:
 def _overrides(pairs: list[str] | None, **options: Any) -> dict[str, Any]:
     """Env kwargs from ``--set`` pairs and the dedicated options (``--epochs``...) that were given:
     an option left out (None) must not hide the same key given with ``--set``."""
-    return {**_parse_sets(pairs), **{k: v for k, v in options.items() if v is not None}}
+    return {**parse_pairs(pairs), **{k: v for k, v in options.items() if v is not None}}
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -265,13 +266,6 @@ def cmd_search(args: argparse.Namespace) -> None:
     env.close()
 
 
-# env kwargs that say how a child trains (the rest shape the episode: max_layers, reward, ...)
-_EVALUATOR_KWARGS = (
-    "dataset", "train_size", "val_size", "image_size", "width", "epochs", "batch_size", "lr",
-    "time_limit", "data_dir", "download", "device",
-)  # fmt: skip
-
-
 def cmd_table_build(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import (
@@ -288,7 +282,8 @@ def cmd_table_build(args: argparse.Namespace) -> None:
     if args.env == "NASTabular-v0":
         raise CliError("a table is built from an env that trains children, not from NASTabular-v0")
     kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
-    evaluator_kwargs = {k: kwargs[k] for k in _EVALUATOR_KWARGS if k in kwargs}
+    from agents.parallel import evaluator_kwargs
+
     space = Space.parse(args.space)
     if args.seeds < 1:
         raise CliError(f"--seeds must be >= 1, got {args.seeds}")
@@ -315,7 +310,7 @@ def cmd_table_build(args: argparse.Namespace) -> None:
             progress.update(task, completed=done, total=total, last=last)
 
         table = build_table(
-            evaluator_kwargs,
+            evaluator_kwargs(kwargs),
             space,
             range(args.seeds),
             args.out,

@@ -92,19 +92,10 @@ class Run:
 def parse_agent(spec: str) -> tuple[str, dict[str, Any]]:
     """``"reinforce:replay_p=0/replay_k=2"`` -> ("reinforce", {"replay_p": 0, "replay_k": 2}): an agent
     with settings of its config changed (values read as JSON where they parse: 0, 0.5, null, true)."""
-    import json
+    from agents.cli import parse_pairs
 
     name, _, rest = spec.partition(":")
-    overrides: dict[str, Any] = {}
-    for pair in filter(None, rest.split("/")):
-        key, sep, text = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise ValueError(f"agent {spec!r}: settings are KEY=VALUE joined by '/', got {pair!r}")
-        try:
-            overrides[key] = json.loads(text)
-        except json.JSONDecodeError:
-            overrides[key] = text
-    return name.strip(), overrides
+    return name.strip(), parse_pairs(list(filter(None, rest.split("/"))), f"agent {spec!r}: each setting")
 
 
 def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budget: int) -> Run:
@@ -330,7 +321,7 @@ def plot(runs: list[Run], agents: list[str], budget: int, path: Path, title: str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from agents.cli import _parse_sets
+    from agents.cli import parse_pairs
     from agents.registry import AGENTS, check_config
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -360,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("an agent is listed twice")
     if args.seeds < 1 or args.budget < 1 or args.workers < 1:
         p.error("--seeds, --budget and --workers must be >= 1")
-    env_kwargs = _parse_sets(args.set)
+    env_kwargs = parse_pairs(args.set)
     import gymnasium as gym
 
     import nas_gym  # noqa: F401
