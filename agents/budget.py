@@ -186,7 +186,8 @@ class TrackedEnv(gym.Wrapper):
 
     def step(self, action: Any):
         before = self.trainings
-        evaluated = self._evaluated_arch(action)
+        # which architecture the step evaluates matters only at the budget's end or with a pool
+        evaluated = self._evaluated_arch(action) if self._pending or self.exhausted else None
         if self.exhausted and self._would_train(evaluated):
             raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
         obs, reward, terminated, truncated, info = self.env.step(action)

@@ -151,11 +151,11 @@ def _check_backend(args: argparse.Namespace) -> None:
 
 
 def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store: Path) -> Any:
-    """The pool that trains an agent's batches in parallel: None for one local worker."""
+    """The pool that trains an agent's batches in parallel: None for one local worker.
+    (``_check_backend`` has checked the options.)"""
     from agents.parallel import RayPool, VectorPool, evaluator_kwargs
     from agents.registry import SB3_AGENTS
 
-    _check_backend(args)
     if args.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
         return None
     if args.backend == "local":

@@ -159,59 +159,54 @@ def _vec_env(env: TrackedEnv) -> DummyVecEnv:
     return DummyVecEnv([lambda: monitored])
 
 
-class _Budgeted:
-    """Wraps a ``SubprocVecEnv`` of copies of the tracked env: counts their trainings against the
-    budget and records their steps in the tracked env's history, in env order.
+def _budgeted(venv: Any, tracked: TrackedEnv) -> Any:
+    """Wrap a ``SubprocVecEnv`` of copies of the tracked env: count their trainings against the
+    budget and record their steps in the tracked env's history, in env order.
 
     Before a step, each copy's next architecture is known (its observation and its action): one not
     in the store yet (and not already asked for by a lower-numbered copy) is a training. A copy
     whose training would pass the budget is given HEAD instead (or an action that ends the
     episode untrained); the stop callback ends ``learn`` after that step.
     """
+    import numpy as np
+    from stable_baselines3.common.vec_env import VecEnvWrapper
 
-    def __init__(self, venv: Any, tracked: TrackedEnv) -> None:
-        from stable_baselines3.common.vec_env import VecEnvWrapper
+    base = tracked.env.unwrapped
+    vocab = base.vocabulary  # type: ignore[attr-defined]
+    image_size = int(base.image_size)  # type: ignore[attr-defined]
+    head = vocab.head_action
 
-        base = tracked.env.unwrapped
-        vocab = base.vocabulary  # type: ignore[attr-defined]
-        image_size = int(base.image_size)  # type: ignore[attr-defined]
-        head = vocab.head_action
+    class Budgeted(VecEnvWrapper):
+        def reset(self) -> Any:
+            self._obs = self.venv.reset()
+            return self._obs
 
-        class Budgeted(VecEnvWrapper):
-            def reset(self) -> Any:
-                self._obs = self.venv.reset()
-                return self._obs
+        def step_async(self, actions: Any) -> None:
+            actions = np.array(actions, copy=True)
+            self._new = []
+            asked: set[str] = set()
+            for i, action in enumerate(actions):
+                arch = vocab.decode(self._obs[i])  # type: ignore[index]
+                a = int(action)
+                trains = False
+                if a != head and vocab.action_mask(arch, image_size)[a]:
+                    nxt = str(arch.append(vocab.layer_of(a)))
+                    trains = nxt not in asked and tracked.evaluator.lookup(nxt, tracked.train_seed) is None
+                    if trains and tracked.trainings + len(asked) >= tracked.budget:
+                        actions[i], trains = head, False  # HEAD trains nothing (masked at t=0: ends it)
+                    elif trains:
+                        asked.add(nxt)
+                self._new.append(trains)
+            self.venv.step_async(actions)
 
-            def step_async(self, actions: Any) -> None:
-                import numpy as np
+        def step_wait(self) -> Any:
+            obs, rewards, dones, infos = self.venv.step_wait()
+            for info, new, done in zip(infos, self._new, dones, strict=True):
+                tracked.record_remote(info["arch"], info["accuracy"], new, bool(done))
+            self._obs = obs
+            return obs, rewards, dones, infos
 
-                actions = np.array(actions, copy=True)
-                self._new = []
-                asked: set[str] = set()
-                for i, action in enumerate(actions):
-                    arch = vocab.decode(self._obs[i])  # type: ignore[index]
-                    a = int(action)
-                    trains = False
-                    if a != head and vocab.action_mask(arch, image_size)[a]:
-                        nxt = str(arch.append(vocab.layer_of(a)))
-                        trains = (
-                            nxt not in asked and tracked.evaluator.lookup(nxt, tracked.train_seed) is None
-                        )
-                        if trains and tracked.trainings + len(asked) >= tracked.budget:
-                            actions[i], trains = head, False  # HEAD trains nothing (masked at t=0: ends it)
-                        elif trains:
-                            asked.add(nxt)
-                    self._new.append(trains)
-                self.venv.step_async(actions)
-
-            def step_wait(self) -> Any:
-                obs, rewards, dones, infos = self.venv.step_wait()
-                for info, new, done in zip(infos, self._new, dones, strict=True):
-                    tracked.record_remote(info["arch"], info["accuracy"], new, bool(done))
-                self._obs = obs
-                return obs, rewards, dones, infos
-
-        self.venv = Budgeted(venv)
+    return Budgeted(venv)
 
 
 def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
@@ -246,7 +241,7 @@ def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
         extra = {} if device is None else {"device": device}
         return lambda: Monitor(gym.make(spec, **{**kwargs, **extra}))  # the spec: no registry needed
 
-    return _Budgeted(SubprocVecEnv([maker(d) for d in devices]), env).venv
+    return _budgeted(SubprocVecEnv([maker(d) for d in devices]), env)
 
 
 def _learn(model: BaseAlgorithm, env: TrackedEnv, config: SB3Config) -> None:
