@@ -38,8 +38,32 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
+class Subsample(nn.Module):
+    """Every ``stride``-th pixel in each direction: a strided 1x1 convolution is this followed by a
+    unit-stride 1x1 convolution, the same sums in the same order.
+
+    Why not ``Conv2d(kernel_size=1, stride=2)``: oneDNN (torch 2.14's CPU backend) computes the
+    weight gradient of a *strided* 1x1 convolution by first copying the input to unit stride in a
+    scratch buffer ("reduce to unit stride"); its AVX2 kernel gets that wrong from the second call
+    on (wrong gradients, then heap corruption: a hang or ``munmap_chunk(): invalid pointer``). Seen
+    with 1 and 3 input channels in channels_last on an AVX2-only AMD EPYC and on AVX-512 machines
+    with ``ONEDNN_MAX_CPU_ISA=AVX2``; unit-stride 1x1 and 3x3 convolutions are not affected.
+    """
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, :: self.stride, :: self.stride]
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
 class ResidualBlock(nn.Module):
-    """Two 3x3 conv + BN, ReLU between and after the sum; 1x1 projection when the shape changes."""
+    """Two 3x3 conv + BN, ReLU between and after the sum; 1x1 projection when the shape changes
+    (the stride taken by :class:`Subsample`, see there why)."""
 
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
@@ -49,9 +73,8 @@ class ResidualBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(cout)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
-            )
+            layers: list[nn.Module] = [Subsample(stride)] if stride != 1 else []
+            self.shortcut = nn.Sequential(*layers, nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
