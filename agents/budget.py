@@ -3,14 +3,21 @@
 An agent receives a :class:`TrackedEnv` (a Gymnasium wrapper over any NAS env) and searches until
 ``env.exhausted``. Every step (and every direct evaluation, for agents that score whole
 architectures such as regularized evolution) is recorded as one :class:`HistoryRow`. The budget
-counts *trainings*, i.e. store misses: a step answered from the store is free, so agents are
-compared at equal numbers of trained children.
+counts *trainings*, i.e. store misses and retries: a step answered from the store is free, so
+agents are compared at equal numbers of trained children.
+
+The count is exact whatever stops the process: every training is written to the result store's
+ledger with the search's tag in the same transaction as its row, so children a pool trained but
+no step reached yet, or a child trained just before a kill, are found there when the search
+resumes, and count.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,8 +74,13 @@ class History:
                     if i == len(lines) - 1:
                         break
                     raise ValueError(f"{p}: line {i + 1} is not a history row") from None
-            # rewrite without the torn line so later appends stay valid JSON lines
-            p.write_text("".join(json.dumps(asdict(r)) + "\n" for r in rows), encoding="utf-8")
+            if len(rows) < len(lines):  # drop the torn line so later appends stay valid JSON lines
+                tmp = p.with_name(p.name + ".tmp")
+                with open(tmp, "w", encoding="utf-8") as f:
+                    f.write("".join(json.dumps(asdict(r)) + "\n" for r in rows))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, p)  # atomic: a kill leaves the old file or the new one
         return cls(rows, p)
 
     def __len__(self) -> int:
@@ -107,9 +119,21 @@ class TrackedEnv(gym.Wrapper):
     CPU and every child they trained is in the result store, so the first ``len(history)`` steps
     replay from the store without training, rebuilding the agent's state exactly (controller,
     replay tree, population); they are checked against the recorded rows, not recorded twice.
+
+    ``tag`` names the search in the store's ledger of trainings (default: the history file's
+    folder, or a fresh id). Children in the ledger under this tag that no recorded step reached
+    (a pool's batch cut short, a kill between the store and the history) are *pending*: they count
+    against the budget now, and a step that reaches one later records it as its training.
     """
 
-    def __init__(self, env: gym.Env, budget: int, history: History | None = None, pool: Any = None) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        budget: int,
+        history: History | None = None,
+        pool: Any = None,
+        tag: str | None = None,
+    ) -> None:
         super().__init__(env)
         if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0:
             raise ValueError(f"budget must be a positive number of trainings, got {budget!r}")
@@ -117,19 +141,41 @@ class TrackedEnv(gym.Wrapper):
         self.history = history if history is not None else History()
         self._recorded = list(self.history.rows)  # rows a replay must reproduce
         self._cursor = 0  # rows replayed so far
-        self._base = 0  # trainings of the rows replayed, before this process trained any
         self.episode = 0
         self.replay_mismatches = 0
         self.listeners: list[Callable[[HistoryRow], None]] = []  # called with each new row
         # a pool (agents.parallel) trains prefetched architectures in parallel into the store; each
-        # counts as a training when a step first reaches it, as if the step had trained it
+        # is pending until a step first reaches it, which records it as that step's training
         self.pool = pool
-        self._pending: set[str] = set()
-        self._consumed = 0
+        if tag is None:
+            path = self.history.path
+            tag = str(Path(path).resolve().parent) if path is not None else uuid.uuid4().hex
+        self.tag = tag
+        if hasattr(self.evaluator, "ledger_tag"):
+            self.evaluator.ledger_tag = tag
+        self._reached = 0  # trainings recorded by steps so far (the history's training index)
+        self._reached_archs: Counter[str] = Counter()
+        for previous, row in zip([None, *self.history.rows], self.history.rows, strict=False):
+            if row.new_training:
+                self._reached_archs[row.arch] += row.training - (previous.training if previous else 0)
+        self._pending: Counter[str] = Counter()
+        self._sync_pending()
 
     @property
     def evaluator(self) -> Any:
         return self.env.unwrapped.evaluator  # type: ignore[attr-defined]
+
+    def _ledger(self) -> Counter[str] | None:
+        store = getattr(self.evaluator, "result_store", None)
+        return None if store is None else store.trained_archs(self.tag)
+
+    def _sync_pending(self) -> None:
+        """Pending = trained for this search (the store's ledger) and not reached by a step yet."""
+        ledger = self._ledger()
+        if ledger is not None:
+            self._pending = Counter(
+                {a: n - self._reached_archs[a] for a, n in ledger.items() if n > self._reached_archs[a]}
+            )
 
     @property
     def replaying(self) -> bool:
@@ -137,7 +183,13 @@ class TrackedEnv(gym.Wrapper):
 
     @property
     def trainings(self) -> int:
-        return self._base + self.evaluator.trainings + self._consumed
+        """Trainings recorded by the steps so far (children trained but not reached yet excluded)."""
+        return self._reached
+
+    @property
+    def spent(self) -> int:
+        """Trainings this search has used: those recorded, plus those a step has yet to reach."""
+        return self._reached + (0 if self.replaying else sum(self._pending.values()))
 
     def prefetch(self, archs: Iterable[Architecture | str]) -> None:
         """Train, all at once on the pool, those of ``archs`` (in the order the agent will step them)
@@ -150,7 +202,7 @@ class TrackedEnv(gym.Wrapper):
             return
         seed, todo = self.train_seed, list[str]()
         for arch in dict.fromkeys(str(a) for a in archs):
-            if self.trainings + len(self._pending) + len(todo) >= self.budget:
+            if self.spent + len(todo) >= self.budget:
                 break
             if arch and arch not in self._pending and self.evaluator.lookup(arch, seed) is None:
                 todo.append(arch)
@@ -158,58 +210,59 @@ class TrackedEnv(gym.Wrapper):
             release = getattr(self.evaluator, "release", None)
             if release is not None:  # claims left by workers stopped mid-training (a resumed search)
                 release(todo, seed)
-            self.pool.train(todo, seed)
-            self._pending.update(todo)
+            try:
+                self.pool.train(todo, seed, self.tag)
+            finally:
+                self._sync_pending()
 
     def record_remote(self, arch: str, accuracy: float, new: bool, episode_end: bool) -> HistoryRow | None:
         """Record a step taken by a copy of the env in another process (SB3's ``SubprocVecEnv``):
         ``new`` when that step trained a child, which counts against the budget here."""
         if new:
-            self._consumed += 1
+            self._sync_pending()
+        count = self._take_pending(arch) if new else 0
         before = len(self.history)
-        self._record(arch, accuracy, new)
+        self._record(arch, accuracy, count)
         if episode_end:
             self.episode += 1
         return self.history.rows[-1] if len(self.history) > before else None
 
-    def _consume(self, arch: str) -> None:
-        if arch in self._pending:
-            self._pending.discard(arch)
-            self._consumed += 1
+    def _take_pending(self, arch: str | None) -> int:
+        if arch is None or not self._pending[arch]:
+            return 0
+        return self._pending.pop(arch)
 
     @property
     def exhausted(self) -> bool:
-        return self.trainings >= self.budget
+        return self.spent >= self.budget
 
     def action_masks(self) -> np.ndarray:
         return self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
 
     def step(self, action: Any):
-        before = self.trainings
-        # which architecture the step evaluates matters only at the budget's end or with a pool
+        before = self.evaluator.trainings
+        # which architecture the step evaluates matters only at the budget's end or with pending children
         evaluated = self._evaluated_arch(action) if self._pending or self.exhausted else None
         if self.exhausted and self._would_train(evaluated):
             raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
         obs, reward, terminated, truncated, info = self.env.step(action)
+        count = self.evaluator.trainings - before
         if evaluated is not None:
-            self._consume(str(evaluated))
-        new = self.trainings > before
-        self._record(info["arch"], info["accuracy"], new)
+            count += self._take_pending(str(evaluated))
+        self._record(info["arch"], info["accuracy"], count)
         if terminated or truncated:
             self.episode += 1
-        info = {**info, "new_training": new, "trainings": self.trainings}
+        info = {**info, "new_training": count > 0, "trainings": self.trainings}
         return obs, reward, terminated, truncated, info
 
     def evaluate(self, arch: Architecture | str) -> float:
         """Score a whole architecture directly (one training at most), recorded as one episode."""
-        if self.exhausted and (
-            str(arch) in self._pending or self.evaluator.lookup(arch, self.train_seed) is None
-        ):
+        if self.exhausted and self._would_train(arch):
             raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
-        before = self.trainings
+        before = self.evaluator.trainings
         result = self.evaluator.evaluate(arch, self.train_seed)
-        self._consume(result.arch)
-        self._record(result.arch, result.accuracy, self.trainings > before)
+        count = self.evaluator.trainings - before + self._take_pending(result.arch)
+        self._record(result.arch, result.accuracy, count)
         self.episode += 1
         return result.accuracy
 
@@ -237,26 +290,28 @@ class TrackedEnv(gym.Wrapper):
         arch = env.arch.append(vocab.layer_of(index))  # type: ignore[attr-defined]
         return None if final and len(arch) < vocab.max_layers else arch
 
-    def _would_train(self, arch: Architecture | None) -> bool:
+    def _would_train(self, arch: Architecture | str | None) -> bool:
         if arch is None:
             return False
-        return str(arch) in self._pending or self.evaluator.lookup(arch, self.train_seed) is None
+        return not self._pending[str(arch)] and self.evaluator.lookup(arch, self.train_seed) is None
 
-    def _record(self, arch: str, accuracy: float, new: bool) -> None:
+    def _record(self, arch: str, accuracy: float, count: int) -> None:
+        """Record a step that took ``count`` trainings (0: answered from the store)."""
         if self.replaying:
             expected = self._recorded[self._cursor]
             self._cursor += 1
-            if expected.arch == arch and expected.episode == self.episode and not new:
-                self._base = expected.training - self.evaluator.trainings - self._consumed
+            if expected.arch == arch and expected.episode == self.episode and count == 0:
+                self._reached = expected.training
                 return
             # the replay left the recorded path (an agent that is not deterministic here):
             # keep what is recorded and go on from here as a new run
             self.replay_mismatches += 1
-            self._base = (
-                self.history.trainings - self.evaluator.trainings - self._consumed + (1 if new else 0)
-            )
+            self._reached = self.history.trainings
             self._cursor = len(self._recorded)
-        row = HistoryRow(len(self.history) + 1, arch, float(accuracy), self.trainings, new, self.episode)
+        self._reached += count
+        if count:
+            self._reached_archs[arch] += count
+        row = HistoryRow(len(self.history) + 1, arch, float(accuracy), self._reached, count > 0, self.episode)
         self.history.append(row)
         for listener in self.listeners:
             listener(row)

@@ -197,9 +197,19 @@ def cmd_search(args: argparse.Namespace) -> None:
     _check_backend(args)
     overrides = _overrides(args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs)
     kwargs = _env_kwargs(args.env, overrides)
+    if (args.workers or 1) > 1 or args.backend == "ray":
+        # the thread count is part of the store key on the CPU: the driver and every worker
+        # train (and look children up) with the same one
+        if "dataset" in kwargs and kwargs.get("threads") is None:
+            from nas_gym.workers import cpu_share
+
+            threads = max(1, int(args.cpus_per_child)) if args.backend == "ray" else cpu_share(args.workers)
+            overrides["threads"] = kwargs["threads"] = threads
     out = args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}"
     _check_out_dir(out)
-    spec = RunSpec(args.env, args.agent, args.seed, {k: v for k, v in kwargs.items() if k != "data_dir"})
+    spec = RunSpec(
+        args.env, args.agent, args.seed, {k: v for k, v in kwargs.items() if k != "data_dir"}, args.budget
+    )
     previous = RunSpec.load(out)
     if previous is not None:
         spec.check_same_search(previous, out)
@@ -253,7 +263,7 @@ def cmd_search(args: argparse.Namespace) -> None:
                 pool.close()
     writer.close()
     tree = result if isinstance(result, ReplayTree) else tree_from_history(history)
-    summary = write_outputs(out, spec, history, tree, args.budget)
+    summary = write_outputs(out, spec, history, tree, args.budget, spent=tracked.spent)
     if tracked.replay_mismatches:
         console.print(f"[yellow]note: the replay left the recorded path {tracked.replay_mismatches} time(s)")
     console.print(tree.to_rich(max_depth=4, top_k=3))

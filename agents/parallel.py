@@ -17,6 +17,7 @@ gives the same result whatever the number of workers (on the CPU, with a fixed `
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -26,11 +27,9 @@ from nas_gym.evaluation import Evaluator, StoredResult
 
 __all__ = ["EVALUATOR_KWARGS", "RayPool", "VectorPool", "evaluator_kwargs", "train_child"]
 
-# env kwargs that say how a child trains (the rest shape the episode: max_layers, reward, ...)
-EVALUATOR_KWARGS = (
-    "dataset", "train_size", "val_size", "image_size", "width", "epochs", "batch_size", "lr",
-    "time_limit", "data_dir", "download", "device",
-)  # fmt: skip
+# env kwargs that say how a child trains (the rest shape the episode: max_layers, reward, ...):
+# the Evaluator's own settings, but the store, which every process opens for itself
+EVALUATOR_KWARGS = tuple(f.name for f in dataclasses.fields(Evaluator) if f.init and f.name != "store")
 
 
 def evaluator_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -53,10 +52,11 @@ class VectorPool:
             env_id, num_envs=workers, vectorization_mode="async", vector_kwargs=vector_kwargs, **env_kwargs
         )
 
-    def train(self, archs: Sequence[str], seed: int) -> None:
-        """Train every architecture of ``archs`` not in the store yet, ``workers`` at a time."""
+    def train(self, archs: Sequence[str], seed: int, tag: str = "") -> None:
+        """Train every architecture of ``archs`` not in the store yet, ``workers`` at a time; each
+        training goes to the store's ledger under ``tag``."""
         if archs:
-            self.env.call("evaluate_share", [str(a) for a in archs], int(seed), self.workers)
+            self.env.call("evaluate_share", [str(a) for a in archs], int(seed), self.workers, tag)
 
     def close(self) -> None:
         self.env.close()
@@ -74,12 +74,13 @@ def train_child(kwargs: dict[str, Any], arch: str, seed: int, threads: int) -> d
     import torch
 
     torch.set_num_threads(max(1, threads))
+    kwargs = {**kwargs, "threads": kwargs.get("threads") or max(1, threads)}
     key = json.dumps(kwargs, sort_keys=True)
     evaluator = _evaluators.get(key)
     if evaluator is None:
         evaluator = _evaluators[key] = Evaluator(**kwargs)  # in-memory store
     result = evaluator.evaluate(arch, seed)
-    stored = evaluator.lookup(arch, seed)
+    stored = evaluator.stored(arch, seed)
     assert stored is not None
     return {
         "accuracy": stored.accuracy,
@@ -125,15 +126,20 @@ class RayPool:
         self.ray = ray
         self.evaluator = evaluator
         # the workers train on the device kind the driver's store key names
-        self.kwargs = {**kwargs, "device": kwargs.get("device") or evaluator.device_type}
-        self.threads = max(1, int(cpus_per_child))
+        # and with the driver's thread count, which is part of the store key on the CPU
+        self.kwargs = {
+            **kwargs,
+            "device": kwargs.get("device") or evaluator.device_type,
+            "threads": evaluator.torch_threads,
+        }
+        self.threads = evaluator.torch_threads
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_child, 1)))
         self._remote = ray.remote(
             num_cpus=cpus_per_child, num_gpus=gpus_per_child, max_retries=1, retry_exceptions=False
         )(train_fn or train_child)
         self.failures = 0
 
-    def train(self, archs: Sequence[str], seed: int) -> None:
+    def train(self, archs: Sequence[str], seed: int, tag: str = "") -> None:
         ray = self.ray
         queue = [str(a) for a in archs if self.evaluator.lookup(a, seed) is None]
         running: dict[Any, str] = {}
@@ -143,9 +149,9 @@ class RayPool:
                 running[self._remote.remote(self.kwargs, arch, int(seed), self.threads)] = arch
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
-                self._store(running.pop(ref), int(seed), ref)
+                self._store(running.pop(ref), int(seed), ref, tag)
 
-    def _store(self, arch: str, seed: int, ref: Any) -> None:
+    def _store(self, arch: str, seed: int, ref: Any, tag: str) -> None:
         now = time.time()
         try:
             row = self.ray.get(ref)
@@ -162,11 +168,12 @@ class RayPool:
             status, message = "error", f"{type(e).__name__}: {first_line}"[:500]
             accuracy, params, seconds, device = 0.0, self.evaluator.num_params(arch), 0.0, ""
         ev = self.evaluator
-        ev.result_store.put(
+        ev.result_store.record_training(
             StoredResult(
                 ev.dataset, ev.budget_key, arch, seed, accuracy, None, params, seconds, status,
-                message, device, now, now,
-            )
+                message, device, now, now, 1, ev.time_limit,
+            ),
+            tag=tag,
         )  # fmt: skip
 
     def close(self) -> None:

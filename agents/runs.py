@@ -47,6 +47,7 @@ class RunSpec:
     agent: str
     seed: int
     env_kwargs: dict[str, Any]
+    budget: int | None = None  # trainings; None in run folders of earlier versions
 
     def save(self, folder: Path) -> None:
         tmp = folder / "run.json.tmp"
@@ -64,13 +65,19 @@ class RunSpec:
             raise RunError(f"{path} is not a run description ({e})") from e
 
     def check_same_search(self, other: RunSpec, folder: Path) -> None:
-        """A folder may only be resumed by the same search (budget aside)."""
+        """A folder may only be resumed by the same search, budget included: agents schedule on
+        the budget (REINFORCE's curriculum, DQN's exploration), so another budget is another search."""
         for name in ("env", "agent", "seed", "env_kwargs"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if mine != theirs:
                 raise RunError(
                     f"{folder} holds a search with {name}={theirs!r}, not {mine!r}; use another --out folder"
                 )
+        if other.budget is not None and self.budget != other.budget:
+            raise RunError(
+                f"{folder} holds a search with --budget {other.budget}, not {self.budget}: resume it with "
+                f"--budget {other.budget}, or start a search with --budget {self.budget} in another --out folder"
+            )
 
 
 def tree_from_history(history: History) -> ReplayTree:
@@ -112,14 +119,15 @@ def layer_table(arch: str, accuracy: float | None = None) -> Table:
 
 
 def write_outputs(
-    folder: Path, spec: RunSpec, history: History, tree: ReplayTree, budget: int
+    folder: Path, spec: RunSpec, history: History, tree: ReplayTree, budget: int, spent: int | None = None
 ) -> dict[str, Any]:
-    """summary.json, tree.json, tree.dot and the PNG; returns the summary."""
+    """summary.json, tree.json, tree.dot and the PNG; returns the summary. ``spent``: the
+    trainings the store's ledger holds for the search (default: those the history records)."""
     best = history.best()
     summary = {
         "best_arch": best.arch if best else None,
         "best_accuracy": best.accuracy if best else None,
-        "trainings": history.trainings,
+        "trainings": history.trainings if spent is None else spent,
         "budget": budget,
         "steps": len(history),
         "agent": spec.agent,

@@ -192,7 +192,7 @@ def _budgeted(venv: Any, tracked: TrackedEnv) -> Any:
                 if a != head and vocab.action_mask(arch, image_size)[a]:
                     nxt = str(arch.append(vocab.layer_of(a)))
                     trains = nxt not in asked and tracked.evaluator.lookup(nxt, tracked.train_seed) is None
-                    if trains and tracked.trainings + len(asked) >= tracked.budget:
+                    if trains and tracked.spent + len(asked) >= tracked.budget:
                         actions[i], trains = head, False  # HEAD trains nothing (masked at t=0: ends it)
                     elif trains:
                         asked.add(nxt)
@@ -241,12 +241,14 @@ def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
         extra = {} if device is None else {"device": device}
         return lambda: Monitor(gym.make(spec, **{**kwargs, **extra}))  # the spec: no registry needed
 
-    return _budgeted(SubprocVecEnv([maker(d) for d in devices]), env)
+    venv = SubprocVecEnv([maker(d) for d in devices])
+    venv.env_method("set_ledger_tag", env.tag)  # their trainings count for this search in the ledger
+    return _budgeted(venv, env)
 
 
 def _learn(model: BaseAlgorithm, env: TrackedEnv, config: SB3Config) -> None:
     """Run ``model.learn`` until the budget is spent (or the free-step cap is reached)."""
-    left = env.budget - env.trainings
+    left = env.budget - env.spent
     try:
         model.learn(total_timesteps=left * config.max_steps_per_training, callback=_stop_callback(env))
     except BudgetExhausted:

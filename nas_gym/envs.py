@@ -118,18 +118,21 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         """Allowed next actions (sb3-contrib's MaskablePPO calls this)."""
         return self._mask.copy()
 
-    def evaluate_share(self, archs: list[str], seed: int, workers: int) -> list[str]:
+    def evaluate_share(self, archs: list[str], seed: int, workers: int, tag: str = "") -> list[str]:
         """Evaluate this worker's share of ``archs`` with training seed ``seed``; return the statuses.
 
-        What a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n)``: every
-        worker walks the whole list and trains what it claims first in the shared store, so the work
-        is shared out as workers become free; the results go to the store, where the env that drives
-        the search finds them. An evaluator without claims takes every ``workers``-th architecture
-        from its index in the vector env.
+        What a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n, tag)``:
+        every worker walks the whole list and trains what it claims first in the shared store, so
+        the work is shared out as workers become free; the results, and their lines in the store's
+        ledger of trainings under ``tag`` (the search's id), go to the store, where the env that
+        drives the search finds them. An evaluator without claims takes every ``workers``-th
+        architecture from its index in the vector env.
         """
         from nas_gym.workers import worker_index
 
         claim = getattr(self.evaluator, "claim", None)
+        if hasattr(self.evaluator, "ledger_tag"):
+            self.evaluator.ledger_tag = tag
         mine = archs if claim is not None else archs[(worker_index() or 0) :: workers]
         statuses = []
         for arch in mine:  # claim one, train it, then claim the next: the free worker takes it
@@ -137,9 +140,20 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
                 self.evaluator.lookup(arch, int(seed)) is not None or not claim(arch, int(seed))
             ):
                 continue
-            self._before_training()
             statuses.append(self.evaluator.evaluate(arch, int(seed)).status)
         return statuses
+
+    def set_ledger_tag(self, tag: str) -> None:
+        """Write this env's trainings to the store's ledger under ``tag`` (a search's id), as a
+        copy of a searched env in another process must."""
+        if hasattr(self.evaluator, "ledger_tag"):
+            self.evaluator.ledger_tag = tag
+
+    def close(self) -> None:
+        close = getattr(self.evaluator, "close", None)
+        if close is not None:
+            close()
+        super().close()
 
     def render(self) -> str | None:
         if self.render_mode == "ansi":
@@ -164,11 +178,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
 
     def _evaluate(self, arch: Architecture) -> EvalResult:
         assert self.train_seed is not None
-        self._before_training()
         return self.evaluator.evaluate(arch, self.train_seed)
-
-    def _before_training(self) -> None:
-        """Called before each evaluation that may train (a subclass sets up its process here)."""
 
     def _record(self, result: EvalResult) -> None:
         self._accuracy, self._num_params = result.accuracy, result.num_params
@@ -226,7 +236,11 @@ class NASEnv(NASEnvBase):
     ``reward="final"``: 0 until the episode ends, then the closed architecture's accuracy (only
     the final architecture is trained). ``reward="improvement"``: the change in accuracy from the
     previous prefix (the empty prefix counts 0), so an episode's rewards sum to its final accuracy.
-    A child that diverges, runs out of memory or overruns ``time_limit`` scores 0.0.
+    A child that diverges, runs out of memory, overruns ``time_limit``, hangs or crashes scores
+    0.0 (its status is in the store). ``diverged`` is final; the other failures depend on the
+    circumstances: an isolated child that crashes, hangs, runs out of memory or errs is trained
+    once more at once, a ``timeout`` is trained again under a larger limit, and ``retry_failed``
+    retries the rest. Every training, retries included, counts against a search's budget.
 
     ## Starting State
 
@@ -266,7 +280,10 @@ class NASEnv(NASEnvBase):
     | ``reward`` | ``"prefix"``, ``"final"`` or ``"improvement"`` |
     | ``time_limit`` | wall-clock seconds per child; ``None`` = no limit |
     | ``train_seed`` | seed of every child's training; ``None`` = the seed of the first ``reset(seed=...)`` |
-    | ``threads`` | torch threads for this env's children on the CPU; ``None`` = torch's default, or the cores shared out in a vector env's worker |
+    | ``threads`` | torch threads for this env's children on the CPU; ``None`` = torch's default, or the cores shared out in a vector env's worker. Part of the store key: it changes the order of sums |
+    | ``isolate`` | train children in a watched worker process (default ``True``): a child that hangs or crashes in native code is recorded as ``hung`` / ``crashed`` and the search goes on |
+    | ``hang_limit`` | seconds without a training step before an isolated child counts as ``hung`` (120) |
+    | ``retry_failed`` | train again children stored as ``out_of_memory``, ``crashed``, ``hung`` or ``error`` (a retry counts as a training) |
 
     Each registered id fixes its budget through these kwargs (``gym.spec(id).kwargs``); any of
     them can be overridden in ``gym.make``.
@@ -305,13 +322,12 @@ class NASEnv(NASEnvBase):
         train_seed: int | None = None,
         render_mode: str | None = None,
         threads: int | None = None,
+        isolate: bool = True,
+        hang_limit: float = 120.0,
+        retry_failed: bool = False,
     ) -> None:
         from nas_gym.workers import round_robin_device, worker_index
 
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise ValueError(f"threads must be a positive int or None, got {threads!r}")
-        self.threads = threads
-        self._threads_set = False
         if device is None:  # in a vector env's worker on a machine with several GPUs: its own GPU
             device = round_robin_device(worker_index())
         evaluator = Evaluator(
@@ -328,32 +344,17 @@ class NASEnv(NASEnvBase):
             download=download,
             device=device,
             store=store,
+            threads=threads,
+            isolate=isolate,
+            hang_limit=hang_limit,
+            retry_failed=retry_failed,
         )
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
 
-    def _before_training(self) -> None:
-        if not self._threads_set:  # once, at the first training: every worker has started by then
-            self._threads_set = True
-            from nas_gym.workers import cpu_share, worker_index
-
-            share = (
-                self.threads
-                if self.threads is not None
-                else cpu_share()
-                if worker_index() is not None
-                else None
-            )
-            if share is not None:
-                import torch
-
-                torch.set_num_threads(share)
-
     @property
     def torch_threads(self) -> int:
-        """torch's intra-op threads in this env's process (what its children train with on the CPU)."""
-        import torch
-
-        return torch.get_num_threads()
+        """The torch threads this env's children train with on the CPU."""
+        return int(self.evaluator.torch_threads)
 
 
 class NASTabularEnv(NASEnvBase):

@@ -1,7 +1,9 @@
-"""Evaluation: the child builder and the trainer joined, behind a result store and a budget.
+"""Evaluation: the child builder and the trainer joined, behind a result store.
 
-This is the only place that owns the cache and counts the budget. A request for a key that is
-already stored (dataset, budget, architecture, seed) trains nothing.
+This is the only place that decides whether a request trains: a key already stored (dataset,
+training configuration, architecture, seed) trains nothing unless its row is a failure that may
+be retried (:func:`nas_gym.store.may_retry`). Children train in a watched worker process by
+default (:mod:`nas_gym.child`), so one that hangs or crashes in native code becomes a status.
 """
 
 from __future__ import annotations
@@ -9,231 +11,23 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from nas_gym.child import DEFAULT_BUILDER, ChildOutcome, ChildRequest, DataSpec
 from nas_gym.search_space import Architecture
+from nas_gym.store import ResultStore, StoreError, StoredResult, may_retry
 
 __all__ = ["EvalResult", "Evaluator", "ResultStore", "StoreError", "StoredResult"]
 
+# failures that depend on the circumstances: retried once at once (each attempt is a training)
+_RETRY_AT_ONCE = ("out_of_memory", "error", "crashed", "hung")
+
 log = logging.getLogger("nas_gym")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    dataset       TEXT    NOT NULL,
-    budget        TEXT    NOT NULL,  -- canonical JSON of everything that changes the accuracy
-    arch          TEXT    NOT NULL,
-    seed          INTEGER NOT NULL,
-    accuracy      REAL    NOT NULL,  -- validation accuracy in [0, 1]; 0.0 for a failed child
-    test_accuracy REAL,              -- only after a final evaluation
-    num_params    INTEGER NOT NULL,
-    train_seconds REAL    NOT NULL,
-    status        TEXT    NOT NULL,  -- ok / diverged / out_of_memory / timeout / error
-    message       TEXT    NOT NULL DEFAULT '',
-    device        TEXT    NOT NULL DEFAULT '',
-    created_at    REAL    NOT NULL,  -- unix seconds
-    updated_at    REAL    NOT NULL,
-    PRIMARY KEY (dataset, budget, arch, seed)
-)
-"""
-
-
-_CLAIMS = """
-CREATE TABLE IF NOT EXISTS claims (  -- who trains what, when several workers share a batch
-    dataset TEXT NOT NULL, budget TEXT NOT NULL, arch TEXT NOT NULL, seed INTEGER NOT NULL,
-    pid INTEGER NOT NULL, created_at REAL NOT NULL,
-    PRIMARY KEY (dataset, budget, arch, seed)
-)
-"""
-
-
-class StoreError(ValueError):
-    """The result store cannot be opened or written; the message names the path."""
-
-
-def _enable_wal(conn: sqlite3.Connection, timeout: float = 60.0) -> None:
-    """Switch a file store to WAL, retrying while another process holds the lock.
-
-    SQLite answers ``PRAGMA journal_mode = WAL`` with "database is locked" at once, without
-    calling the busy handler, when several processes open a new store at the same moment.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.005
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(2 * delay, 0.1)
-
-
-@dataclass(frozen=True)
-class StoredResult:
-    dataset: str
-    budget: str
-    arch: str
-    seed: int
-    accuracy: float
-    test_accuracy: float | None
-    num_params: int
-    train_seconds: float
-    status: str
-    message: str
-    device: str
-    created_at: float
-    updated_at: float
-
-
-class ResultStore:
-    """SQLite store of trained children, one row per (dataset, budget, architecture, seed).
-
-    WAL journal and a busy timeout make it safe for several processes at once; each process
-    (and each fork) opens its own connection. Every write commits at once, so a crash loses
-    nothing written before it. ``path=None`` keeps the store in memory.
-    """
-
-    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = None if path is None else Path(path).expanduser()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
-        self._connect()  # fail now, with the path in the message, not at the first write
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        target = ":memory:" if self.path is None else str(self.path)
-        try:
-            if self.path is not None:
-                if self.path.is_dir():
-                    raise StoreError(f"result store {self.path} is a folder, not a file")
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(target, timeout=60.0, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            if self.path is not None:
-                _enable_wal(conn)
-            conn.execute(_SCHEMA)
-            conn.execute(_CLAIMS)
-        except (sqlite3.Error, OSError) as e:
-            raise StoreError(f"cannot open the result store {target}: {e}") from e
-        self._conn, self._pid = conn, os.getpid()
-        return conn
-
-    def __getstate__(self) -> dict[str, Any]:
-        if self.path is None:
-            raise TypeError("an in-memory ResultStore cannot be shared with another process")
-        return {"path": self.path}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"])  # type: ignore[misc]
-
-    def close(self) -> None:
-        if self._conn is not None and self._pid == os.getpid():
-            self._conn.close()
-        self._conn = None
-
-    def get(self, dataset: str, budget: str, arch: str, seed: int) -> StoredResult | None:
-        row = (
-            self._connect()
-            .execute(
-                "SELECT * FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?",
-                (dataset, budget, arch, seed),
-            )
-            .fetchone()
-        )
-        return None if row is None else StoredResult(*row)
-
-    def put(self, result: StoredResult) -> StoredResult:
-        """Insert ``result`` unless its key is stored already; return the stored row.
-
-        With several writers the first one wins and everyone reads back the same row.
-        """
-        try:
-            conn = self._connect()
-            conn.execute(
-                "INSERT OR IGNORE INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    result.dataset,
-                    result.budget,
-                    result.arch,
-                    result.seed,
-                    result.accuracy,
-                    result.test_accuracy,
-                    result.num_params,
-                    result.train_seconds,
-                    result.status,
-                    result.message,
-                    result.device,
-                    result.created_at,
-                    result.updated_at,
-                ),
-            )
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}") from e
-        stored = self.get(result.dataset, result.budget, result.arch, result.seed)
-        assert stored is not None
-        return stored
-
-    def claim(self, dataset: str, budget: str, arch: str, seed: int) -> bool:
-        """Claim the training of a key for this process: True for the first claimant only.
-
-        Workers that share a batch all walk it in the same order and each trains what it claims
-        first, so the batch is shared out as the workers become free.
-        """
-        try:
-            cur = self._connect().execute(
-                "INSERT OR IGNORE INTO claims VALUES (?,?,?,?,?,?)",
-                (dataset, budget, arch, seed, os.getpid(), time.time()),
-            )
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}") from e
-        return cur.rowcount == 1
-
-    def release(self, dataset: str, budget: str, archs: list[str], seed: int) -> None:
-        """Drop the claims on these keys (left by a worker that was stopped mid-training)."""
-        try:
-            self._connect().executemany(
-                "DELETE FROM claims WHERE dataset=? AND budget=? AND arch=? AND seed=?",
-                [(dataset, budget, a, seed) for a in archs],
-            )
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}") from e
-
-    def set_test_accuracy(self, dataset: str, budget: str, arch: str, seed: int, value: float) -> None:
-        try:
-            self._connect().execute(
-                "UPDATE results SET test_accuracy=?, updated_at=? "
-                "WHERE dataset=? AND budget=? AND arch=? AND seed=?",
-                (value, time.time(), dataset, budget, arch, seed),
-            )
-        except sqlite3.Error as e:
-            raise StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}") from e
-
-    def rows(self, dataset: str | None = None, budget: str | None = None) -> Iterator[StoredResult]:
-        query, args = "SELECT * FROM results", []
-        clauses = []
-        if dataset is not None:
-            clauses.append("dataset=?")
-            args.append(dataset)
-        if budget is not None:
-            clauses.append("budget=?")
-            args.append(budget)
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        for row in self._connect().execute(query + " ORDER BY created_at", args):
-            yield StoredResult(*row)
-
-    def __len__(self) -> int:
-        return int(self._connect().execute("SELECT COUNT(*) FROM results").fetchone()[0])
-
 
 @dataclass(frozen=True)
 class EvalResult:
@@ -244,6 +38,7 @@ class EvalResult:
     cached: bool  # answered from the store, nothing trained
     train_seconds: float  # of the training that produced the row (0 when it was cached)
     test_accuracy: float | None = None
+    trainings: int = 0  # trainings this request took (a retry is one more)
 
     @classmethod
     def from_stored(cls, stored: StoredResult) -> EvalResult:
@@ -255,10 +50,16 @@ class EvalResult:
 
 @dataclass
 class Evaluator:
-    """Trains children of one dataset at one budget, through a result store.
+    """Trains children of one dataset at one training configuration, through a result store.
 
-    Data are read and moved to the device on first use. ``trainings`` and ``train_seconds``
-    count only store misses: the budget that agents are compared on.
+    ``trainings`` and ``train_seconds`` count this object's trainings (store misses and retries);
+    the store's ledger counts every process's (``result_store.trainings(tag)``), which is what a
+    search's budget is read from. ``ledger_tag`` names who asks (a search sets it).
+
+    ``isolate`` (default): children train in a worker process watched for hangs (no training
+    step for ``hang_limit`` seconds) and crashes; ``isolate=False`` trains in this process, where
+    ``time_limit`` is only checked between steps. ``retry_failed``: train again children stored
+    with a failure caused by the circumstances (out of memory, crashed, hung, error).
     """
 
     dataset: str
@@ -275,8 +76,14 @@ class Evaluator:
     device: str | None = None  # None: CUDA when available
     store: ResultStore | str | os.PathLike[str] | None = None
     split_seed: int = 0
+    threads: int | None = None  # torch threads on the CPU; None: torch's count when first needed
+    isolate: bool = True
+    hang_limit: float = 120.0  # seconds without a training step before a child counts as hung
+    retry_failed: bool = False
+    model_builder: str = DEFAULT_BUILDER
     trainings: int = field(default=0, init=False)
     train_seconds: float = field(default=0.0, init=False)
+    ledger_tag: str = field(default="", init=False)
 
     def __post_init__(self) -> None:
         from nas_gym.training.data import DATASETS  # numpy only
@@ -298,6 +105,12 @@ class Evaluator:
             raise ValueError(f"image_size {self.image_size} exceeds {self.dataset}'s {self.info.image_size}")
         if not (isinstance(self.width, int | float) and self.width > 0):
             raise ValueError(f"width must be a positive number, got {self.width!r}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ValueError(f"threads must be a positive int or None, got {self.threads!r}")
+        if not (isinstance(self.hang_limit, int | float) and self.hang_limit > 0):
+            raise ValueError(f"hang_limit must be a positive number of seconds, got {self.hang_limit!r}")
         from nas_gym.training.trainer import TrainConfig
 
         self.config = TrainConfig(
@@ -311,9 +124,18 @@ class Evaluator:
             raise ValueError(f"data_dir {self.data_dir!r} does not exist or is not a folder")
         if not isinstance(self.store, ResultStore):
             self.store = ResultStore(self.store)
-        self._data: Any = None  # DeviceData once loaded
-        self._test: tuple[np.ndarray, np.ndarray] | None = None
         self._device: Any = None  # torch.device once resolved
+        self._runner: Any = None  # LocalTrainer or ChildProcess, at the first training
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a copy starts its own worker and loads its own data
+        return {**self.__dict__, "_runner": None}
+
+    def close(self) -> None:
+        """End the worker process, if any (it also ends with this process)."""
+        if self._runner is not None and hasattr(self._runner, "close"):
+            self._runner.close()
+        self._runner = None
 
     def set_epochs(self, epochs: float) -> None:
         """Change the training budget mid-search (a curriculum); later children use a new store key."""
@@ -329,16 +151,34 @@ class Evaluator:
 
     @property
     def device_type(self) -> str:
+        return self._resolved_device().type
+
+    def _resolved_device(self) -> Any:
         from nas_gym.training.trainer import resolve_device
 
         if self._device is None:
             self._device = resolve_device(self.device)
-        return self._device.type
+        return self._device
+
+    @property
+    def torch_threads(self) -> int:
+        """The torch threads children train with on the CPU (fixed at the first use)."""
+        if self.threads is None:
+            from nas_gym.workers import cpu_share, worker_index
+
+            if worker_index() is not None:  # a vector env's worker: its share of the cores
+                self.threads = cpu_share()
+            else:
+                import torch
+
+                self.threads = torch.get_num_threads()
+        return self.threads
 
     @property
     def budget_key(self) -> str:
-        """Canonical JSON of everything that changes a child's accuracy, the device kind included."""
-        key = {
+        """Canonical JSON of everything that changes a child's result: the training configuration,
+        the device kind and, on the CPU, the torch thread count (it changes the order of sums)."""
+        key: dict[str, Any] = {
             **self.config.key(),
             "train_size": self.train_size,
             "val_size": self.val_size,
@@ -347,6 +187,10 @@ class Evaluator:
             "split_seed": self.split_seed,
             "device": self.device_type,
         }
+        if self.device_type == "cpu":
+            key["threads"] = self.torch_threads
+        if self.model_builder != DEFAULT_BUILDER:
+            key["builder"] = self.model_builder
         return json.dumps(key, sort_keys=True, separators=(",", ":"))
 
     def num_params(self, arch: Architecture | str) -> int:
@@ -358,35 +202,48 @@ class Evaluator:
         if not arch.fits(self.image_size):  # type: ignore[arg-type]
             return 0
         with torch.random.fork_rng(devices=[]):  # building draws from the RNG: leave the caller's alone
-            return count_parameters(self._factory(arch)())
+            return count_parameters(self._make_model(arch))
 
-    def _factory(self, arch: Architecture):
-        from nas_gym.models import build_model
+    def _make_model(self, arch: Architecture) -> Any:
+        from nas_gym.child import resolve_builder
 
+        build = resolve_builder(self.model_builder)
         size = int(self.image_size)  # type: ignore[arg-type]
-        return lambda: build_model(arch, self.info.channels, size, self.info.num_classes, self.width)
+        return build(arch, self.info.channels, size, self.info.num_classes, self.width)
 
-    def _load(self):
-        if self._data is None:
-            from nas_gym.training.data import load_dataset, resize_images, split_train_val
-            from nas_gym.training.trainer import DeviceData, resolve_device
+    def data_spec(self) -> DataSpec:
+        """What a worker needs to train this evaluator's children."""
+        return DataSpec(
+            dataset=self.dataset,
+            train_size=self.train_size,
+            val_size=self.val_size,
+            image_size=int(self.image_size),  # type: ignore[arg-type]
+            split_seed=self.split_seed,
+            width=float(self.width),
+            data_dir=self.data_dir,
+            download=self.download,
+            device=str(self._resolved_device()),
+            builder=self.model_builder,
+        )
 
-            raw = load_dataset(self.dataset, self.data_dir, self.download)
-            split = split_train_val(raw, self.train_size, self.val_size, self.split_seed)
-            size = int(self.image_size)  # type: ignore[arg-type]
-            self._device = resolve_device(self.device)
-            self._data = DeviceData.from_numpy(
-                resize_images(split.train_x, size),
-                split.train_y,
-                resize_images(split.val_x, size),
-                split.val_y,
-                self._device,
-            )
-            self._test = (resize_images(raw.test_x, size), raw.test_y)
-        return self._data
+    def _runner_for_children(self) -> Any:
+        if self._runner is None:
+            from nas_gym.child import ChildProcess, LocalTrainer
+
+            spec = self.data_spec()
+            self._runner = ChildProcess(spec, self.hang_limit) if self.isolate else LocalTrainer(spec)
+        return self._runner
+
+    def stored(self, arch: Architecture | str, seed: int) -> StoredResult | None:
+        """The stored row of ``arch``, whatever its status."""
+        return self.result_store.get(self.dataset, self.budget_key, str(arch), int(seed))
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
-        return self.result_store.get(self.dataset, self.budget_key, str(arch), int(seed))
+        """The stored row that answers a request for ``arch``; None when the request would train."""
+        row = self.stored(arch, seed)
+        if row is None or may_retry(row, self.time_limit, self.retry_failed):
+            return None
+        return row
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
         """Claim ``arch``'s training for this process (see :meth:`ResultStore.claim`)."""
@@ -405,57 +262,52 @@ class Evaluator:
         return self._train(arch, int(seed), final=False)
 
     def final_evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
-        """Train (or reuse) ``arch`` and measure the held-out *test* set as well."""
+        """Validation and *test* accuracy of ``arch``, both from one training: a stored row that
+        has both is answered as it is; otherwise ``arch`` is trained (again), and the row replaced.
+        A failure other than ``diverged`` is retried."""
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
-        stored = self.lookup(arch, seed)
-        if stored is not None and stored.test_accuracy is not None:
+        stored = self.stored(arch, seed)
+        if stored is not None and (stored.test_accuracy is not None or stored.status == "diverged"):
             return EvalResult.from_stored(stored)
         return self._train(arch, int(seed), final=True)
 
     def _train(self, arch: Architecture, seed: int, final: bool) -> EvalResult:
-        from nas_gym.training.trainer import evaluate_accuracy, train
-
         if not arch.fits(self.image_size):  # type: ignore[arg-type]
             raise ValueError(f"{arch} shrinks a {self.image_size}x{self.image_size} input below 1x1")
-        data = self._load()
-        factory = self._factory(arch)
         params = self.num_params(arch)
-        result = train(factory, data, self.config, seed, keep_model=final)
-        self.trainings += 1
-        self.train_seconds += result.train_seconds
-        if result.status != "ok":
-            log.warning("child %s (seed %d) ended %s: %s", arch, seed, result.status, result.message)
-        now = time.time()
-        stored = self.result_store.put(
-            StoredResult(
-                self.dataset,
-                self.budget_key,
-                str(arch),
-                seed,
-                result.accuracy,
-                None,
-                params,
-                result.train_seconds,
-                result.status,
-                result.message,
-                str(data.device),
-                now,
-                now,
-            )
-        )
-        test_accuracy = None
-        if final and result.model is not None and result.status == "ok":
-            assert self._test is not None
-            tx, ty = self._test
-            test_data = data.with_validation(tx, ty)
-            test_accuracy = evaluate_accuracy(result.model, test_data.val_x, test_data.val_y, data)
-            self.result_store.set_test_accuracy(self.dataset, self.budget_key, str(arch), seed, test_accuracy)
+        threads = self.torch_threads if self.device_type == "cpu" else None
+        request = ChildRequest(str(arch), seed, self.config, final, threads)
+        runner = self._runner_for_children()
+        budget_key = self.budget_key
+        attempts, seconds = 0, 0.0
+        while True:
+            outcome: ChildOutcome = runner.run(request)
+            attempts += 1
+            seconds += outcome.train_seconds
+            self.trainings += 1
+            self.train_seconds += outcome.train_seconds
+            if outcome.status != "ok":
+                log.warning("child %s (seed %d) ended %s: %s", arch, seed, outcome.status, outcome.message)
+            now = time.time()
+            stored = self.result_store.record_training(
+                StoredResult(
+                    self.dataset, budget_key, str(arch), seed, outcome.accuracy, outcome.test_accuracy,
+                    params, outcome.train_seconds, outcome.status, outcome.message, outcome.device,
+                    now, now, 1, self.time_limit,
+                ),
+                tag=self.ledger_tag,
+                replace_ok=final,
+            )  # fmt: skip
+            if outcome.status not in _RETRY_AT_ONCE or attempts > 1:
+                break
+            log.warning("training %s (seed %d) once more", arch, seed)
         return EvalResult(
             stored.arch,
             stored.accuracy,
             stored.num_params,
             stored.status,
             False,
-            result.train_seconds,
-            test_accuracy,
+            seconds,
+            stored.test_accuracy,
+            attempts,
         )

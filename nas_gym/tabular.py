@@ -212,6 +212,15 @@ class Table:
         except KeyError:
             raise TableError(f"{key} is not in the table of space {self.space}") from None
 
+    def digest(self) -> str:
+        """A short hash of the table's rows (architectures, accuracies, seconds, statuses)."""
+        import hashlib
+
+        text = json.dumps(
+            [[e.arch, e.accuracy, e.train_seconds, e.status] for e in sorted(self, key=lambda e: e.arch)]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def column(self, seed: int) -> int:
         """The seed column a run seeded ``seed`` reads: ``seed`` modulo the number of seeds."""
         return int(seed) % len(self.seeds)
@@ -268,9 +277,17 @@ class TableEvaluator:
         self.store = store if isinstance(store, ResultStore) else ResultStore(store)
         self.trainings = 0
         self.train_seconds = 0.0
-        # the store key: the table's budget, and the seed column (or "mean") it reads
+        self.ledger_tag = ""
+        # the store key: the table itself (a digest of its rows), its budget, and the seed column
+        # (or "mean") it reads: two tables of one space and budget never share rows
         self.dataset = f"table:{table.dataset}:{table.space}"
-        self._budget = json.dumps({**table.budget, "table_accuracy": accuracy}, sort_keys=True)
+        self._budget = json.dumps(
+            {**table.budget, "table_accuracy": accuracy, "table": table.digest()}, sort_keys=True
+        )
+
+    @property
+    def result_store(self) -> ResultStore:
+        return self.store
 
     def _column(self, seed: int) -> int:
         return -1 if self.mode == "mean" else self.table.column(seed)
@@ -300,11 +317,12 @@ class TableEvaluator:
             raise OutOfSpaceError(f"{text} is not in the table of space {self.table.space}") from None
         accuracy, seconds, status = self._values(entry, column)
         now = time.time()
-        self.store.put(
+        self.store.record_training(
             StoredResult(
                 self.dataset, self._budget, text, max(column, 0), accuracy, None,
                 entry.num_params, seconds, status, "", "table", now, now,
-            )
+            ),
+            tag=self.ledger_tag,
         )  # fmt: skip
         self.trainings += 1
         self.train_seconds += seconds

@@ -67,8 +67,11 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# kwargs that make any registered id train in well under a second a child
-TINY_BUDGET = dict(train_size=256, val_size=128, epochs=0.5, batch_size=64, width=0.125, download=False)
+# kwargs that make any registered id train in well under a second a child; in this process (the
+# worker process and its watchdog have their own tests, tests/test_reliability.py)
+TINY_BUDGET = dict(
+    train_size=256, val_size=128, epochs=0.5, batch_size=64, width=0.125, download=False, isolate=False
+)
 
 
 @pytest.fixture(scope="module")

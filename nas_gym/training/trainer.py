@@ -34,7 +34,7 @@ __all__ = [
     "train",
 ]
 
-STATUSES = ("ok", "diverged", "out_of_memory", "timeout", "error")
+STATUSES = ("ok", "diverged", "out_of_memory", "timeout", "error")  # what train() itself returns
 _EVAL_BATCH = 1024
 _CROP_PAD = 4  # pixels of zero padding for the random crop (the usual CIFAR-10 setting)
 
@@ -180,8 +180,17 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], cropped.flip(-1), cropped)
 
 
+Progress = Callable[[], None]
+
+
+def _no_progress() -> None:
+    pass
+
+
 @torch.no_grad()
-def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: DeviceData) -> float:
+def evaluate_accuracy(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: DeviceData, progress: Progress = _no_progress
+) -> float:
     """Top-1 accuracy of ``model`` on uint8 images ``x`` normalised like ``data``."""
     model.eval()
     cuda = x.device.type == "cuda"
@@ -191,6 +200,7 @@ def evaluate_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: 
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             logits = model(xb)
         correct += (logits.argmax(1) == y[i : i + _EVAL_BATCH]).sum()
+        progress()
     return int(correct) / max(1, len(x))
 
 
@@ -207,12 +217,14 @@ def train(
     config: TrainConfig,
     seed: int,
     keep_model: bool = False,
+    progress: Progress = _no_progress,
 ) -> TrainResult:
     """Train ``make_model()`` on ``data`` for ``config`` and measure validation accuracy.
 
     The model's initial weights, the batch order, augmentation and dropout all derive from
     ``seed``: on the CPU the same seed gives the same accuracy. The global RNG state is left
-    as it was.
+    as it was. ``progress()`` is called after every optimizer step and evaluation batch (a
+    watchdog in another process tells a slow child from a hung one by it).
     """
     device = data.device
     cuda = device.type == "cuda"
@@ -224,7 +236,7 @@ def train(
         torch.manual_seed(seed)
         try:
             model = make_model().to(device)
-            result = _train_loop(model, data, config, seed, start)
+            result = _train_loop(model, data, config, seed, start, progress)
             steps = result.steps
         except (RuntimeError, torch.OutOfMemoryError) as e:
             status = "out_of_memory" if _is_out_of_memory(e) else "error"
@@ -269,7 +281,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig, total_steps: int):
 
 
 def _train_loop(
-    model: nn.Module, data: DeviceData, config: TrainConfig, seed: int, start: float
+    model: nn.Module, data: DeviceData, config: TrainConfig, seed: int, start: float, progress: Progress
 ) -> TrainResult:
     device = data.device
     cuda = device.type == "cuda"
@@ -306,6 +318,7 @@ def _train_loop(
             optimizer.step()
             schedule.step()
             step += 1
+            progress()
             loss_sum += loss.detach()
             if step % check_every == 0 or step == total_steps:
                 if not torch.isfinite(loss_sum):
@@ -319,7 +332,7 @@ def _train_loop(
     seconds = time.perf_counter() - start
     accuracy = 0.0
     if status == "ok":
-        accuracy = evaluate_accuracy(model, data.val_x, data.val_y, data)
+        accuracy = evaluate_accuracy(model, data.val_x, data.val_y, data, progress)
         if not math.isfinite(accuracy):
             status, accuracy = "diverged", 0.0
     return TrainResult(accuracy, status, seconds, step, step * bs / max(seconds, 1e-9), message, model)
