@@ -136,7 +136,9 @@ class LocalTrainer:
             result = train(make_model, data, request.config, request.seed, keep_model=request.final, **kwargs)
             test = None
             if request.final and result.model is not None and result.status == "ok":
-                test_data = data.with_validation(resize_images(self._raw.test_x, s.image_size), self._raw.test_y)
+                test_data = data.with_validation(
+                    resize_images(self._raw.test_x, s.image_size), self._raw.test_y
+                )
                 test = evaluate_accuracy(result.model, test_data.val_x, test_data.val_y, data)
         finally:
             torch.set_num_threads(previous)
@@ -278,11 +280,19 @@ class ChildProcess:
             elif now - last_change > self.hang_limit:
                 self._kill()
                 return self._failed(
-                    "hung", f"no training progress for {self.hang_limit:g} s (killed by the watchdog)", started
+                    "hung",
+                    f"no training progress for {self.hang_limit:g} s (killed by the watchdog)",
+                    started,
                 )
-            elif limit is not None and training_since is not None and now - training_since > limit + _TIMEOUT_GRACE:
+            elif (
+                limit is not None
+                and training_since is not None
+                and now - training_since > limit + _TIMEOUT_GRACE
+            ):
                 self._kill()
-                return self._failed("timeout", f"time limit of {limit} s overrun (killed by the watchdog)", started)
+                return self._failed(
+                    "timeout", f"time limit of {limit} s overrun (killed by the watchdog)", started
+                )
 
     def _failed(self, status: str, message: str, started: float) -> ChildOutcome:
         return ChildOutcome(0.0, status, message, time.monotonic() - started, None, self.spec.device)

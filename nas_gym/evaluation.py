@@ -20,7 +20,7 @@ import numpy as np
 
 from nas_gym.child import DEFAULT_BUILDER, ChildOutcome, ChildRequest, DataSpec
 from nas_gym.search_space import Architecture
-from nas_gym.store import ResultStore, StoreError, StoredResult, may_retry
+from nas_gym.store import ResultStore, StoredResult, StoreError, may_retry
 
 __all__ = ["EvalResult", "Evaluator", "ResultStore", "StoreError", "StoredResult"]
 
@@ -28,6 +28,7 @@ __all__ = ["EvalResult", "Evaluator", "ResultStore", "StoreError", "StoredResult
 _RETRY_AT_ONCE = ("out_of_memory", "error", "crashed", "hung")
 
 log = logging.getLogger("nas_gym")
+
 
 @dataclass(frozen=True)
 class EvalResult:

@@ -32,7 +32,9 @@ class _Faulty(nn.Module):
                 if self.fault == "abort":
                     _libc.abort()
                 if self.fault == "hang":
-                    signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP})
+                    signal.pthread_sigmask(
+                        signal.SIG_BLOCK, set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}
+                    )
                     while True:
                         _libc.sleep(3600)
                 if self.fault == "exit":
@@ -43,5 +45,7 @@ class _Faulty(nn.Module):
 def build_model(arch, in_channels, image_size, num_classes, width=1.0):
     model = real_build_model(arch, in_channels, image_size, num_classes, width)
     text = str(arch)
-    fault = "abort" if "C128k5" in text else "hang" if "C128k4" in text else "exit" if "C128k3" in text else ""
+    fault = (
+        "abort" if "C128k5" in text else "hang" if "C128k4" in text else "exit" if "C128k3" in text else ""
+    )
     return _Faulty(model, fault) if fault else model

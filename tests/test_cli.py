@@ -220,16 +220,16 @@ def test_search_writes_the_run_folder(agent, tmp_path, capsys):
     assert f"{budget} trainings; best {summary['best_arch']}" in " ".join(printed.split())
 
 
-def test_search_again_with_a_larger_budget_continues(finished_run, tmp_path, capsys):
+def test_search_again_with_another_budget_is_refused_and_loses_nothing(finished_run, tmp_path, capsys):
+    # agents schedule on the budget (REINFORCE's curriculum): another budget is another search
     out = tmp_path / "run"
     shutil.copytree(finished_run, out)
     before = history_rows(out)
-    assert main(search_args(out, budget=9)) == 0
-    printed = capsys.readouterr().out
-    assert "resuming" in printed
-    assert "left the recorded path" not in printed
-    rows = check_complete_search(out, 9)
-    assert rows[: len(before)] == before
+    assert main(search_args(out, budget=9)) == 2
+    error = capsys.readouterr().err
+    assert "--budget 5" in error and "another --out folder" in error
+    assert history_rows(out) == before
+    assert len(store_archs(out)) == 5
 
 
 def test_search_again_at_the_same_budget_trains_nothing(finished_run, tmp_path, capsys):
@@ -268,11 +268,15 @@ def test_resume_after_sigkill(agent, tmp_path, capsys):
     rows = check_complete_search(out, 14)
     assert (out / "summary.json").exists()
 
-    # a larger budget goes on from there: nothing recorded is trained again
-    assert main(search_args(out, agent=agent, budget=18, extra=SLOWER)) == 0
+    # the store's ledger holds exactly the budget, the child cut short by the kill not included
+    from nas_gym.store import ResultStore
+
+    assert ResultStore(out / "results.sqlite").trainings() == 14
+    assert json.loads((out / "summary.json").read_text())["trainings"] == 14
+    # and the same command once more trains nothing
+    assert main(search_args(out, agent=agent, budget=14, extra=SLOWER)) == 0
     assert "left the recorded path" not in capsys.readouterr().out
-    longer = check_complete_search(out, 18)
-    assert longer[: len(rows)] == rows
+    assert history_rows(out) == rows
 
 
 def test_ctrl_c_exits_130_and_the_run_resumes(tmp_path):

@@ -55,9 +55,13 @@ def test_store_round_trip(tmp_path: Path, in_memory: bool) -> None:
     assert list(store.rows()) == [row]
     assert list(store.rows(dataset="other")) == []
     assert list(store.rows(dataset="d", budget="b")) == [row]
-    store.set_test_accuracy("d", "b", "C32k3", 0, 0.625)
-    updated = store.get("d", "b", "C32k3", 0)
-    assert updated is not None and updated.test_accuracy == 0.625 and updated.accuracy == 0.75
+    assert store.trainings() == 0  # a row put as it is (copied from a table) is no training
+    retried = store.record_training(_row("C32k3", accuracy=0.625), tag="search")
+    assert retried == row  # an ok row stands against a second writer
+    final = store.record_training(_row("C32k3", accuracy=0.625), tag="search", replace_ok=True)
+    assert final.accuracy == 0.625 and final.attempts == 2 and final.created_at == row.created_at
+    assert store.trainings() == 2 and store.trainings("search") == 2 and store.trainings("other") == 0
+    assert store.trained_archs("search") == {"C32k3": 2}
     assert len(store) == 1
 
 
@@ -84,13 +88,18 @@ def test_file_store_is_reopened_with_its_rows(tmp_path: Path) -> None:
         assert conn.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 4
 
 
-def test_store_pickles_by_path_only(tmp_path: Path) -> None:
+def test_store_pickles_by_path_and_in_memory_as_a_snapshot(tmp_path: Path) -> None:
     store = ResultStore(tmp_path / "s.sqlite")
     store.put(_row("DR"))
     copy = pickle.loads(pickle.dumps(store))
     assert copy.get("d", "b", "DR", 0) == store.get("d", "b", "DR", 0)
-    with pytest.raises(TypeError, match="in-memory"):
-        pickle.dumps(ResultStore(None))
+    memory = ResultStore(None)
+    memory.record_training(_row("MP2"), tag="t")
+    snapshot = pickle.loads(pickle.dumps(memory))
+    assert snapshot.get("d", "b", "MP2", 0) == memory.get("d", "b", "MP2", 0)
+    assert snapshot.trainings("t") == 1
+    snapshot.put(_row("AP2"))  # the copy owns its rows
+    assert memory.get("d", "b", "AP2", 0) is None
 
 
 def test_store_under_a_regular_file_is_a_store_error(tmp_path: Path) -> None:

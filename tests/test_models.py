@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from nas_gym.models import DROPOUT_P, build_model, count_parameters, scaled_channels
+from nas_gym.models import DROPOUT_P, Subsample, build_model, count_parameters, scaled_channels
 from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
 
 POSTER_BEST = "R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3"
@@ -148,7 +149,9 @@ def test_layers_are_the_modules_their_tokens_name():
     assert len(r32_convs) == 2  # 32 -> 32 channels, stride 1: identity shortcut
     assert all(c.kernel_size == (3, 3) for c in r32_convs)
     assert len(r64_convs) == 3  # stride 2 and 32 -> 64: 1x1 projection
-    assert r64_convs[0].stride == (2, 2) and r64_convs[-1].stride == (2, 2)
+    # the projection subsamples, then convolves at unit stride (oneDNN's strided 1x1 is broken)
+    assert r64_convs[0].stride == (2, 2) and r64_convs[-1].stride == (1, 1)
+    assert r64_convs[-1].kernel_size == (1, 1) and isinstance(model[5].shortcut[0], Subsample)
     assert r64_convs[-1].kernel_size == (1, 1)
     first = build_model(Architecture.parse("R32"), 1, 28, 10)  # 1 -> 32 channels: projected
     assert len([m for m in first[0].modules() if isinstance(m, nn.Conv2d)]) == 3
@@ -175,3 +178,14 @@ def test_even_kernel_keeps_the_side_and_sees_every_pixel():
     assert pre[0, 0, 2, 2].item() == 16.0
     assert pre[0, 0, 0, 0].item() == 9.0
     assert pre[0, 0, 5, 5].item() == 4.0
+
+
+def test_subsampled_projection_equals_a_strided_1x1_convolution() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 8, 1, bias=False)
+    x = torch.randn(4, 3, 13, 13)
+    with torch.backends.mkldnn.flags(enabled=False):
+        expected = F.conv2d(x, conv.weight, stride=2)
+        got = conv(Subsample(2)(x))
+    assert got.shape == expected.shape == (4, 8, 7, 7)
+    assert torch.allclose(got, expected, atol=1e-6)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -95,7 +94,10 @@ def test_every_two_layer_architecture_trains_on_avx2_kernels() -> None:
 
 def test_native_hang_abort_and_exit_are_recorded_and_the_search_spends_its_budget(tmp_path: Path) -> None:
     evaluator = Evaluator(
-        **{**SMALL, "isolate": True}, hang_limit=3.0, model_builder="faulty:build_model", store=tmp_path / "s.sqlite"
+        **{**SMALL, "isolate": True},
+        hang_limit=3.0,
+        model_builder="faulty:build_model",
+        store=tmp_path / "s.sqlite",
     )
     env = TrackedEnv(NASEnvBase(evaluator), budget=8)
     env.reset(seed=0)
@@ -265,4 +267,6 @@ def test_envs_with_the_default_store_can_be_copied() -> None:
     clone = copy.deepcopy(env)
     assert clone.unwrapped.evaluator.lookup("C32k3", 0) is not None  # a snapshot of the rows
     real = gym.make("NASFashionMini-v0", **TINY_BUDGET)
-    assert pickle.loads(pickle.dumps(real.unwrapped)).evaluator.budget_key == real.unwrapped.evaluator.budget_key
+    assert (
+        pickle.loads(pickle.dumps(real.unwrapped)).evaluator.budget_key == real.unwrapped.evaluator.budget_key
+    )
