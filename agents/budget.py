@@ -234,6 +234,11 @@ class TrackedEnv(gym.Wrapper):
 
     @property
     def exhausted(self) -> bool:
+        """No training may start, and no child trained for this search is waiting for a step."""
+        return self._reached >= self.budget or (self.spent >= self.budget and not self._pending)
+
+    @property
+    def _spent_all(self) -> bool:
         return self.spent >= self.budget
 
     def action_masks(self) -> np.ndarray:
@@ -242,8 +247,8 @@ class TrackedEnv(gym.Wrapper):
     def step(self, action: Any):
         before = self.evaluator.trainings
         # which architecture the step evaluates matters only at the budget's end or with pending children
-        evaluated = self._evaluated_arch(action) if self._pending or self.exhausted else None
-        if self.exhausted and self._would_train(evaluated):
+        evaluated = self._evaluated_arch(action) if self._pending or self._spent_all else None
+        if self._spent_all and self._would_train(evaluated):
             raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
         obs, reward, terminated, truncated, info = self.env.step(action)
         count = self.evaluator.trainings - before
@@ -257,7 +262,7 @@ class TrackedEnv(gym.Wrapper):
 
     def evaluate(self, arch: Architecture | str) -> float:
         """Score a whole architecture directly (one training at most), recorded as one episode."""
-        if self.exhausted and self._would_train(arch):
+        if self._spent_all and self._would_train(arch):
             raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
         before = self.evaluator.trainings
         result = self.evaluator.evaluate(arch, self.train_seed)

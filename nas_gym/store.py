@@ -270,7 +270,7 @@ class ResultStore:
 
     def trainings(self, tag: str | None = None) -> int:
         """Trainings in the ledger (those asked for by ``tag`` when given)."""
-        query, args = "SELECT COUNT(*) FROM trainings", ()
+        query, args = "SELECT COUNT(*) FROM trainings", tuple[str, ...]()
         if tag is not None:
             query, args = query + " WHERE tag=?", (tag,)
         return int(self._connect().execute(query, args).fetchone()[0])

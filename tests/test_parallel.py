@@ -242,8 +242,8 @@ def test_search_command_runs_sb3_on_worker_processes(tmp_path, capsys):
 
 
 def test_search_command_with_local_workers_resumes_to_the_same_history(tmp_path):
-    """The nas-gym command itself spawns the pool; a larger budget afterwards resumes on it; the
-    history is the one of a single process (threads fixed to 1)."""
+    """The nas-gym command itself spawns the pool; the same command again resumes on it and
+    trains nothing; the history is the one of a single process (threads fixed to 1)."""
     import json
     import subprocess
     import sys
@@ -272,7 +272,8 @@ def test_search_command_with_local_workers_resumes_to_the_same_history(tmp_path)
         rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
         return [(r["arch"], r["accuracy"], r["training"], r["new_training"]) for r in rows]
 
-    cli(tmp_path / "pooled", 6, workers=2)
+    first = cli(tmp_path / "pooled", 10, workers=2)
     pooled = cli(tmp_path / "pooled", 10, workers=2)
+    assert pooled == first
     alone = cli(tmp_path / "alone", 10, workers=1)
     assert pooled == alone and sum(r[3] for r in pooled) == 10

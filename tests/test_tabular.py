@@ -28,7 +28,7 @@ from nas_gym.tabular import (
 # a real training in a fraction of a second: the shipped mini set, cut down
 QUICK = dict(
     dataset="fashion_mini", train_size=1024, val_size=256, image_size=14, epochs=1.0,
-    batch_size=64, lr=0.1, width=0.25, device="cpu",
+    batch_size=64, lr=0.1, width=0.25, device="cpu", threads=1,
 )  # fmt: skip
 
 
@@ -230,7 +230,7 @@ def test_shipped_table_is_the_budget_of_the_mini_env(shipped):
     from nas_gym.evaluation import Evaluator
 
     kwargs = {k: v for k, v in ENV_IDS["NASFashionMini-v0"].items()}
-    evaluator = Evaluator(**kwargs, device="cpu")
+    evaluator = Evaluator(**kwargs, device="cpu", threads=int(shipped.build["torch_threads_per_worker"]))
     assert json.loads(evaluator.budget_key) == shipped.budget
 
 
@@ -257,7 +257,7 @@ def _check_reproduces(shipped: Table, count: int) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(int(shipped.build["torch_threads_per_worker"]))
     try:
-        evaluator = Evaluator(**budget, device="cpu")
+        evaluator = Evaluator(**budget, device="cpu", threads=int(shipped.build["torch_threads_per_worker"]))
         for arch in picks:
             column = int(rng.integers(len(shipped.seeds)))
             seed = shipped.seeds[column]
