@@ -334,6 +334,57 @@ def cmd_table_build(args: argparse.Namespace) -> None:
     console.print(f"{len(table)} architectures x {len(table.seeds)} seeds -> {args.out} (store {store})")
 
 
+def cmd_samples_build(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from agents.parallel import evaluator_kwargs
+    from nas_gym.samples import build_samples
+
+    if args.env in ("NASTabular-v0", "NASSurrogate-v0"):
+        raise CliError(f"samples are trained on an env that trains children, not {args.env}")
+    kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
+    if args.n < 0 or args.workers < 1 or args.second_seed_every < 1:
+        raise CliError("--n must be >= 0, --workers and --second-seed-every >= 1")
+    if args.out.is_dir():
+        raise CliError(f"--out {args.out} is a folder; give the samples file's name")
+    for run in args.run or []:
+        if not (Path(run) / "results.sqlite").exists():
+            raise CliError(f"--run {run} has no results.sqlite: not a search folder")
+    store = args.store or args.out.with_name(args.out.name + ".sqlite")
+    command = "nas-gym " + " ".join(sys.argv[1:])
+    console = Console()
+    columns = [
+        TextColumn("[bold]samples"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trainings  {task.fields[last]}"),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("samples", total=None, last="")
+
+        def on_result(done: int, total: int, arch: str, seed: int, accuracy: float) -> None:
+            last = f"{arch} s{seed} {accuracy:.2%}" if arch else ""
+            progress.update(task, completed=done, total=total, last=last)
+
+        result = build_samples(
+            evaluator_kwargs(kwargs),
+            args.env,
+            args.n,
+            args.out,
+            store,
+            seed=args.seed,
+            second_seed_every=args.second_seed_every,
+            runs=args.run or [],
+            workers=args.workers,
+            threads=args.threads,
+            command=command,
+            on_result=on_result,
+        )
+    console.print(f"{len(result.samples)} trained samples -> {args.out} (store {store})")
+
+
 def cmd_table_show(args: argparse.Namespace) -> None:
     import numpy as np
     from rich.console import Console
@@ -468,6 +519,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. epochs=2"
     )
     tb.set_defaults(func=cmd_table_build, command_line=None)
+    sa = sub.add_parser("samples", help="train architectures sampled across the full space (surrogate data)")
+    ssub = sa.add_subparsers(dest="samples_command", required=True)
+    sb = ssub.add_parser("build", help="train N sampled architectures (depth uniform in 1..15); resumable")
+    sb.add_argument("--env", default="NASFashionMini-v0", help="env id whose data and budget to use")
+    sb.add_argument("--n", type=int, required=True, help="architectures to sample (seed 0 each)")
+    sb.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    sb.add_argument(
+        "--second-seed-every", type=int, default=8, help="train every k-th sample with seed 1 too (default 8)"
+    )
+    sb.add_argument("--run", action="append", help="a search folder whose trained children to include")
+    sb.add_argument("--out", type=Path, required=True, help="the samples file to write (JSON)")
+    sb.add_argument("--store", type=Path, default=None, help="result store (default OUT.sqlite); resumes")
+    sb.add_argument("--workers", type=int, default=1, help="children trained at once (processes)")
+    sb.add_argument("--threads", type=int, default=None, help="torch threads per worker")
+    sb.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
+    sb.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
+    sb.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an env kwarg")
+    sb.set_defaults(func=cmd_samples_build)
+
     ts = tsub.add_parser("show", help="print a table's size, optimum and accuracy distribution")
     ts.add_argument("file", type=Path, help="a table file")
     ts.set_defaults(func=cmd_table_show)

@@ -342,7 +342,7 @@ class TableEvaluator:
 _worker_evaluator: Any = None
 
 
-def _init_worker(evaluator_kwargs: dict[str, Any], threads: int) -> None:
+def _init_worker(evaluator_kwargs: dict[str, Any], threads: int, tag: str) -> None:
     global _worker_evaluator
     import torch
 
@@ -350,11 +350,44 @@ def _init_worker(evaluator_kwargs: dict[str, Any], threads: int) -> None:
 
     torch.set_num_threads(threads)
     _worker_evaluator = Evaluator(**evaluator_kwargs)
+    _worker_evaluator.ledger_tag = tag
 
 
 def _train_one(arch: str, seed: int) -> tuple[str, int, float, str, float]:
     result = _worker_evaluator.evaluate(arch, seed)
     return arch, seed, result.accuracy, result.status, result.train_seconds
+
+
+def train_jobs(
+    kwargs: dict[str, Any],
+    jobs: Sequence[tuple[str, int]],
+    workers: int,
+    threads: int,
+    tag: str = "",
+    on_result: Callable[[str, int, float], None] | None = None,
+    longest_first: bool = True,
+) -> int:
+    """Train the (architecture, seed) ``jobs`` missing from the store of ``kwargs`` in ``workers``
+    spawned processes with ``threads`` torch threads each, longest architectures first (fewer
+    stragglers) or in the given order; each training goes to the store's ledger under ``tag``. Returns how many were
+    missing. Resumable: what is stored is not trained again."""
+    from nas_gym.evaluation import Evaluator
+
+    evaluator = Evaluator(**kwargs)
+    todo = list(dict.fromkeys((a, s) for a, s in jobs if evaluator.lookup(a, s) is None))
+    if todo:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=_spawn_context(),
+            initializer=_init_worker,
+            initargs=(kwargs, threads, tag),
+        ) as pool:
+            if longest_first:
+                todo.sort(key=lambda job: -job[0].count("-"))
+            for arch, seed, accuracy, _status, _seconds in pool.map(_train_one, *zip(*todo, strict=True)):
+                if on_result is not None:
+                    on_result(arch, seed, accuracy)
+    return len(todo)
 
 
 def build_table(
@@ -390,23 +423,17 @@ def build_table(
     archs = space.architectures(image_size)
     jobs = [(str(a), s) for s in seeds for a in archs]
     total, started = len(jobs), time.time()
-    todo = [(a, s) for a, s in jobs if evaluator.lookup(a, s) is None]
-    done = total - len(todo)
+    done = sum(1 for a, s in jobs if evaluator.lookup(a, s) is not None)
     if on_result is not None:
         on_result(done, total, "", -1, float("nan"))
-    if todo:
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=_spawn_context(),
-            initializer=_init_worker,
-            initargs=(kwargs, threads),
-        ) as pool:
-            # longest architectures first: fewer stragglers at the end
-            todo.sort(key=lambda job: -job[0].count("-"))
-            for arch, seed, accuracy, _status, _seconds in pool.map(_train_one, *zip(*todo, strict=True)):
-                done += 1
-                if on_result is not None:
-                    on_result(done, total, arch, seed, accuracy)
+
+    def report(arch: str, seed: int, accuracy: float) -> None:
+        nonlocal done
+        done += 1
+        if on_result is not None:
+            on_result(done, total, arch, seed, accuracy)
+
+    trained = train_jobs(kwargs, jobs, workers, threads, on_result=report)
     rows: dict[str, list[StoredResult]] = {}
     for arch, seed in jobs:
         stored = evaluator.lookup(arch, seed)
@@ -437,7 +464,7 @@ def build_table(
             "command": command,
             "date": time.strftime("%Y-%m-%d", time.gmtime()),
             "wall_seconds_last_invocation": round(time.time() - started, 1),
-            "trained_in_last_invocation": len(todo),
+            "trained_in_last_invocation": trained,
             "train_seconds_total": round(sum(sum(e.train_seconds) for e in entries.values()), 1),
             "workers": workers,
             "torch_threads_per_worker": threads,

@@ -1,0 +1,211 @@
+"""Samples of the full search space trained for real: the data a surrogate benchmark is fitted to.
+
+The 24-action, 15-layer space cannot be tabulated, so, as NAS-Bench-301 did for the DARTS space,
+architectures are sampled across it and trained from scratch at an env's budget through the normal
+evaluator and result store (resumable), and exported to a compact file:
+
+- random architectures with their *depth* drawn uniformly from 1..15 (a uniform random policy
+  would mostly stop early: HEAD is one action of 24), each layer uniform among those that fit;
+- every ``second_seed_every``-th of them also with a second seed: the noise between seeds;
+- the trajectories of real searches, by exporting their run folders' stores (same key) too.
+
+Imports no torch at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture, Vocabulary
+from nas_gym.store import ResultStore
+
+__all__ = ["FORMAT", "Sample", "SampleSet", "build_samples", "sample_architectures"]
+
+FORMAT = "nas-gym-samples/1"
+
+
+def sample_architectures(
+    n: int, rng: np.random.Generator, image_size: int, vocabulary: Vocabulary = DEFAULT_VOCABULARY
+) -> list[Architecture]:
+    """``n`` architectures: depth uniform in 1..max_layers, then each layer uniform among the
+    layers that keep the feature map at least 1x1 (the env's mask without HEAD)."""
+    out = []
+    layer_actions = np.arange(vocabulary.num_actions) != vocabulary.head_action
+    for _ in range(n):
+        depth = int(rng.integers(1, vocabulary.max_layers + 1))
+        arch = Architecture()
+        for _ in range(depth):
+            allowed = np.flatnonzero(vocabulary.action_mask(arch, image_size) & layer_actions)
+            if len(allowed) == 0:
+                break
+            arch = arch.append(vocabulary.layer_of(int(rng.choice(allowed))))
+        out.append(arch)
+    return out
+
+
+@dataclass(frozen=True)
+class Sample:
+    arch: str
+    seed: int
+    accuracy: float
+    train_seconds: float
+    num_params: int
+    status: str
+    source: str  # "random", or the run folder a search trajectory came from
+
+
+@dataclass
+class SampleSet:
+    """Trained samples of one env at one training configuration (``budget``)."""
+
+    env_id: str
+    dataset: str
+    budget: dict[str, Any]
+    image_size: int
+    samples: list[Sample]
+    build: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        head = {
+            "format": FORMAT,
+            "env_id": self.env_id,
+            "dataset": self.dataset,
+            "budget": self.budget,
+            "image_size": self.image_size,
+            "build": self.build,
+            "columns": ["arch", "seed", "accuracy", "train_seconds", "num_params", "status", "source"],
+        }
+        lines = [json.dumps(head, separators=(",", ":"))[:-1] + ',"rows":[']
+        rows = [
+            json.dumps([s.arch, s.seed, round(s.accuracy, 5), round(s.train_seconds, 3), s.num_params,
+                        s.status, s.source], separators=(",", ":"))
+            for s in self.samples
+        ]  # fmt: skip
+        p = Path(path)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text("\n".join(lines) + "\n" + ",\n".join(rows) + "\n]}\n", encoding="utf-8")
+        os.replace(tmp, p)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SampleSet:
+        p = Path(path)
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"samples file {p} cannot be read: {e}") from None
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"{p} is not a nas-gym samples file ({FORMAT})")
+        return cls(
+            doc["env_id"], doc["dataset"], doc["budget"], int(doc["image_size"]),
+            [Sample(a, int(s), float(acc), float(t), int(n), st, src) for a, s, acc, t, n, st, src in doc["rows"]],
+            doc.get("build", {}),
+        )  # fmt: skip
+
+    def by_arch(self) -> dict[str, list[Sample]]:
+        out: dict[str, list[Sample]] = {}
+        for s in self.samples:
+            out.setdefault(s.arch, []).append(s)
+        return out
+
+
+def build_samples(
+    evaluator_kwargs: dict[str, Any],
+    env_id: str,
+    n: int,
+    out: str | os.PathLike[str],
+    store: str | os.PathLike[str],
+    seed: int = 0,
+    second_seed_every: int = 8,
+    runs: Sequence[str | os.PathLike[str]] = (),
+    workers: int = 1,
+    threads: int | None = None,
+    command: str = "",
+    on_result: Callable[[int, int, str, int, float], None] | None = None,
+) -> SampleSet:
+    """Train ``n`` sampled architectures (seed 0; every ``second_seed_every``-th also seed 1)
+    into ``store`` in sample order, then write every row of ``store`` and of the runs' stores
+    (``RUN/results.sqlite``, search trajectories) that has this training configuration to ``out``.
+    Stopping and running again resumes; ``n`` may grow between invocations (same ``seed``: the
+    first architectures stay the same)."""
+    from nas_gym.evaluation import Evaluator
+    from nas_gym.tabular import train_jobs
+
+    if n < 0 or second_seed_every < 1:
+        raise ValueError("n must be >= 0 and second_seed_every >= 1")
+    threads = threads or evaluator_kwargs.get("threads") or max(1, (os.cpu_count() or 1) // workers)
+    kwargs = {**evaluator_kwargs, "store": str(store), "threads": threads}
+    evaluator = Evaluator(**kwargs)
+    image_size = int(evaluator.image_size)  # type: ignore[arg-type]
+    archs = sample_architectures(n, np.random.default_rng(seed), image_size)
+    jobs: list[tuple[str, int]] = []
+    for i, arch in enumerate(archs):
+        jobs.append((str(arch), 0))
+        if i % second_seed_every == 0:
+            jobs.append((str(arch), 1))
+    jobs = list(dict.fromkeys(jobs))
+    total, started = len(jobs), time.time()
+    done = sum(1 for a, s in jobs if evaluator.lookup(a, s) is not None)
+    if on_result is not None:
+        on_result(done, total, "", -1, float("nan"))
+
+    def report(arch: str, s: int, accuracy: float) -> None:
+        nonlocal done
+        done += 1
+        if on_result is not None:
+            on_result(done, total, arch, s, accuracy)
+
+    trained = train_jobs(kwargs, jobs, workers, threads, tag="random", on_result=report, longest_first=False)
+    budget = evaluator.budget_key
+    samples = [
+        Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, "random")
+        for r in ResultStore(store).rows(evaluator.dataset, budget)
+    ]
+    for run in runs:
+        rows = ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, budget)
+        samples += [Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, str(run))
+                    for r in rows]  # fmt: skip
+    import torch
+
+    result = SampleSet(
+        env_id,
+        evaluator.dataset,
+        json.loads(budget),
+        image_size,
+        samples,
+        {
+            "command": command,
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "sampled": n,
+            "sample_seed": seed,
+            "second_seed_every": second_seed_every,
+            "wall_seconds_last_invocation": round(time.time() - started, 1),
+            "trained_in_last_invocation": trained,
+            "train_seconds_total": round(sum(s.train_seconds for s in samples), 1),
+            "workers": workers,
+            "torch_threads_per_worker": threads,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}",
+        },
+    )
+    result.save(out)
+    return result
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
