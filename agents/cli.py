@@ -88,6 +88,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if spec is not None:  # the run's own budget, trained longer: the final training
             base = dict(spec.env_kwargs)
             base["epochs"] = FINAL_EPOCHS_FACTOR * float(base.get("epochs", 1.0))
+            # from scratch, whatever the search did: that is what the best architecture is judged on
+            base.pop("inherit", None)
+            base.pop("inherit_epochs", None)
         if args.store is None:
             args.store = str(args.run / "final.sqlite")
     if args.text is None:

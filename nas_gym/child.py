@@ -66,6 +66,8 @@ class ChildRequest:
     config: Any  # TrainConfig
     final: bool  # also measure the test set, with the same trained model
     threads: int | None  # torch threads on the CPU
+    parent_weights: str | None = None  # start from the trained prefix saved in this file
+    save_weights: str | None = None  # save the trained weights here (for the children's inheritance)
 
 
 @dataclass(frozen=True)
@@ -125,15 +127,30 @@ class LocalTrainer:
         s, info = self.spec, self._info
         arch = Architecture.parse(request.arch)
 
+        parent = None
+        if request.parent_weights is not None:
+            parent = torch.load(request.parent_weights, map_location="cpu", weights_only=True)
+
         def make_model():
-            return self._builder(arch, info.channels, s.image_size, info.num_classes, s.width)
+            model = self._builder(arch, info.channels, s.image_size, info.num_classes, s.width)
+            if parent is not None:
+                from nas_gym.models import inherit_from
+
+                inherit_from(model, parent)
+            return model
 
         previous = torch.get_num_threads()
         if request.threads is not None and data.device.type == "cpu":
             torch.set_num_threads(request.threads)
         try:
             kwargs = {} if progress is None else {"progress": progress}
-            result = train(make_model, data, request.config, request.seed, keep_model=request.final, **kwargs)
+            keep = request.final or request.save_weights is not None
+            result = train(make_model, data, request.config, request.seed, keep_model=keep, **kwargs)
+            if request.save_weights is not None and result.model is not None and result.status == "ok":
+                state = {k: v.detach().to("cpu", copy=True) for k, v in result.model.state_dict().items()}
+                tmp = f"{request.save_weights}.{os.getpid()}.tmp"
+                torch.save(state, tmp)
+                os.replace(tmp, request.save_weights)  # whole or absent, for a reader in another process
             test = None
             if request.final and result.model is not None and result.status == "ok":
                 test_data = data.with_validation(

@@ -12,7 +12,7 @@ from gymnasium import spaces
 from nas_gym.evaluation import EvalResult, Evaluator, ResultStore
 from nas_gym.search_space import DEFAULT_MAX_LAYERS, Architecture, Vocabulary
 
-__all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASTabularEnv"]
+__all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASSurrogateEnv", "NASTabularEnv"]
 
 REWARD_MODES = ("prefix", "final", "improvement")
 
@@ -284,9 +284,22 @@ class NASEnv(NASEnvBase):
     | ``isolate`` | train children in a watched worker process (default ``True``): a child that hangs or crashes in native code is recorded as ``hung`` / ``crashed`` and the search goes on |
     | ``hang_limit`` | seconds without a training step before an isolated child counts as ``hung`` (120) |
     | ``retry_failed`` | train again children stored as ``out_of_memory``, ``crashed``, ``hung`` or ``error`` (a retry counts as a training) |
+    | ``inherit`` | prefix weight inheritance (below); ``False``: every child from scratch, as the poster |
+    | ``inherit_epochs`` | epochs of a child that inherits its prefix's weights (its first layer trains ``epochs``) |
 
     Each registered id fixes its budget through these kwargs (``gym.spec(id).kwargs``); any of
     them can be overridden in ``gym.make``.
+
+    ## Prefix weight inheritance
+
+    With ``inherit=True`` the child of step t starts from the trained weights of its prefix (the
+    child of step t-1, kept on disk next to the store) and trains for ``inherit_epochs`` only; the
+    new layer starts as an identity where its shape allows (:func:`nas_gym.models.inherit_from`).
+    A 1-layer child trains ``epochs`` from scratch; a prefix whose weights are missing is trained
+    first (and counts as a training). Each architecture has one chain of prefixes, so its result
+    is still a function of (architecture, seed, configuration); the mode and ``inherit_epochs``
+    are in the store key, so inherited and from-scratch results never mix. How well inherited
+    accuracies rank architectures, and what they cost: ``benchmarks/RESULTS.md``.
 
     ## Many envs at once
 
@@ -325,6 +338,8 @@ class NASEnv(NASEnvBase):
         isolate: bool = True,
         hang_limit: float = 120.0,
         retry_failed: bool = False,
+        inherit: bool = False,
+        inherit_epochs: float = 1.0,
     ) -> None:
         from nas_gym.workers import round_robin_device, worker_index
 
@@ -348,6 +363,8 @@ class NASEnv(NASEnvBase):
             isolate=isolate,
             hang_limit=hang_limit,
             retry_failed=retry_failed,
+            inherit=inherit,
+            inherit_epochs=inherit_epochs,
         )
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
 
@@ -427,6 +444,74 @@ class NASTabularEnv(NASEnvBase):
         info["train_seconds"] = (
             0.0 if result is None else self.evaluator.recorded_seconds(result.arch, self.train_seed)
         )
+        return obs, reward, terminated, truncated, info
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = super().reset(seed=seed, options=options)
+        info["train_seconds"] = 0.0
+        return obs, info
+
+
+class NASSurrogateEnv(NASEnvBase):
+    """
+    ## Description
+
+    The 24-action, 15-layer env of :class:`NASEnv` with its rewards predicted by a *surrogate*
+    (:mod:`nas_gym.surrogate`): a model fitted to real trainings sampled across the whole space at
+    ``NASFashionMini-v0``'s budget, so a step costs microseconds and agents can be compared on the
+    space users come for (about 10^20 architectures), as NAS-Bench-301 does for the DARTS space.
+    How well the surrogate ranks held-out trainings, and on how many trainings it was fitted, is in
+    ``benchmarks/RESULTS.md`` and ``env.unwrapped.surrogate.meta``.
+
+    ## Action and Observation Spaces, Rewards, Episode End
+
+    Those of :class:`NASEnv` with the default vocabulary: ``Discrete(24)``,
+    ``MultiDiscrete([25] * 15)``, the same masks, reward modes and episode ends.
+
+    ## Info
+
+    What :class:`NASEnv` gives, and ``train_seconds``: the predicted training time of this step's
+    architecture at the surrogate's budget (0.0 when the step evaluates nothing).
+
+    ## Arguments
+
+    ```python
+    env = gym.make("NASSurrogate-v0")                 # the shipped surrogate, no noise
+    env = gym.make("NASSurrogate-v0", noise=True)     # seed-to-seed noise of the measured size
+    ```
+
+    ``noise``: add to each (architecture, seed) a Gaussian draw of the measured seed-to-seed
+    standard deviation, from a generator seeded by both (deterministic). ``store``: where the rows
+    this env has answered go (a file makes a search resumable; a row there is not counted again).
+
+    ## Version History
+
+    * v0: initial release.
+    """
+
+    def __init__(
+        self,
+        surrogate: str | None = None,
+        noise: bool = False,
+        store: str | ResultStore | None = None,
+        reward: str = "prefix",
+        max_layers: int = DEFAULT_MAX_LAYERS,
+        train_seed: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        from nas_gym.surrogate import SurrogateEvaluator, load_surrogate
+
+        evaluator = SurrogateEvaluator(load_surrogate(surrogate), noise, store)
+        super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
+        self.surrogate = evaluator.surrogate
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._last_result = None
+        obs, reward, terminated, truncated, info = super().step(action)
+        result = self._last_result
+        info["train_seconds"] = 0.0 if result is None else self.evaluator.recorded_seconds(result.arch, 0)
         return obs, reward, terminated, truncated, info
 
     def reset(

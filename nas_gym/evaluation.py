@@ -82,6 +82,9 @@ class Evaluator:
     hang_limit: float = 120.0  # seconds without a training step before a child counts as hung
     retry_failed: bool = False
     model_builder: str = DEFAULT_BUILDER
+    inherit: bool = False  # start each child from its trained prefix (see _train)
+    inherit_epochs: float = 1.0  # epochs of a child that inherits; its first layer trains `epochs`
+    weights_cache_mb: float = 512.0  # disk kept for trained weights, next to the store
     trainings: int = field(default=0, init=False)
     train_seconds: float = field(default=0.0, init=False)
     ledger_tag: str = field(default="", init=False)
@@ -110,6 +113,10 @@ class Evaluator:
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
             raise ValueError(f"threads must be a positive int or None, got {self.threads!r}")
+        if not (isinstance(self.inherit_epochs, int | float) and self.inherit_epochs > 0):
+            raise ValueError(f"inherit_epochs must be a positive number, got {self.inherit_epochs!r}")
+        if not isinstance(self.inherit, bool):
+            raise ValueError(f"inherit must be true or false, got {self.inherit!r}")
         if not (isinstance(self.hang_limit, int | float) and self.hang_limit > 0):
             raise ValueError(f"hang_limit must be a positive number of seconds, got {self.hang_limit!r}")
         from nas_gym.training.trainer import TrainConfig
@@ -127,6 +134,7 @@ class Evaluator:
             self.store = ResultStore(self.store)
         self._device: Any = None  # torch.device once resolved
         self._runner: Any = None  # LocalTrainer or ChildProcess, at the first training
+        self._weights_dir: Path | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # a copy starts its own worker and loads its own data
@@ -192,7 +200,59 @@ class Evaluator:
             key["threads"] = self.torch_threads
         if self.model_builder != DEFAULT_BUILDER:
             key["builder"] = self.model_builder
+        if self.inherit:  # never mixed with children trained from scratch
+            key["inherit_epochs"] = float(self.inherit_epochs)
         return json.dumps(key, sort_keys=True, separators=(",", ":"))
+
+    # -- prefix weight inheritance --------------------------------------------------------------
+
+    @property
+    def weights_dir(self) -> Path:
+        """Where trained weights are kept for the children to inherit: next to a file store (so a
+        resumed search and the pool's workers find them), else a folder of this process's."""
+        if self._weights_dir is None:
+            if self.result_store.path is not None:
+                self._weights_dir = Path(str(self.result_store.path) + ".weights")
+            else:
+                import tempfile
+
+                self._weights_dir = Path(tempfile.mkdtemp(prefix="nas_gym_weights_"))
+            self._weights_dir.mkdir(parents=True, exist_ok=True)
+        return self._weights_dir
+
+    def weights_file(self, arch: Architecture | str, seed: int) -> Path:
+        import hashlib
+
+        name = hashlib.sha256(f"{self.dataset}|{self.budget_key}|{arch}|{seed}".encode()).hexdigest()[:24]
+        return self.weights_dir / f"{name}.pt"
+
+    def _prune_weights(self, keep: set[Path]) -> None:
+        """Delete the oldest weight files beyond ``weights_cache_mb`` (never those in ``keep``)."""
+        files = sorted(self.weights_dir.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+        total, limit = 0, self.weights_cache_mb * 2**20
+        for f in files:
+            try:
+                total += f.stat().st_size
+                if total > limit and f not in keep:
+                    f.unlink()
+            except OSError:
+                pass  # another process pruned it first
+
+    def _parent_weights(self, arch: Architecture, seed: int) -> Path | None:
+        """The trained prefix's weights for ``arch`` (training the prefix first when they are
+        missing: it counts as a training), or None when ``arch`` starts from scratch."""
+        if not self.inherit or len(arch) < 2:
+            return None
+        parent = Architecture(arch.layers[:-1])
+        path = self.weights_file(parent, seed)
+        if path.exists():
+            return path
+        row = self.lookup(parent, seed)
+        if row is None or row.status == "ok":  # never trained here, or its weights are gone
+            result = self._train(parent, seed, final=False)
+            if result.status == "ok" and path.exists():
+                return path
+        return None  # a parent that failed: the child trains from scratch
 
     def num_params(self, arch: Architecture | str) -> int:
         import torch
@@ -277,7 +337,18 @@ class Evaluator:
             raise ValueError(f"{arch} shrinks a {self.image_size}x{self.image_size} input below 1x1")
         params = self.num_params(arch)
         threads = self.torch_threads if self.device_type == "cpu" else None
-        request = ChildRequest(str(arch), seed, self.config, final, threads)
+        parent = self._parent_weights(arch, seed)
+        config = self.config
+        save = None
+        if self.inherit:
+            save = str(self.weights_file(arch, seed))
+            if parent is not None:
+                from nas_gym.training.trainer import TrainConfig
+
+                config = TrainConfig(**{**self.config.__dict__, "epochs": self.inherit_epochs})
+        request = ChildRequest(
+            str(arch), seed, config, final, threads, None if parent is None else str(parent), save
+        )
         runner = self._runner_for_children()
         budget_key = self.budget_key
         attempts, seconds = 0, 0.0
@@ -302,6 +373,8 @@ class Evaluator:
             if outcome.status not in _RETRY_AT_ONCE or attempts > 1:
                 break
             log.warning("training %s (seed %d) once more", arch, seed)
+        if self.inherit:
+            self._prune_weights({Path(save)} if save else set())
         return EvalResult(
             stored.arch,
             stored.accuracy,

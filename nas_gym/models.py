@@ -10,7 +10,7 @@ from torch import nn
 
 from nas_gym.search_space import Architecture, Conv, Dropout, Layer, Pool, Residual
 
-__all__ = ["DROPOUT_P", "build_model", "count_parameters", "scaled_channels"]
+__all__ = ["DROPOUT_P", "build_model", "count_parameters", "inherit_from", "scaled_channels"]
 
 DROPOUT_P = 0.25  # the DR token's drop probability
 
@@ -124,3 +124,42 @@ def build_model(
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def inherit_from(model: nn.Sequential, parent_state: dict[str, torch.Tensor]) -> int:
+    """Start ``model`` (an architecture a_1..a_t built by :func:`build_model`) from the trained
+    weights of its prefix a_1..a_{t-1}; return how many tensors were copied.
+
+    The prefix's layers are copied as they are (same layers on the same input: same shapes). The
+    new layer a_t starts close to the identity where its shape allows: a residual block that keeps
+    channels and size gets its second BN scaled to zero, so the block returns its (non-negative,
+    post-ReLU) input exactly; a convolution that keeps channels, with an odd kernel, starts as a
+    Dirac delta (BN then normalises what passes). The head is the prefix's when its input width
+    is unchanged (so the child starts as the parent's function where the new layer is an exact
+    identity), else fresh.
+    """
+    n = len(model) - 3  # layers of the architecture; then pool, flatten, linear
+    copied = 0
+    own = model.state_dict()
+    for key, value in parent_state.items():
+        index, _, rest = key.partition(".")
+        i = int(index)
+        if i < n - 1:
+            target = key
+        elif i == n + 1:  # the parent's Linear head, one module earlier than ours
+            target = f"{n + 2}.{rest}"
+        else:
+            continue
+        if target in own and own[target].shape == value.shape:
+            own[target] = value.clone()
+            copied += 1
+    model.load_state_dict(own)
+    new = model[n - 1]
+    with torch.no_grad():
+        if isinstance(new, ResidualBlock) and isinstance(new.shortcut, nn.Identity):
+            new.bn2.weight.zero_()
+        elif isinstance(new, ConvBNReLU):
+            conv = next(m for m in new if isinstance(m, nn.Conv2d))
+            if conv.in_channels == conv.out_channels and conv.kernel_size[0] % 2 == 1:
+                nn.init.dirac_(conv.weight)
+    return copied

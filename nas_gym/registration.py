@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-__all__ = ["ENV_IDS", "TABULAR_ID", "register_envs"]
+__all__ = ["ENV_IDS", "SURROGATE_ID", "TABULAR_ID", "register_envs"]
 
 _ENTRY_POINT = "nas_gym.envs:NASEnv"
 
@@ -50,9 +50,18 @@ TABULAR_ID = "NASTabular-v0"
 _TABULAR_KWARGS: dict[str, Any] = dict(table=None, accuracy="seed")
 
 
+# rewards predicted by a model fitted to real trainings across the full space (None: the shipped one)
+SURROGATE_ID = "NASSurrogate-v0"
+_SURROGATE_KWARGS: dict[str, Any] = dict(surrogate=None, noise=False)
+
+
 def register_envs() -> None:
     for env_id, kwargs in ENV_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(kwargs))
     if TABULAR_ID not in gym.registry:
         gym.register(id=TABULAR_ID, entry_point="nas_gym.envs:NASTabularEnv", kwargs=dict(_TABULAR_KWARGS))
+    if SURROGATE_ID not in gym.registry:
+        gym.register(
+            id=SURROGATE_ID, entry_point="nas_gym.envs:NASSurrogateEnv", kwargs=dict(_SURROGATE_KWARGS)
+        )

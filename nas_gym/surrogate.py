@@ -1,0 +1,320 @@
+"""A surrogate benchmark of the full space: a model from architecture to (accuracy, train seconds).
+
+Fitted to real trainings sampled across the 24-action, 15-layer space (:mod:`nas_gym.samples`), as
+NAS-Bench-301 did for the DARTS space. The model is an ensemble of small MLPs over fixed
+architecture features (layer counts by resolution stage, positions, depth, downsamplings, final
+width, log parameters); it is fitted with torch and shipped as plain arrays (``.npz`` read with
+``allow_pickle=False``: no pickled code runs at load time). Predictions need numpy only, are
+deterministic, and are cached per architecture.
+
+:class:`SurrogateEvaluator` answers an env's requests from the model as :class:`TableEvaluator`
+answers from a table: the first request of an (architecture, seed) is a "training", kept in a
+result store (so searches resume), ``train_seconds`` add the predicted training time. With
+``noise=True`` each seed's accuracy is the prediction plus Gaussian noise of the measured
+seed-to-seed spread, drawn from a generator seeded by (architecture, seed): deterministic too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas_gym.evaluation import EvalResult
+from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture, Conv, Dropout, Pool, Residual, Vocabulary
+from nas_gym.store import ResultStore, StoredResult
+
+__all__ = ["SHIPPED_SURROGATE", "Surrogate", "SurrogateEvaluator", "features", "fit_surrogate"]
+
+SHIPPED_SURROGATE = Path(__file__).parent / "data" / "surrogate" / "fashion_mini_surrogate.npz"
+_STAGES = 4  # resolution stages: before the 1st, 2nd, 3rd downsampling, and after
+
+
+def _layer_kind(layer: Any) -> int:
+    """0 conv k1, 1 conv k3, 2 conv k4/k5, 3 residual s1, 4 residual s2, 5 max pool, 6 avg pool, 7 dropout."""
+    if isinstance(layer, Conv):
+        return 0 if layer.kernel == 1 else 1 if layer.kernel == 3 else 2
+    if isinstance(layer, Residual):
+        return 3 if layer.stride == 1 else 4
+    if isinstance(layer, Pool):
+        return 5 if layer.kind == "max" else 6
+    if isinstance(layer, Dropout):
+        return 7
+    raise TypeError(layer)
+
+
+def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> np.ndarray:
+    """A fixed-length description of ``arch``: what a small model needs to rank architectures.
+
+    Per layer token: its count; per (kind, stage): counts weighted by log2 of the channels (width
+    where it matters); depth, downsamplings, final spatial size, final channels, log parameter
+    proxy, and the first and last layers' kinds.
+    """
+    n_tokens = len(vocabulary.layers)
+    index = {layer: i for i, layer in enumerate(vocabulary.layers)}
+    counts = np.zeros(n_tokens)
+    staged = np.zeros((8, _STAGES))
+    stage, channels, size, params = 0, 1, image_size, 0.0
+    first = np.zeros(8)
+    last = np.zeros(8)
+    for i, layer in enumerate(arch):
+        counts[index[layer]] += 1
+        kind = _layer_kind(layer)
+        c = getattr(layer, "channels", channels)
+        staged[kind, min(stage, _STAGES - 1)] += 1 + math.log2(c) / 7
+        if isinstance(layer, Conv):
+            params += channels * c * layer.kernel**2
+        elif isinstance(layer, Residual):
+            params += 9 * (channels * c + c * c) + (channels * c if (layer.stride != 1 or channels != c) else 0)
+        if isinstance(layer, (Conv, Residual)):
+            channels = c
+        if (isinstance(layer, Residual) and layer.stride == 2) or isinstance(layer, Pool):
+            stage += 1
+        if i == 0:
+            first[kind] = 1
+        last[kind] = 1
+    sizes = arch.spatial_sizes(image_size) if len(arch) else [image_size]
+    size = sizes[-1]
+    scalars = np.array(
+        [len(arch) / 15, stage / 3, size / image_size, math.log2(channels) / 7, math.log1p(params) / 15]
+    )
+    return np.concatenate([counts, staged.ravel(), first, last, scalars]).astype(np.float32)
+
+
+class Surrogate:
+    """An ensemble of MLPs (tanh) mapping :func:`features` to (accuracy, log train seconds)."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.meta = meta
+        self.image_size = int(meta["image_size"])
+        self.mean, self.std = arrays["x_mean"], arrays["x_std"]
+        self.y_mean, self.y_std = arrays["y_mean"], arrays["y_std"]
+        members = int(meta["members"])
+        layers = int(meta["layers"])
+        self.weights = [
+            [(arrays[f"m{m}_w{i}"], arrays[f"m{m}_b{i}"]) for i in range(layers)] for m in range(members)
+        ]
+        self.seed_std = float(meta.get("seed_std", 0.0))
+        digest = hashlib.sha256()
+        for name in sorted(arrays):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+        self.digest = digest.hexdigest()[:16]
+        self._cache: dict[str, tuple[float, float]] = {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Surrogate:
+        p = Path(path) if path is not None else SHIPPED_SURROGATE
+        try:
+            with np.load(p, allow_pickle=False) as f:
+                arrays = {k: f[k] for k in f.files}
+        except (OSError, ValueError) as e:
+            raise ValueError(f"surrogate {p} cannot be read: {e}") from None
+        if "meta" not in arrays:
+            raise ValueError(f"{p} is not a nas-gym surrogate (no meta)")
+        meta = json.loads(bytes(arrays.pop("meta")).decode())
+        return cls(arrays, meta)
+
+    def save(self, path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+        meta = np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)
+        np.savez_compressed(path, meta=meta, **arrays)
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        x = (x - self.mean) / self.std
+        outs = []
+        for member in self.weights:
+            h = x
+            for i, (w, b) in enumerate(member):
+                h = h @ w + b
+                if i < len(member) - 1:
+                    h = np.tanh(h)
+            outs.append(h)
+        return np.mean(outs, axis=0) * self.y_std + self.y_mean
+
+    def predict_many(self, archs: list[Architecture | str]) -> np.ndarray:
+        """(accuracy, train seconds) per architecture, shape (n, 2)."""
+        parsed = [Architecture.parse(a) if isinstance(a, str) else a for a in archs]
+        x = np.stack([features(a, self.image_size) for a in parsed]).astype(np.float64)
+        y = self._forward(x)
+        return np.stack([np.clip(y[:, 0], 0.0, 1.0), np.exp(y[:, 1])], axis=1)
+
+    def predict(self, arch: Architecture | str) -> tuple[float, float]:
+        key = str(arch)
+        hit = self._cache.get(key)
+        if hit is None:
+            accuracy, seconds = self.predict_many([arch])[0]
+            hit = self._cache[key] = (round(float(accuracy), 6), round(float(seconds), 4))
+        return hit
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: str, mtime_ns: int) -> Surrogate:
+    return Surrogate.load(path)
+
+
+def load_surrogate(path: str | os.PathLike[str] | None = None) -> Surrogate:
+    p = Path(path) if path is not None else SHIPPED_SURROGATE
+    if not p.exists():
+        raise ValueError(f"surrogate {p} does not exist")
+    return _load_cached(str(p.resolve()), p.stat().st_mtime_ns)
+
+
+class SurrogateEvaluator:
+    """The evaluator interface of the NAS envs, answered by a :class:`Surrogate` (see the module)."""
+
+    def __init__(
+        self, surrogate: Surrogate, noise: bool = False, store: ResultStore | str | os.PathLike[str] | None = None
+    ) -> None:
+        self.surrogate = surrogate
+        self.noise = bool(noise)
+        self.image_size = surrogate.image_size
+        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
+        self.trainings = 0
+        self.train_seconds = 0.0
+        self.ledger_tag = ""
+        self.dataset = f"surrogate:{surrogate.meta.get('dataset', '')}"
+        self._budget = json.dumps(
+            {**surrogate.meta.get("budget", {}), "surrogate": surrogate.digest, "noise": self.noise},
+            sort_keys=True,
+        )
+
+    @property
+    def result_store(self) -> ResultStore:
+        return self.store
+
+    def _values(self, arch: str, seed: int) -> tuple[float, float]:
+        accuracy, seconds = self.surrogate.predict(arch)
+        if self.noise and self.surrogate.seed_std > 0:
+            digest = hashlib.sha256(f"{arch}|{seed}".encode()).digest()
+            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
+            accuracy = float(np.clip(accuracy + rng.normal(0.0, self.surrogate.seed_std), 0.0, 1.0))
+        return accuracy, seconds
+
+    def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
+        return self.store.get(self.dataset, self._budget, str(arch), self._seed(seed))
+
+    def _seed(self, seed: int) -> int:
+        return int(seed) if self.noise else 0  # without noise every seed gets the same answer
+
+    def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
+        text = str(arch)
+        stored = self.lookup(text, seed)
+        if stored is not None:
+            return EvalResult.from_stored(stored)
+        parsed = Architecture.parse(text) if isinstance(arch, str) else arch
+        DEFAULT_VOCABULARY.validate(parsed, self.image_size)
+        accuracy, seconds = self._values(text, self._seed(seed))
+        now = time.time()
+        self.store.record_training(
+            StoredResult(self.dataset, self._budget, text, self._seed(seed), accuracy, None,
+                         self.num_params(parsed), seconds, "ok", "", "surrogate", now, now),
+            tag=self.ledger_tag,
+        )  # fmt: skip
+        self.trainings += 1
+        self.train_seconds += seconds
+        return EvalResult(text, accuracy, self.num_params(parsed), "ok", False, seconds, None, 1)
+
+    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+        return self.surrogate.predict(arch)[1]
+
+    def num_params(self, arch: Architecture | str) -> int:
+        parsed = Architecture.parse(arch) if isinstance(arch, str) else arch
+        meta = self.surrogate.meta
+        return count_params(parsed, int(meta["in_channels"]), int(meta["num_classes"]), float(meta["width"]))
+
+
+def count_params(arch: Architecture, in_channels: int, num_classes: int, width: float) -> int:
+    """The parameters of ``nas_gym.models.build_model(arch, ...)``, counted without torch."""
+    channels, total = in_channels, 0
+    for layer in arch:
+        if isinstance(layer, Conv):
+            c = max(1, round(layer.channels * width))
+            total += channels * c * layer.kernel**2 + 2 * c
+            channels = c
+        elif isinstance(layer, Residual):
+            c = max(1, round(layer.channels * width))
+            total += 9 * channels * c + 9 * c * c + 4 * c
+            if layer.stride != 1 or channels != c:
+                total += channels * c + 2 * c
+            channels = c
+    return total + channels * num_classes + num_classes
+
+
+def fit_surrogate(
+    samples: Any,
+    members: int = 5,
+    hidden: int = 64,
+    epochs: int = 400,
+    seed: int = 0,
+    holdout: set[str] | None = None,
+) -> tuple[Surrogate, dict[str, np.ndarray]]:
+    """Fit the ensemble to a :class:`~nas_gym.samples.SampleSet` (mean over seeds per architecture,
+    failed trainings left out), leaving out the architectures in ``holdout``. Needs torch."""
+    import torch
+
+    from nas_gym.training.data import DATASETS
+
+    info = DATASETS[samples.dataset]
+    in_channels, num_classes = info.channels, info.num_classes
+    by_arch = samples.by_arch()
+    names = sorted(a for a, rows in by_arch.items() if (holdout is None or a not in holdout)
+                   and all(r.status == "ok" for r in rows))  # fmt: skip
+    x = np.stack([features(Architecture.parse(a), samples.image_size) for a in names]).astype(np.float64)
+    acc = np.array([np.mean([r.accuracy for r in by_arch[a]]) for a in names])
+    secs = np.array([np.log(max(1e-3, np.mean([r.train_seconds for r in by_arch[a]]))) for a in names])
+    y = np.stack([acc, secs], axis=1)
+    x_mean, x_std = x.mean(0), x.std(0) + 1e-6
+    y_mean, y_std = y.mean(0), y.std(0) + 1e-6
+    xt = torch.tensor((x - x_mean) / x_std, dtype=torch.float64)
+    yt = torch.tensor((y - y_mean) / y_std, dtype=torch.float64)
+    arrays: dict[str, np.ndarray] = {"x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std}
+    generator = torch.Generator().manual_seed(seed)
+    for m in range(members):
+        torch.manual_seed(seed * 1000 + m)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(x.shape[1], hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, 2),
+        ).double()  # fmt: skip
+        optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)
+        # each member sees a bootstrap resample: the ensemble's spread is then meaningful
+        rows = torch.randint(0, len(names), (len(names),), generator=generator)
+        for _ in range(epochs):
+            for batch in torch.randperm(len(rows), generator=generator).split(128):
+                idx = rows[batch]
+                loss = torch.nn.functional.mse_loss(net(xt[idx]), yt[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        linears = [module for module in net if isinstance(module, torch.nn.Linear)]
+        for i, linear in enumerate(linears):
+            arrays[f"m{m}_w{i}"] = linear.weight.detach().numpy().T.copy()
+            arrays[f"m{m}_b{i}"] = linear.bias.detach().numpy().copy()
+    two = [rows for rows in by_arch.values() if len({r.seed for r in rows}) >= 2 and all(r.status == "ok" for r in rows)]
+    diffs = [rows[0].accuracy - rows[1].accuracy for rows in two]
+    seed_std = float(np.std(diffs) / np.sqrt(2)) if diffs else 0.0
+    meta = {
+        "format": "nas-gym-surrogate/1",
+        "members": members,
+        "layers": 3,
+        "hidden": hidden,
+        "epochs": epochs,
+        "image_size": samples.image_size,
+        "dataset": samples.dataset,
+        "env_id": samples.env_id,
+        "budget": samples.budget,
+        "in_channels": in_channels,
+        "num_classes": num_classes,
+        "width": float(samples.budget.get("width", 1.0)),
+        "fitted_on": len(names),
+        "seed_std": seed_std,
+        "samples_build": samples.build,
+    }
+    return Surrogate(arrays, meta), arrays
