@@ -267,6 +267,11 @@ def cmd_search(args: argparse.Namespace) -> None:
     writer.close()
     tree = result if isinstance(result, ReplayTree) else tree_from_history(history)
     summary = write_outputs(out, spec, history, tree, args.budget, spent=tracked.spent)
+    if summary["budget_left"] > 0:
+        console.print(
+            f"[yellow]note: the search ended with {summary['budget_left']} of its {args.budget} trainings "
+            "unspent: the agent stopped finding architectures that are not in the store"
+        )
     if tracked.replay_mismatches:
         console.print(f"[yellow]note: the replay left the recorded path {tracked.replay_mismatches} time(s)")
     console.print(tree.to_rich(max_depth=4, top_k=3))

@@ -39,14 +39,24 @@ class ReinforceConfig:
     episodes_per_update: int = 2  # m in the poster's 1/m sum over episodes
     gamma: float = 0.5  # weight of earlier prefixes in the poster's G_t = R_t + gamma G_{t-1}
     return_mode: str = "poster"  # "poster" (forward, as above) or "discounted" (R_t + gamma G_{t+1})
-    normalize_return: bool = True  # divide G_t by its weights' sum, so G_t and b share a scale
+    # this project's choice, not the poster's (which gives none): divide G_t by its weights' sum,
+    # so G_t and b share a scale
+    normalize_return: bool = True
     baseline_decay: float | None = None  # None: plain running average (poster); else an EMA factor
     entropy_coef: float = 0.01  # keeps the controller from collapsing before the budget is spent
+    # the replay settings are this project's choices: the poster samples the tree "with probability
+    # p" and gives no values for p, the number replayed or how the tree is sampled
     replay_p: float = 0.5  # probability that an update also replays architectures from the tree
     replay_k: int = 4  # architectures replayed per replay update
     replay_temperature: float | None = 0.02  # softmax temperature over tree accuracies; None = uniform
-    # a controller that only samples stored architectures spends no budget: stop after this many
-    # episodes in a row that trained nothing (the search has converged)
+    # a converged controller samples only stored architectures and spends no budget: after k times
+    # this many episodes in a row that trained nothing, each action is drawn uniformly among the
+    # allowed ones with probability min(1, 0.1 * 2^(k-1)), until an episode trains something
+    # (this project's choice, so that a search uses its budget; its logits can be too peaked for
+    # a temperature to matter)
+    explore_after: int = 20
+    # give up after this many episodes in a row that trained nothing; the run's summary then says
+    # how much of the budget was left
     max_free_episodes: int = 300
     # (fraction of the budget spent, max layers, epochs or None): the layer bound starts low and
     # rises, as the poster's did, so early episodes (a random controller rarely picks HEAD) do not
@@ -145,8 +155,10 @@ def run(
         max_layers, epochs = _curriculum(config, env, vocab.max_layers, max_layers, epochs)
         # the episodes of an update are drawn first (the controller samples from its own RNG and
         # never sees a reward mid-episode), and their prefixes trained at once where the env has a pool
+        k = free_episodes // max(1, config.explore_after)
+        explore = 0.0 if k == 0 else min(1.0, 0.1 * 2 ** (k - 1))
         plans = [
-            _plan_episode(controller, generator, vocab, image_size, max_layers)
+            _plan_episode(controller, generator, vocab, image_size, max_layers, explore)
             for _ in range(config.episodes_per_update - len(batch))
         ]
         env.prefetch(arch for plan in plans for arch in plan.archs)
@@ -220,9 +232,15 @@ class _Plan:
 
 
 def _plan_episode(
-    controller: Controller, generator: torch.Generator, vocab: Any, image_size: int, max_layers: int
+    controller: Controller,
+    generator: torch.Generator,
+    vocab: Any,
+    image_size: int,
+    max_layers: int,
+    explore: float = 0.0,
 ) -> _Plan:
-    """Draw one episode's actions from the controller: up to HEAD or the env's ``max_layers``."""
+    """Draw one episode's actions from the controller, each one uniform among the allowed actions
+    with probability ``explore``: up to HEAD or the env's ``max_layers``."""
     from nas_gym.search_space import Architecture
 
     plan = _Plan([], [], [])
@@ -233,6 +251,9 @@ def _plan_episode(
         with torch.no_grad():
             logits, state = controller.step(prev, state)
             probs = torch.softmax(_masked(logits, mask), dim=-1)
+            if explore > 0:
+                uniform = torch.from_numpy(np.asarray(mask, dtype=np.float64)).to(probs.dtype)
+                probs = (1 - explore) * probs + explore * uniform / uniform.sum()
             action = int(torch.multinomial(probs, 1, generator=generator))
         plan.actions.append(action)
         plan.masks.append(mask)

@@ -128,6 +128,7 @@ def write_outputs(
         "best_arch": best.arch if best else None,
         "best_accuracy": best.accuracy if best else None,
         "trainings": history.trainings if spent is None else spent,
+        "budget_left": budget - (history.trainings if spent is None else spent),
         "budget": budget,
         "steps": len(history),
         "agent": spec.agent,

@@ -69,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> float:
     same = accuracy["in-process"] == accuracy["isolated"]
     print(f"same accuracies in both modes: {'yes' if same else 'NO'}")
     overhead = (wall["isolated"] - wall["in-process"]) / n
-    ratio = (wall["isolated"] + start_seconds["isolated"]) / (wall["in-process"] + start_seconds["in-process"])
+    ratio = (wall["isolated"] + start_seconds["isolated"]) / (
+        wall["in-process"] + start_seconds["in-process"]
+    )
     print(f"overhead_per_child_s: {overhead:.4f}")
     print(f"ratio: {ratio:.3f}")
     return ratio

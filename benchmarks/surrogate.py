@@ -46,7 +46,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     names = sorted(by_arch)
     depths = np.bincount([len(Architecture.parse(a)) for a in names], minlength=16)[1:]
     two = [a for a in names if len({r.seed for r in by_arch[a]}) >= 2]
-    print(f"{args.samples}: {len(samples.samples)} trainings, {len(names)} architectures, {len(two)} with 2 seeds")
+    print(
+        f"{args.samples}: {len(samples.samples)} trainings, {len(names)} architectures, {len(two)} with 2 seeds"
+    )
     print("architectures per depth 1..15: " + " ".join(str(int(d)) for d in depths))
 
     rng = np.random.default_rng(args.seed)
@@ -73,8 +75,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
               f"surrogate vs seed 1 tau {mine:.3f}")  # fmt: skip
     mae = float(np.mean(np.abs(predicted - measured)))
     print(f"fitted on {model.meta['fitted_on']} architectures in {fit_seconds:.1f} s; {len(test)} held out")
-    print(f"held out, overall: kendall tau {tau:.3f}, spearman rho {rho:.3f}, mean abs error {100 * mae:.2f} pp")
-    print(f"held out, measured top 20% ({int(top.sum())}): kendall tau {tau_top:.3f}, spearman rho {rho_top:.3f}")
+    print(
+        f"held out, overall: kendall tau {tau:.3f}, spearman rho {rho:.3f}, mean abs error {100 * mae:.2f} pp"
+    )
+    print(
+        f"held out, measured top 20% ({int(top.sum())}): kendall tau {tau_top:.3f}, spearman rho {rho_top:.3f}"
+    )
     print(f"held out, train seconds: kendall tau {seconds_tau:.3f}")
     if args.out:
         final, arrays = fit_surrogate(samples, members=args.members, epochs=args.epochs, seed=args.seed)

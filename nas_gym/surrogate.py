@@ -72,7 +72,9 @@ def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAU
         if isinstance(layer, Conv):
             params += channels * c * layer.kernel**2
         elif isinstance(layer, Residual):
-            params += 9 * (channels * c + c * c) + (channels * c if (layer.stride != 1 or channels != c) else 0)
+            params += 9 * (channels * c + c * c) + (
+                channels * c if (layer.stride != 1 or channels != c) else 0
+            )
         if isinstance(layer, (Conv, Residual)):
             channels = c
         if (isinstance(layer, Residual) and layer.stride == 2) or isinstance(layer, Pool):
@@ -124,7 +126,7 @@ class Surrogate:
 
     def save(self, path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
         meta = np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)
-        np.savez_compressed(path, meta=meta, **arrays)
+        np.savez_compressed(path, **{"meta": meta, **arrays})  # type: ignore[arg-type]
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         x = (x - self.mean) / self.std
@@ -170,7 +172,10 @@ class SurrogateEvaluator:
     """The evaluator interface of the NAS envs, answered by a :class:`Surrogate` (see the module)."""
 
     def __init__(
-        self, surrogate: Surrogate, noise: bool = False, store: ResultStore | str | os.PathLike[str] | None = None
+        self,
+        surrogate: Surrogate,
+        noise: bool = False,
+        store: ResultStore | str | os.PathLike[str] | None = None,
     ) -> None:
         self.surrogate = surrogate
         self.noise = bool(noise)
@@ -297,7 +302,11 @@ def fit_surrogate(
         for i, linear in enumerate(linears):
             arrays[f"m{m}_w{i}"] = linear.weight.detach().numpy().T.copy()
             arrays[f"m{m}_b{i}"] = linear.bias.detach().numpy().copy()
-    two = [rows for rows in by_arch.values() if len({r.seed for r in rows}) >= 2 and all(r.status == "ok" for r in rows)]
+    two = [
+        rows
+        for rows in by_arch.values()
+        if len({r.seed for r in rows}) >= 2 and all(r.status == "ok" for r in rows)
+    ]
     diffs = [rows[0].accuracy - rows[1].accuracy for rows in two]
     seed_std = float(np.std(diffs) / np.sqrt(2)) if diffs else 0.0
     meta = {
