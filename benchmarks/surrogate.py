@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--samples", required=True)
+    p.add_argument("--with-table", action="store_true", help="add the shipped table's 583 x 2 trainings")
     p.add_argument("--out", default=None, help="write the surrogate fitted on every architecture here")
     p.add_argument("--holdout", type=float, default=0.2)
     p.add_argument("--members", type=int, default=5)
@@ -42,6 +43,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = p.parse_args(argv)
 
     samples = SampleSet.load(args.samples)
+    if args.with_table:
+        from nas_gym.tabular import load_table
+
+        samples = samples.merged(SampleSet.from_table(load_table()))
     by_arch = {a: rows for a, rows in samples.by_arch().items() if all(r.status == "ok" for r in rows)}
     names = sorted(by_arch)
     depths = np.bincount([len(Architecture.parse(a)) for a in names], minlength=16)[1:]

@@ -110,6 +110,23 @@ class SampleSet:
             doc.get("build", {}),
         )  # fmt: skip
 
+    @classmethod
+    def from_table(cls, table: Any) -> SampleSet:
+        """The rows of a :class:`~nas_gym.tabular.Table` as samples (source ``"table"``)."""
+        samples = [
+            Sample(e.arch, seed, e.accuracy[i], e.train_seconds[i], e.num_params, e.status[i], "table")
+            for e in table
+            for i, seed in enumerate(table.seeds)
+        ]
+        return cls(table.env_id, table.dataset, dict(table.budget), table.image_size, samples, dict(table.build))
+
+    def merged(self, other: SampleSet) -> SampleSet:
+        """Both sets' samples; they must share the env's data and training configuration."""
+        if (self.dataset, self.budget, self.image_size) != (other.dataset, other.budget, other.image_size):
+            raise ValueError("samples of different data or training configurations cannot be merged")
+        return SampleSet(self.env_id, self.dataset, self.budget, self.image_size, self.samples + other.samples,
+                         {**self.build, "merged_with": other.build.get("command", "")})  # fmt: skip
+
     def by_arch(self) -> dict[str, list[Sample]]:
         out: dict[str, list[Sample]] = {}
         for s in self.samples:

@@ -1,0 +1,103 @@
+"""The surrogate benchmark: features, the fitted model, NASSurrogate-v0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import nas_gym  # noqa: F401
+from nas_gym.samples import SampleSet, sample_architectures
+from nas_gym.search_space import Architecture
+from nas_gym.surrogate import SHIPPED_SURROGATE, Surrogate, features, fit_surrogate
+from nas_gym.tabular import load_table
+
+
+@pytest.fixture(scope="module")
+def surrogate_file(tmp_path_factory) -> Path:
+    """A small surrogate fitted on the shipped table's real trainings."""
+    samples = SampleSet.from_table(load_table())
+    model, arrays = fit_surrogate(samples, members=2, hidden=16, epochs=20, seed=0)
+    path = tmp_path_factory.mktemp("surrogate") / "s.npz"
+    model.save(path, arrays)
+    return path
+
+
+def test_features_have_one_length_for_every_architecture() -> None:
+    archs = sample_architectures(50, np.random.default_rng(0), 14)
+    shapes = {features(a, 14).shape for a in archs}
+    assert len(shapes) == 1
+    assert not np.array_equal(features(archs[0], 14), features(archs[1], 14))
+
+
+def test_predictions_are_deterministic_and_survive_a_reload(surrogate_file: Path) -> None:
+    model = Surrogate.load(surrogate_file)
+    archs = [str(a) for a in sample_architectures(20, np.random.default_rng(1), 14)]
+    first = model.predict_many(archs)
+    assert np.array_equal(first, Surrogate.load(surrogate_file).predict_many(archs))
+    assert model.predict(archs[0]) == model.predict(archs[0])
+    assert ((first[:, 0] >= 0) & (first[:, 0] <= 1)).all() and (first[:, 1] > 0).all()
+
+
+def test_a_surrogate_file_with_pickled_objects_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.npz"
+    np.savez(path, meta=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="cannot be read"):
+        Surrogate.load(path)
+
+
+def test_the_shipped_surrogate_loads_without_network() -> None:
+    model = Surrogate.load(SHIPPED_SURROGATE)
+    accuracy, seconds = model.predict("R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3")
+    assert 0 < accuracy <= 1 and seconds > 0
+    assert model.meta["fitted_on"] > 0 and model.meta["budget"]["epochs"] == 3.0
+
+
+def test_surrogate_env_passes_both_checkers_and_has_the_real_spaces(surrogate_file: Path) -> None:
+    from gymnasium.utils.env_checker import check_env as gym_check
+    from stable_baselines3.common.env_checker import check_env as sb3_check
+
+    env = gym.make("NASSurrogate-v0", surrogate=str(surrogate_file))
+    assert env.action_space == gym.spaces.Discrete(24)
+    assert env.observation_space == gym.spaces.MultiDiscrete([25] * 15)
+    gym_check(env.unwrapped)
+    sb3_check(gym.make("NASSurrogate-v0", surrogate=str(surrogate_file)))
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(12)  # R32
+    assert 0 < reward <= 1 and info["train_seconds"] > 0 and info["num_params"] > 0
+    assert info["arch"] == "R32"
+
+
+def test_surrogate_env_counts_first_visits_and_resumes_from_its_store(surrogate_file: Path, tmp_path) -> None:
+    store = str(tmp_path / "s.sqlite")
+    env = gym.make("NASSurrogate-v0", surrogate=str(surrogate_file), store=store)
+    env.reset(seed=0)
+    env.step(1)
+    env.step(1)
+    assert env.unwrapped.evaluator.trainings == 2
+    again = gym.make("NASSurrogate-v0", surrogate=str(surrogate_file), store=store)
+    again.reset(seed=0)
+    r = again.step(1)[1]
+    assert again.unwrapped.evaluator.trainings == 0 and r == env.unwrapped.evaluator.lookup("C32k3", 0).accuracy
+
+
+def test_noise_is_per_seed_and_reproducible(surrogate_file: Path) -> None:
+    def reward(seed: int) -> float:
+        env = gym.make("NASSurrogate-v0", surrogate=str(surrogate_file), noise=True)
+        env.reset(seed=seed)
+        return env.step(5)[1]
+
+    assert reward(0) == reward(0) and reward(0) != reward(1)
+
+
+def test_agents_run_on_the_surrogate_env_unchanged(surrogate_file: Path) -> None:
+    from agents.budget import TrackedEnv
+    from agents.registry import run_agent
+
+    for agent in ("random", "evolution", "reinforce"):
+        env = TrackedEnv(gym.make("NASSurrogate-v0", surrogate=str(surrogate_file)), 30)
+        run_agent(agent, env, 0)
+        assert env.spent == 30
+        assert max(len(Architecture.parse(r.arch)) for r in env.history if r.arch) >= 1
