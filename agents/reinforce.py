@@ -51,9 +51,9 @@ class ReinforceConfig:
     replay_temperature: float | None = 0.02  # softmax temperature over tree accuracies; None = uniform
     # a converged controller samples only stored architectures and spends no budget: after k times
     # this many episodes in a row that trained nothing, each action is drawn uniformly among the
-    # allowed ones with probability min(1, 0.1 * 2^(k-1)), until an episode trains something
-    # (this project's choice, so that a search uses its budget; its logits can be too peaked for
-    # a temperature to matter)
+    # allowed ones with probability min(1, 0.1 * 2^(k-1)), for the rest of the search (this
+    # project's choice, so that a search uses its budget; its logits can be too peaked for a
+    # temperature to matter)
     explore_after: int = 20
     # give up after this many episodes in a row that trained nothing; the run's summary then says
     # how much of the budget was left
@@ -150,13 +150,14 @@ def run(
     env.reset(seed=seed)
     batch: list[_Episode] = []
     free_episodes = 0
+    explore = 0.0  # once the controller has converged, it keeps exploring (it never goes back)
     image_size = int(base.image_size)
     while not env.exhausted and free_episodes < config.max_free_episodes:
         max_layers, epochs = _curriculum(config, env, vocab.max_layers, max_layers, epochs)
         # the episodes of an update are drawn first (the controller samples from its own RNG and
         # never sees a reward mid-episode), and their prefixes trained at once where the env has a pool
         k = free_episodes // max(1, config.explore_after)
-        explore = 0.0 if k == 0 else min(1.0, 0.1 * 2 ** (k - 1))
+        explore = max(explore, 0.0 if k == 0 else min(1.0, 0.1 * 2 ** (k - 1)))
         plans = [
             _plan_episode(controller, generator, vocab, image_size, max_layers, explore)
             for _ in range(config.episodes_per_update - len(batch))

@@ -52,21 +52,25 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     inherited = Evaluator(**common, inherit=True, inherit_epochs=args.inherit_epochs)
     archs = sorted(table.entries, key=lambda a: (a.count("-"), a))[: args.limit]
 
+    # how fast this machine trains from scratch now, against the table's recorded seconds: these
+    # architectures are trained from scratch too, each right after its inherited training
+    rng = np.random.default_rng(0)
+    sample = {archs[i] for i in rng.choice(len(archs), size=min(args.calibrate, len(archs)), replace=False)}
+    scratch = Evaluator(**common)
     started = time.perf_counter()
-    accuracy = {a: inherited.evaluate(a, 0).accuracy for a in archs}
+    accuracy = {}
+    for a in archs:
+        accuracy[a] = inherited.evaluate(a, 0).accuracy
+        if a in sample:
+            scratch.evaluate(a, 0)
     wall = time.perf_counter() - started
     rows = {r.arch: r for r in inherited.result_store.rows(inherited.dataset, inherited.budget_key)}
     inherited_seconds = sum(rows[a].train_seconds for a in archs)
     steps_scratch = len(archs) * 375
     roots = sum(1 for a in archs if "-" not in a)
     steps_inherited = roots * 375 + (len(archs) - roots) * round(375 * args.inherit_epochs / budget["epochs"])
-
-    # how fast this machine trains from scratch now, against the table's recorded seconds
-    rng = np.random.default_rng(0)
-    sample = [archs[i] for i in rng.choice(len(archs), size=min(args.calibrate, len(archs)), replace=False)]
-    scratch = Evaluator(**common)
-    now = [scratch.evaluate(a, 0).train_seconds or scratch.stored(a, 0).train_seconds for a in sample]
-    then = [table.get(a).train_seconds[0] for a in sample]
+    now = [scratch.stored(a, 0).train_seconds for a in sorted(sample)]
+    then = [table.get(a).train_seconds[0] for a in sorted(sample)]
     speed = float(np.sum(now) / np.sum(then))
     scratch_seconds = speed * sum(table.get(a).train_seconds[0] for a in archs)
 
