@@ -32,9 +32,12 @@ def main(argv: Sequence[str] | None = None) -> float:
     p.add_argument("--children", type=int, default=24)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=float, default=None, help="override the env's epochs (a quick look)")
     args = p.parse_args(argv)
 
     kwargs = {k: v for k, v in gym.spec(args.env).kwargs.items()}
+    if args.epochs is not None:
+        kwargs["epochs"] = args.epochs
     image_size = Evaluator(**kwargs, device="cpu").image_size
     rng = np.random.default_rng(args.seed)
     archs = [a for a in sample_architectures(4 * args.children, rng, int(image_size)) if len(a) <= 4]

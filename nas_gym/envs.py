@@ -374,7 +374,27 @@ class NASEnv(NASEnvBase):
         return int(self.evaluator.torch_threads)
 
 
-class NASTabularEnv(NASEnvBase):
+class _SecondsInInfo(NASEnvBase):
+    """An env whose evaluator knows what training an architecture takes (a table's recorded
+    seconds, a surrogate's prediction): ``info["train_seconds"]`` says it for each step."""
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self._last_result = None
+        obs, reward, terminated, truncated, info = super().step(action)
+        result = self._last_result
+        seed = self.train_seed if self.train_seed is not None else 0
+        info["train_seconds"] = 0.0 if result is None else self.evaluator.recorded_seconds(result.arch, seed)
+        return obs, reward, terminated, truncated, info
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = super().reset(seed=seed, options=options)
+        info["train_seconds"] = 0.0
+        return obs, info
+
+
+class NASTabularEnv(_SecondsInInfo):
     """
     ## Description
 
@@ -437,24 +457,8 @@ class NASTabularEnv(NASEnvBase):
         super().__init__(evaluator, space.max_layers, reward, train_seed, render_mode, evaluator.vocabulary)
         self.table = evaluator.table
 
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._last_result = None
-        obs, reward, terminated, truncated, info = super().step(action)
-        result = self._last_result
-        info["train_seconds"] = (
-            0.0 if result is None else self.evaluator.recorded_seconds(result.arch, self.train_seed)
-        )
-        return obs, reward, terminated, truncated, info
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        obs, info = super().reset(seed=seed, options=options)
-        info["train_seconds"] = 0.0
-        return obs, info
-
-
-class NASSurrogateEnv(NASEnvBase):
+class NASSurrogateEnv(_SecondsInInfo):
     """
     ## Description
 
@@ -506,17 +510,3 @@ class NASSurrogateEnv(NASEnvBase):
         evaluator = SurrogateEvaluator(load_surrogate(surrogate), noise, store)
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
         self.surrogate = evaluator.surrogate
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        self._last_result = None
-        obs, reward, terminated, truncated, info = super().step(action)
-        result = self._last_result
-        info["train_seconds"] = 0.0 if result is None else self.evaluator.recorded_seconds(result.arch, 0)
-        return obs, reward, terminated, truncated, info
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        obs, info = super().reset(seed=seed, options=options)
-        info["train_seconds"] = 0.0
-        return obs, info

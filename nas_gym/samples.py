@@ -118,7 +118,9 @@ class SampleSet:
             for e in table
             for i, seed in enumerate(table.seeds)
         ]
-        return cls(table.env_id, table.dataset, dict(table.budget), table.image_size, samples, dict(table.build))
+        return cls(
+            table.env_id, table.dataset, dict(table.budget), table.image_size, samples, dict(table.build)
+        )
 
     def merged(self, other: SampleSet) -> SampleSet:
         """Both sets' samples; they must share the env's data and training configuration."""
@@ -168,19 +170,10 @@ def build_samples(
         jobs.append((str(arch), 0))
         if i % second_seed_every == 0:
             jobs.append((str(arch), 1))
-    jobs = list(dict.fromkeys(jobs))
-    total, started = len(jobs), time.time()
-    done = sum(1 for a, s in jobs if evaluator.lookup(a, s) is not None)
-    if on_result is not None:
-        on_result(done, total, "", -1, float("nan"))
-
-    def report(arch: str, s: int, accuracy: float) -> None:
-        nonlocal done
-        done += 1
-        if on_result is not None:
-            on_result(done, total, arch, s, accuracy)
-
-    trained = train_jobs(kwargs, jobs, workers, threads, tag="random", on_result=report, longest_first=False)
+    started = time.time()
+    trained = train_jobs(
+        kwargs, jobs, workers, threads, tag="random", on_result=on_result, longest_first=False
+    )
     budget = evaluator.budget_key
     samples = [
         Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, "random")

@@ -364,17 +364,23 @@ def train_jobs(
     workers: int,
     threads: int,
     tag: str = "",
-    on_result: Callable[[str, int, float], None] | None = None,
+    on_result: Callable[[int, int, str, int, float], None] | None = None,
     longest_first: bool = True,
 ) -> int:
     """Train the (architecture, seed) ``jobs`` missing from the store of ``kwargs`` in ``workers``
     spawned processes with ``threads`` torch threads each, longest architectures first (fewer
-    stragglers) or in the given order; each training goes to the store's ledger under ``tag``. Returns how many were
-    missing. Resumable: what is stored is not trained again."""
+    stragglers) or in the given order; each training goes to the store's ledger under ``tag``.
+    ``on_result(done, total, arch, seed, accuracy)`` reports progress (first with ``arch=""``: what
+    was stored already). Returns how many were missing. Resumable: what is stored is not trained
+    again."""
     from nas_gym.evaluation import Evaluator
 
     evaluator = Evaluator(**kwargs)
-    todo = list(dict.fromkeys((a, s) for a, s in jobs if evaluator.lookup(a, s) is None))
+    jobs = list(dict.fromkeys(jobs))
+    todo = [(a, s) for a, s in jobs if evaluator.lookup(a, s) is None]
+    done = len(jobs) - len(todo)
+    if on_result is not None:
+        on_result(done, len(jobs), "", -1, float("nan"))
     if todo:
         with ProcessPoolExecutor(
             max_workers=workers,
@@ -385,8 +391,9 @@ def train_jobs(
             if longest_first:
                 todo.sort(key=lambda job: -job[0].count("-"))
             for arch, seed, accuracy, _status, _seconds in pool.map(_train_one, *zip(*todo, strict=True)):
+                done += 1
                 if on_result is not None:
-                    on_result(arch, seed, accuracy)
+                    on_result(done, len(jobs), arch, seed, accuracy)
     return len(todo)
 
 
@@ -422,18 +429,8 @@ def build_table(
     image_size = int(evaluator.image_size)  # type: ignore[arg-type]
     archs = space.architectures(image_size)
     jobs = [(str(a), s) for s in seeds for a in archs]
-    total, started = len(jobs), time.time()
-    done = sum(1 for a, s in jobs if evaluator.lookup(a, s) is not None)
-    if on_result is not None:
-        on_result(done, total, "", -1, float("nan"))
-
-    def report(arch: str, seed: int, accuracy: float) -> None:
-        nonlocal done
-        done += 1
-        if on_result is not None:
-            on_result(done, total, arch, seed, accuracy)
-
-    trained = train_jobs(kwargs, jobs, workers, threads, on_result=report)
+    started = time.time()
+    trained = train_jobs(kwargs, jobs, workers, threads, on_result=on_result)
     rows: dict[str, list[StoredResult]] = {}
     for arch, seed in jobs:
         stored = evaluator.lookup(arch, seed)

@@ -156,3 +156,37 @@ def test_tabular_steps_benchmark_runs() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.fullmatch(r"seconds_for_10000_steps: \d+\.\d{3}", proc.stdout.strip().splitlines()[-1])
+
+
+def _run(script: str, *args: str, cwd: Path = ROOT) -> str:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_isolation_benchmark_trains_the_same_children_both_ways() -> None:
+    out = _run("isolation.py", "--children", "3", "--epochs", "0.1", "--threads", "1")
+    assert "same accuracies in both modes: yes" in out
+    assert re.search(r"^ratio: \d+\.\d{3}$", out, re.M) and re.search(r"^overhead_per_child_s: ", out, re.M)
+
+
+def test_surrogate_benchmark_ranks_held_out_architectures(tmp_path: Path) -> None:
+    from nas_gym.samples import SampleSet
+    from nas_gym.tabular import load_table
+
+    samples = tmp_path / "samples.json"
+    SampleSet.from_table(load_table()).save(samples)  # the shipped table's real trainings
+    model = tmp_path / "s.npz"
+    out = _run(
+        "surrogate.py", "--samples", str(samples), "--epochs", "60", "--members", "1", "--out", str(model)
+    )
+    tau = float(re.search(r"^kendall_tau: (\S+)$", out, re.M).group(1))
+    assert tau > 0.5, out  # held-out architectures, not seen in fitting
+    assert model.exists() and re.search(r"^seed_tau: 0\.\d+$", out, re.M)

@@ -80,7 +80,9 @@ def test_surrogate_env_counts_first_visits_and_resumes_from_its_store(surrogate_
     again = gym.make("NASSurrogate-v0", surrogate=str(surrogate_file), store=store)
     again.reset(seed=0)
     r = again.step(1)[1]
-    assert again.unwrapped.evaluator.trainings == 0 and r == env.unwrapped.evaluator.lookup("C32k3", 0).accuracy
+    assert (
+        again.unwrapped.evaluator.trainings == 0 and r == env.unwrapped.evaluator.lookup("C32k3", 0).accuracy
+    )
 
 
 def test_noise_is_per_seed_and_reproducible(surrogate_file: Path) -> None:
