@@ -1,6 +1,6 @@
 """How well prefix weight inheritance ranks architectures, and what it costs, on the shipped table.
 
-    python benchmarks/inheritance.py [--inherit-epochs 1.0] [--store FILE] [--calibrate 24]
+    python benchmarks/inheritance.py [--inherit-epochs 0.75] [--store FILE] [--calibrate 24]
 
 The shipped table holds all 583 architectures of up to 3 layers over 8 layer types, each trained
 from scratch at NASFashionMini-v0's budget with 2 seeds. Here every one of them is trained with
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     from nas_gym.tabular import load_table
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--inherit-epochs", type=float, default=1.0)
+    p.add_argument("--inherit-epochs", type=float, default=0.75)
     p.add_argument("--store", default=None, help="result store (default: a temporary file)")
     p.add_argument("--calibrate", type=int, default=24, help="architectures re-trained from scratch")
     p.add_argument("--limit", type=int, default=None, help="only the first N architectures (a quick look)")

@@ -1,7 +1,7 @@
 """Does prefix weight inheritance find better architectures per second of training? A search-level check.
 
     python benchmarks/inheritance_search.py [--seeds 5] [--scratch-budget 24] [--inherit-budget 60]
-        [--inherit-epochs 0.5] [--agents reinforce,evolution] [--out runs/inheritance_search]
+        [--inherit-epochs 0.75] [--agents reinforce,evolution] [--out runs/inheritance_search]
 
 Each agent searches NASFashionMini-v0 for each seed twice: from scratch with ``--scratch-budget``
 trainings, and with inheritance with ``--inherit-budget`` trainings, the two budgets chosen so the
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--scratch-budget", type=int, default=24)
     p.add_argument("--inherit-budget", type=int, default=60)
-    p.add_argument("--inherit-epochs", type=float, default=0.5)
+    p.add_argument("--inherit-epochs", type=float, default=0.75)
     p.add_argument("--agents", default="reinforce,evolution")
     p.add_argument("--out", type=Path, default=Path("runs/inheritance_search"))
     args = p.parse_args(argv)

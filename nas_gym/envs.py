@@ -339,7 +339,7 @@ class NASEnv(NASEnvBase):
         hang_limit: float = 120.0,
         retry_failed: bool = False,
         inherit: bool = False,
-        inherit_epochs: float = 1.0,
+        inherit_epochs: float = 0.75,
     ) -> None:
         from nas_gym.workers import round_robin_device, worker_index
 
