@@ -83,7 +83,7 @@ class Evaluator:
     retry_failed: bool = False
     model_builder: str = DEFAULT_BUILDER
     inherit: bool = False  # start each child from its trained prefix (see _train)
-    inherit_epochs: float = 0.75  # epochs of a child that inherits (of the mini env's 3: benchmarks/RESULTS.md)
+    inherit_epochs: float = 0.75  # epochs of an inheriting child (benchmarks/RESULTS.md)
     weights_cache_mb: float = 512.0  # disk kept for trained weights, next to the store
     trainings: int = field(default=0, init=False)
     train_seconds: float = field(default=0.0, init=False)
