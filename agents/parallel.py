@@ -79,10 +79,20 @@ def train_child(kwargs: dict[str, Any], arch: str, seed: int, threads: int) -> d
     evaluator = _evaluators.get(key)
     if evaluator is None:
         evaluator = _evaluators[key] = Evaluator(**kwargs)  # in-memory store
+    done = evaluator.result_store.trainings()
     result = evaluator.evaluate(arch, seed)
     stored = evaluator.stored(arch, seed)
     assert stored is not None
+    # prefixes trained first for their weights (inheritance) are trainings too: the driver records them
+    prefixes = []
+    for _dataset, _budget, other, other_seed in evaluator.result_store.ledger_after(done):
+        row = evaluator.stored(other, other_seed)
+        if other != arch and row is not None:
+            prefixes.append({"arch": other, "seed": other_seed, "accuracy": row.accuracy,
+                             "num_params": row.num_params, "train_seconds": row.train_seconds,
+                             "status": row.status, "message": row.message, "device": row.device})  # fmt: skip
     return {
+        "prefixes": prefixes,
         "accuracy": stored.accuracy,
         "num_params": stored.num_params,
         "train_seconds": stored.train_seconds,
@@ -153,8 +163,10 @@ class RayPool:
 
     def _store(self, arch: str, seed: int, ref: Any, tag: str) -> None:
         now = time.time()
+        prefixes: list[dict[str, Any]] = []
         try:
             row = self.ray.get(ref)
+            prefixes = row.get("prefixes", [])
             status, message = row["status"], row["message"]
             accuracy, params, seconds, device = (
                 row["accuracy"],
@@ -168,6 +180,14 @@ class RayPool:
             status, message = "error", f"{type(e).__name__}: {first_line}"[:500]
             accuracy, params, seconds, device = 0.0, self.evaluator.num_params(arch), 0.0, ""
         ev = self.evaluator
+        for p in prefixes:
+            ev.result_store.record_training(
+                StoredResult(
+                    ev.dataset, ev.budget_key, p["arch"], p["seed"], p["accuracy"], None, p["num_params"],
+                    p["train_seconds"], p["status"], p["message"], p["device"], now, now, 1, ev.time_limit,
+                ),
+                tag=tag,
+            )  # fmt: skip
         ev.result_store.record_training(
             StoredResult(
                 ev.dataset, ev.budget_key, arch, seed, accuracy, None, params, seconds, status,

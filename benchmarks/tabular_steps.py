@@ -1,6 +1,6 @@
-"""Steps per second of ``NASTabular-v0`` against Gymnasium's ``CartPole-v1``, in one run.
+"""Steps per second of ``NASTabular-v0`` (or ``NASSurrogate-v0``) against ``CartPole-v1``, in one run.
 
-    python benchmarks/tabular_steps.py [--steps 10000] [--table FILE]
+    python benchmarks/tabular_steps.py [--steps 10000] [--table FILE] [--env NASSurrogate-v0]
 
 Both envs are made with ``gym.make`` (so with Gymnasium's default wrappers) and driven by the same
 loop: a random allowed action each step (the mask from ``info``, CartPole has none), ``reset`` at the
@@ -40,16 +40,17 @@ def main(argv: Sequence[str] | None = None) -> float:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--table", default=None, help="table file (default: the shipped one)")
+    p.add_argument("--env", default="NASTabular-v0", help="NASTabular-v0 or NASSurrogate-v0")
     args = p.parse_args(argv)
 
-    tabular = gym.make("NASTabular-v0", table=args.table)
+    tabular = gym.make(args.env, **({"table": args.table} if args.env == "NASTabular-v0" else {}))
     cartpole = gym.make("CartPole-v1")
     drive(tabular, 200), drive(cartpole, 200)  # warm-up
     t_tab = drive(tabular, args.steps)
     t_cart = drive(cartpole, args.steps)
     trainings = tabular.unwrapped.evaluator.trainings
     print(f"{'env':<16} {'steps':>7} {'seconds':>8} {'steps/s':>9}")
-    for name, t in (("NASTabular-v0", t_tab), ("CartPole-v1", t_cart)):
+    for name, t in ((args.env, t_tab), ("CartPole-v1", t_cart)):
         print(f"{name:<16} {args.steps:>7} {t:>8.3f} {args.steps / t:>9.0f}")
     print(f"distinct (architecture, seed) rows read: {trainings}")
     print(f"tabular_time_vs_cartpole: {t_tab / t_cart:.2f}")

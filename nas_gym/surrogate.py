@@ -50,6 +50,11 @@ def _layer_kind(layer: Any) -> int:
     raise TypeError(layer)
 
 
+@lru_cache(maxsize=8)
+def _token_index(vocabulary: Vocabulary) -> dict[Any, int]:
+    return {layer: i for i, layer in enumerate(vocabulary.layers)}
+
+
 def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> np.ndarray:
     """A fixed-length description of ``arch``: what a small model needs to rank architectures.
 
@@ -57,9 +62,8 @@ def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAU
     where it matters); depth, downsamplings, final spatial size, final channels, log parameter
     proxy, and the first and last layers' kinds.
     """
-    n_tokens = len(vocabulary.layers)
-    index = {layer: i for i, layer in enumerate(vocabulary.layers)}
-    counts = np.zeros(n_tokens)
+    index = _token_index(vocabulary)
+    counts = np.zeros(len(index))
     staged = np.zeros((8, _STAGES))
     stage, channels, size, params = 0, 1, image_size, 0.0
     first = np.zeros(8)
@@ -100,8 +104,13 @@ class Surrogate:
         self.y_mean, self.y_std = arrays["y_mean"], arrays["y_std"]
         members = int(meta["members"])
         layers = int(meta["layers"])
+        # the members stacked, so one forward pass is a few batched products: (members, in, out)
         self.weights = [
-            [(arrays[f"m{m}_w{i}"], arrays[f"m{m}_b{i}"]) for i in range(layers)] for m in range(members)
+            (
+                np.stack([arrays[f"m{m}_w{i}"] for m in range(members)]),
+                np.stack([arrays[f"m{m}_b{i}"] for m in range(members)])[:, None, :],
+            )
+            for i in range(layers)
         ]
         self.seed_std = float(meta.get("seed_std", 0.0))
         digest = hashlib.sha256()
@@ -129,16 +138,12 @@ class Surrogate:
         np.savez_compressed(path, **{"meta": meta, **arrays})  # type: ignore[arg-type]
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        x = (x - self.mean) / self.std
-        outs = []
-        for member in self.weights:
-            h = x
-            for i, (w, b) in enumerate(member):
-                h = h @ w + b
-                if i < len(member) - 1:
-                    h = np.tanh(h)
-            outs.append(h)
-        return np.mean(outs, axis=0) * self.y_std + self.y_mean
+        h = ((x - self.mean) / self.std)[None]  # (1, n, in), broadcast over the members
+        for i, (w, b) in enumerate(self.weights):
+            h = np.matmul(h, w) + b
+            if i < len(self.weights) - 1:
+                np.tanh(h, out=h)
+        return h.mean(axis=0) * self.y_std + self.y_mean
 
     def predict_many(self, archs: list[Architecture | str]) -> np.ndarray:
         """(accuracy, train seconds) per architecture, shape (n, 2)."""

@@ -103,3 +103,14 @@ def test_a_resumed_search_with_inheritance_replays_without_training(tmp_path: Pa
     assert (out / "history.jsonl").read_text() == history
     assert ResultStore(out / "results.sqlite").trainings() == ledger
     assert '"inherit_epochs"' in next(ResultStore(out / "results.sqlite").rows()).budget
+
+
+def test_a_remote_worker_reports_the_prefixes_it_trained_for_their_weights() -> None:
+    from agents.parallel import train_child
+
+    kwargs = {**KWARGS, "inherit": True, "inherit_epochs": 0.25}
+    row = train_child(kwargs, "C32k3-MP2-R32", 0, 1)  # a fresh worker: no prefix weights yet
+    assert row["status"] == "ok"
+    assert [p["arch"] for p in row["prefixes"]] == ["C32k3", "C32k3-MP2"]  # the driver counts these
+    again = train_child(kwargs, "C32k3-MP2-R32-DR", 0, 1)  # the same worker has them now
+    assert again["prefixes"] == []
