@@ -77,7 +77,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     base: dict[str, Any] = {}
     if args.run is not None:
-        from agents.runs import FINAL_EPOCHS_FACTOR, RunSpec, best_of_run
+        from agents.common.runs import FINAL_EPOCHS_FACTOR, RunSpec, best_of_run
 
         args.text, run_env, run_seed = best_of_run(args.run)
         if args.env is not None and args.env != run_env:
@@ -156,8 +156,9 @@ def _check_backend(args: argparse.Namespace) -> None:
 def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store: Path) -> Any:
     """The pool that trains an agent's batches in parallel: None for one local worker.
     (``_check_backend`` has checked the options.)"""
-    from agents.parallel import RayPool, VectorPool, evaluator_kwargs
     from agents.registry import SB3_AGENTS
+    from nas_gym.evaluation import Evaluator
+    from nas_gym.pool import RayPool, VectorPool, evaluator_kwargs
 
     if args.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
         return None
@@ -166,7 +167,7 @@ def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store
             return None
         return VectorPool(args.env, {**kwargs, "store": str(store)}, args.workers)
     evaluator = env.unwrapped.evaluator
-    if not hasattr(evaluator, "budget_key"):
+    if not isinstance(evaluator, Evaluator):
         raise CliError(f"{args.env} trains nothing: it has no use for Ray")
     gpus = args.gpus_per_child
     if gpus is None:
@@ -188,10 +189,11 @@ def cmd_search(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.budget import History, TrackedEnv
+    from agents.common.budget import TrackedEnv
+    from agents.common.history import History
+    from agents.common.replay_tree import ReplayTree
+    from agents.common.runs import RunSpec, layer_table, tree_from_history, write_outputs
     from agents.registry import AGENTS, run_agent
-    from agents.replay_tree import ReplayTree
-    from agents.runs import RunSpec, layer_table, tree_from_history, write_outputs
 
     if args.agent not in AGENTS:
         raise CliError(f"unknown agent {args.agent!r}; known: {', '.join(AGENTS)}")
@@ -300,7 +302,7 @@ def cmd_table_build(args: argparse.Namespace) -> None:
     if args.env == "NASTabular-v0":
         raise CliError("a table is built from an env that trains children, not from NASTabular-v0")
     kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
-    from agents.parallel import evaluator_kwargs
+    from nas_gym.pool import evaluator_kwargs
 
     space = Space.parse(args.space)
     if args.seeds < 1:
@@ -346,7 +348,7 @@ def cmd_samples_build(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.parallel import evaluator_kwargs
+    from nas_gym.pool import evaluator_kwargs
     from nas_gym.samples import build_samples
 
     if args.env in ("NASTabular-v0", "NASSurrogate-v0"):

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.budget import TrackedEnv
-from agents.random_search import RandomSearchConfig, random_architecture
+from agents.common.budget import TrackedEnv
+from agents.common.sampling import EpisodeShape, random_architecture
 from nas_gym.search_space import Architecture, Vocabulary
 
 __all__ = ["EvolutionConfig", "MUTATIONS", "mutate", "run"]
@@ -48,7 +48,7 @@ class EvolutionConfig:
     max_idle_children: int = 1000
     """Children in a row without a new training after which the search stops (the reachable space is
     used up). A guard against an endless loop, not a budget."""
-    initial: RandomSearchConfig | None = None
+    initial: EpisodeShape | None = None
     """How the initial population (and fallback children) are drawn; None: masked uniform actions,
     exactly like random search."""
 
@@ -114,9 +114,8 @@ def run(env: TrackedEnv, seed: int, config: EvolutionConfig | None = None) -> No
     """
     config = config or EvolutionConfig()
     rng = np.random.default_rng(seed)
-    vocabulary: Vocabulary = env.unwrapped.vocabulary  # type: ignore[attr-defined]
-    image_size: int = env.unwrapped.image_size  # type: ignore[attr-defined]
-    initial = config.initial or RandomSearchConfig()
+    vocabulary, image_size = env.vocabulary, env.image_size
+    initial = config.initial or EpisodeShape()
     env.reset(seed=seed)  # the children's training seed derives from this seed
 
     population: deque[tuple[Architecture, float]] = deque()  # oldest on the left

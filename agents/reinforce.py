@@ -10,7 +10,7 @@ updated every ``episodes_per_update`` episodes (m) with
 where ``b`` is the running average of the accuracies of the architectures sampled so far, and
 the return is the poster's forward accumulation ``G_t = R_t + gamma G_{t-1}`` (or, as an option,
 the usual discounted return ``G_t = R_t + gamma G_{t+1}``). Every episode goes into a
-:class:`~agents.replay_tree.ReplayTree`; with probability ``replay_p`` an update also replays
+:class:`~agents.common.replay_tree.ReplayTree`; with probability ``replay_p`` an update also replays
 architectures sampled from the tree, scored by the accuracies stored there (no retraining).
 The optional curriculum raises the layer bound and the training epochs during the search, as
 the poster did.
@@ -20,14 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from agents.budget import BudgetExhausted, TrackedEnv
-from agents.replay_tree import ReplayTree
+from agents.common.budget import BudgetExhausted, TrackedEnv
+from agents.common.replay_tree import ReplayTree
+from nas_gym.search_space import Architecture, Vocabulary
 
 __all__ = ["Controller", "ReinforceConfig", "run"]
 
@@ -136,8 +136,7 @@ def run(
     """Search until the budget is spent; return the replay tree (also saved as ``checkpoint``/tree.json)."""
     config = config or ReinforceConfig()
     tree = tree if tree is not None else ReplayTree()
-    base: Any = env.unwrapped  # a NASEnvBase
-    vocab = base.vocabulary  # type: ignore[attr-defined]
+    vocab = env.vocabulary
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -151,7 +150,7 @@ def run(
     batch: list[_Episode] = []
     free_episodes = 0
     explore = 0.0  # once the controller has converged, it keeps exploring (it never goes back)
-    image_size = int(base.image_size)
+    image_size = env.image_size
     while not env.exhausted and free_episodes < config.max_free_episodes:
         max_layers, epochs = _curriculum(config, env, vocab.max_layers, max_layers, epochs)
         # the episodes of an update are drawn first (the controller samples from its own RNG and
@@ -192,7 +191,7 @@ def run(
             loss = loss + _episode_loss(controller, ep, g, b, config.entropy_coef)
         if len(tree) > 0 and rng.random() < config.replay_p:
             for arch, _ in tree.sample(rng, config.replay_k, config.replay_temperature):
-                replay = _replay_episode(arch, tree, vocab, base.image_size)
+                replay = _replay_episode(arch, tree, vocab, image_size)
                 g = returns(replay.rewards, config.gamma, config.return_mode, config.normalize_return)
                 loss = loss + _episode_loss(controller, replay, g, b, config.entropy_coef)
         optimizer.zero_grad()
@@ -220,7 +219,10 @@ def _curriculum(config: ReinforceConfig, env: TrackedEnv, full: int, max_layers:
         if spent >= fraction:
             max_layers, target = min(layers, full), new_epochs
             if target is not None and target != epochs:
-                env.evaluator.set_epochs(target)
+                set_epochs = getattr(env.evaluator, "set_epochs", None)
+                if set_epochs is None:
+                    raise ValueError("a curriculum of epochs needs an env that trains its children")
+                set_epochs(target)
                 epochs = target
     return max_layers, epochs
 
@@ -235,15 +237,13 @@ class _Plan:
 def _plan_episode(
     controller: Controller,
     generator: torch.Generator,
-    vocab: Any,
+    vocab: Vocabulary,
     image_size: int,
     max_layers: int,
     explore: float = 0.0,
 ) -> _Plan:
     """Draw one episode's actions from the controller, each one uniform among the allowed actions
     with probability ``explore``: up to HEAD or the env's ``max_layers``."""
-    from nas_gym.search_space import Architecture
-
     plan = _Plan([], [], [])
     arch = Architecture()
     prev, state = torch.tensor([controller.num_actions]), None
@@ -258,12 +258,12 @@ def _plan_episode(
             action = int(torch.multinomial(probs, 1, generator=generator))
         plan.actions.append(action)
         plan.masks.append(mask)
-        if action == vocab.head_action:
+        step = vocab.step(arch, action, image_size, mask=mask)  # the env's rules (prefix rewards)
+        if step.evaluated is not None:
+            plan.archs.append(str(step.evaluated))
+        if step.terminated:
             return plan
-        arch = arch.append(vocab.layer_of(action))
-        plan.archs.append(str(arch))
-        if len(arch) >= vocab.max_layers:  # the env ends the episode here
-            return plan
+        arch = step.arch
         prev = torch.tensor([action])
 
 
@@ -298,10 +298,8 @@ def _episode_loss(controller: Controller, ep: _Episode, g: list[float], b: float
     return loss
 
 
-def _replay_episode(arch: str, tree: ReplayTree, vocab, image_size: int) -> _Episode:
+def _replay_episode(arch: str, tree: ReplayTree, vocab: Vocabulary, image_size: int) -> _Episode:
     """An episode rebuilt from the tree: the architecture's actions then HEAD, with stored rewards."""
-    from nas_gym.search_space import Architecture
-
     parsed = Architecture.parse(arch)
     actions = vocab.actions_of(parsed) + [vocab.head_action]
     masks, rewards, archs = [], [], []

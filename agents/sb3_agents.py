@@ -8,11 +8,8 @@ exploration and target updates are counted in tens to hundreds of trainings.
 How a run stops: the *budget of trainings* is the stop, not ``total_timesteps``. Steps answered by
 the result store are free, so the number of steps a budget buys is unknown in advance.
 ``total_timesteps`` is only a cap (``max_steps_per_training`` x the trainings left) against a
-policy that keeps replaying stored architectures; the :class:`StopWhenExhausted` callback ends
-``learn`` after the step that spends the last training. ``TrackedEnv.step`` raises
-:class:`~agents.budget.BudgetExhausted` if a step would still train past the budget (it cannot once
-the callback stops the run, but it is what guarantees the budget whatever SB3 does); the run
-catches it and ends cleanly.
+policy that keeps replaying stored architectures (:mod:`agents.common.sb3` has the plumbing: the
+budget as the stop, several env copies counted as one search).
 
 PPO, A2C and DQN do not see the masks: a masked action ends the episode with reward 0 (the env's
 contract), which they learn to avoid. MaskablePPO reads ``action_masks()`` through the wrappers.
@@ -23,7 +20,7 @@ the same search whether the store was empty or not, which is what resuming relie
 
 Stable-Baselines3 is imported inside the run functions, so importing this module stays light.
 
-Section order (as in every agent file): configs, shared pieces, one run function per algorithm.
+Section order (as in every agent file): configs, the DQN schedule, one run function per algorithm.
 """
 
 from __future__ import annotations
@@ -31,11 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from agents.budget import BudgetExhausted, TrackedEnv
+from agents.common.budget import TrackedEnv
+from agents.common.sb3 import learn_to_budget, vec_env
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm
-    from stable_baselines3.common.vec_env import DummyVecEnv
 
 __all__ = [
     "A2CConfig",
@@ -129,131 +126,7 @@ class DQNConfig(SB3Config):
     """Epsilon for the rest of the search: about one random action in 20, under one per 15-layer episode."""
 
 
-# -- shared pieces ------------------------------------------------------------------------------
-
-
-def _stop_callback(env: TrackedEnv) -> Any:
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class StopWhenExhausted(BaseCallback):
-        """Ends ``learn`` after the step that spends the last training of the budget."""
-
-        def __init__(self, tracked: TrackedEnv) -> None:
-            super().__init__(verbose=0)
-            self.tracked = tracked
-
-        def _on_step(self) -> bool:
-            return not self.tracked.exhausted
-
-    return StopWhenExhausted(env)
-
-
-def _vec_env(env: TrackedEnv) -> DummyVecEnv:
-    """DummyVecEnv > Monitor > ``env``. We keep ``env`` (the budget keeper) to
-    check it; ``env_method("action_masks")`` reaches ``TrackedEnv.action_masks`` through
-    ``get_wrapper_attr``."""
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    monitored = Monitor(env)
-    return DummyVecEnv([lambda: monitored])
-
-
-def _budgeted(venv: Any, tracked: TrackedEnv) -> Any:
-    """Wrap a ``SubprocVecEnv`` of copies of the tracked env: count their trainings against the
-    budget and record their steps in the tracked env's history, in env order.
-
-    Before a step, each copy's next architecture is known (its observation and its action): one not
-    in the store yet (and not already asked for by a lower-numbered copy) is a training. A copy
-    whose training would pass the budget is given HEAD instead (or an action that ends the
-    episode untrained); the stop callback ends ``learn`` after that step.
-    """
-    import numpy as np
-    from stable_baselines3.common.vec_env import VecEnvWrapper
-
-    base = tracked.env.unwrapped
-    vocab = base.vocabulary  # type: ignore[attr-defined]
-    image_size = int(base.image_size)  # type: ignore[attr-defined]
-    head = vocab.head_action
-
-    class Budgeted(VecEnvWrapper):
-        def reset(self) -> Any:
-            self._obs = self.venv.reset()
-            return self._obs
-
-        def step_async(self, actions: Any) -> None:
-            actions = np.array(actions, copy=True)
-            self._new = []
-            asked: set[str] = set()
-            for i, action in enumerate(actions):
-                arch = vocab.decode(self._obs[i])  # type: ignore[index]
-                a = int(action)
-                trains = False
-                if a != head and vocab.action_mask(arch, image_size)[a]:
-                    nxt = str(arch.append(vocab.layer_of(a)))
-                    trains = nxt not in asked and tracked.evaluator.lookup(nxt, tracked.train_seed) is None
-                    if trains and tracked.spent + len(asked) >= tracked.budget:
-                        actions[i], trains = head, False  # HEAD trains nothing (masked at t=0: ends it)
-                    elif trains:
-                        asked.add(nxt)
-                self._new.append(trains)
-            self.venv.step_async(actions)
-
-        def step_wait(self) -> Any:
-            obs, rewards, dones, infos = self.venv.step_wait()
-            for info, new, done in zip(infos, self._new, dones, strict=True):
-                tracked.record_remote(info["arch"], info["accuracy"], new, bool(done))
-            self._obs = obs
-            return obs, rewards, dones, infos
-
-    return Budgeted(venv)
-
-
-def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
-    """``n_envs`` copies of ``env`` (same id and kwargs, the store file shared), each in a process,
-    each with its share of the cores; on several GPUs, copy i on GPU i % GPUs."""
-    import gymnasium as gym
-    from stable_baselines3.common.monitor import Monitor
-    from stable_baselines3.common.vec_env import SubprocVecEnv
-
-    from nas_gym.workers import cpu_share
-
-    spec = env.env.spec
-    if spec is None or spec.id is None:
-        raise ValueError("n_envs > 1 needs an env made with gym.make (its id and kwargs are copied)")
-    kwargs = dict(spec.kwargs)
-    if getattr(env.env.unwrapped, "reward_mode", "prefix") != "prefix":
-        raise ValueError("n_envs > 1 needs reward='prefix' (each step trains the architecture it makes)")
-    if kwargs.get("store") is None:
-        raise ValueError("n_envs > 1 needs the env's store to be a file: the copies share it")
-    kwargs["train_seed"] = env.train_seed
-    if "threads" in kwargs or spec.entry_point == "nas_gym.envs:NASEnv":
-        kwargs["threads"] = kwargs.get("threads") or cpu_share(n_envs)
-    devices = [kwargs.get("device")] * n_envs
-    if kwargs.get("device") is None and kwargs.get("dataset") is not None:
-        import torch
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if gpus > 1:
-            devices = [f"cuda:{i % gpus}" for i in range(n_envs)]
-
-    def maker(device: Any) -> Any:
-        extra = {} if device is None else {"device": device}
-        return lambda: Monitor(gym.make(spec, **{**kwargs, **extra}))  # the spec: no registry needed
-
-    venv = SubprocVecEnv([maker(d) for d in devices])
-    venv.env_method("set_ledger_tag", env.tag)  # their trainings count for this search in the ledger
-    return _budgeted(venv, env)
-
-
-def _learn(model: BaseAlgorithm, env: TrackedEnv, config: SB3Config) -> None:
-    """Run ``model.learn`` until the budget is spent (or the free-step cap is reached)."""
-    left = env.budget - env.spent
-    try:
-        model.learn(total_timesteps=left * config.max_steps_per_training, callback=_stop_callback(env))
-    except BudgetExhausted:
-        # the budget is the stop: a step that would train past it ends the search, mid-rollout
-        pass
+# -- the DQN schedule ---------------------------------------------------------------------------
 
 
 class _EpsilonOverTrainings:
@@ -287,7 +160,7 @@ def _search(
         return None
     if config.n_envs < 1:
         raise ValueError(f"n_envs must be >= 1, got {config.n_envs}")
-    venv = _vec_env(env) if config.n_envs == 1 else _subproc_env(env, config.n_envs)
+    venv = vec_env(env, config.n_envs)
     model = algo(
         "MlpPolicy",
         venv,
@@ -302,7 +175,7 @@ def _search(
     if isinstance(config, DQNConfig):
         model.exploration_schedule = _EpsilonOverTrainings(env, config)
     try:
-        _learn(model, env, config)
+        learn_to_budget(model, env, config.max_steps_per_training)
     finally:
         if config.n_envs > 1:
             venv.close()

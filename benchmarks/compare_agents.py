@@ -105,7 +105,7 @@ def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budg
     import gymnasium as gym
 
     import nas_gym  # noqa: F401  (registers the ids)
-    from agents.budget import TrackedEnv
+    from agents.common.budget import TrackedEnv
     from agents.registry import run_agent
 
     env = gym.make(env_id, **env_kwargs)

@@ -109,9 +109,9 @@ def pool(args: argparse.Namespace) -> int:
     import gymnasium as gym
 
     import nas_gym  # noqa: F401
-    from agents.budget import TrackedEnv
-    from agents.parallel import VectorPool
+    from agents.common.budget import TrackedEnv
     from agents.registry import run_agent
+    from nas_gym.pool import VectorPool
 
     overrides = {"device": args.device, "download": False}
     if args.epochs is not None:

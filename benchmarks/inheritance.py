@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         if a in sample:
             scratch.evaluate(a, 0)
     wall = time.perf_counter() - started
-    rows = {r.arch: r for r in inherited.result_store.rows(inherited.dataset, inherited.budget_key)}
+    rows = {r.arch: r for r in inherited.result_store.rows(inherited.dataset, inherited.config_key)}
     inherited_seconds = sum(rows[a].train_seconds for a in archs)
     steps_scratch = len(archs) * 375
     roots = sum(1 for a in archs if "-" not in a)

@@ -25,7 +25,7 @@ import numpy as np
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    from agents.runs import FINAL_EPOCHS_FACTOR
+    from agents.common.runs import FINAL_EPOCHS_FACTOR
     from nas_gym.evaluation import Evaluator
     from nas_gym.registration import ENV_IDS
     from nas_gym.store import ResultStore

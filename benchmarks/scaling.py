@@ -3,7 +3,7 @@
     python benchmarks/scaling.py [--env NASFashionMini-v0] [--workers 1,2] [--children 12]
     python benchmarks/scaling.py --env NASFashionMNIST-v0 --device cuda --workers 1,2,4,8
 
-Each setting is an ``agents.parallel.VectorPool``: a Gymnasium async vector env of N spawned
+Each setting is an ``nas_gym.pool.VectorPool``: a Gymnasium async vector env of N spawned
 workers (``gym.make_vec(..., vectorization_mode="async")``) sharing one result store, as
 ``nas-gym search --workers N`` uses it. Every setting trains the same list of distinct children
 (random architectures of 2 to 4 layers drawn with a fixed seed from the default vocabulary, or
@@ -49,8 +49,8 @@ def sample_children(count: int, image_size: int, seed: int, space: str | None = 
 
 def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> tuple[float, list[str]]:
     """Seconds for ``workers`` pool workers to train ``children`` (fresh store), and the statuses."""
-    from agents.parallel import VectorPool
     from nas_gym.evaluation import ResultStore
+    from nas_gym.pool import VectorPool
 
     with tempfile.TemporaryDirectory() as folder:
         store = os.path.join(folder, "results.sqlite")

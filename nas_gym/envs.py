@@ -9,29 +9,26 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from nas_gym.evaluation import EvalResult, Evaluator, ResultStore
-from nas_gym.search_space import DEFAULT_MAX_LAYERS, Architecture, Vocabulary
+from nas_gym.evaluation import EVALUATOR_KWARGS, ArchEvaluator, EvalResult, Evaluator, ResultStore
+from nas_gym.search_space import DEFAULT_MAX_LAYERS, REWARD_MODES, Architecture, Vocabulary
 
 __all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASSurrogateEnv", "NASTabularEnv"]
-
-REWARD_MODES = ("prefix", "final", "improvement")
 
 
 class NASEnvBase(gym.Env[np.ndarray, np.int64]):
     """Spaces, masks, rewards and episodes of every NAS env, over any *evaluator*.
 
-    ``vocabulary`` (default: the 24-action one) fixes the layers an action can append.
-    An evaluator scores an architecture for a seed: ``evaluate(arch, seed) -> EvalResult``,
-    ``lookup(arch, seed)`` (None when it would have to train), ``num_params(arch)``, its
-    ``image_size`` and a ``trainings`` counter. :class:`NASEnv` trains children for real; a
-    tabular or synthetic env supplies another evaluator.
+    ``vocabulary`` (default: the 24-action one) fixes the layers an action can append; a step
+    follows :meth:`nas_gym.search_space.Vocabulary.step`, the episode rules every agent plans
+    with. The evaluator is any :class:`nas_gym.evaluation.ArchEvaluator`: :class:`NASEnv` trains
+    children for real; the tabular and surrogate envs, or a test, supply another.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,
-        evaluator: Any,
+        evaluator: ArchEvaluator,
         max_layers: int = DEFAULT_MAX_LAYERS,
         reward: str = "prefix",
         train_seed: int | None = None,
@@ -44,6 +41,11 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"max_layers must be a positive int, got {max_layers!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+        if not isinstance(evaluator, ArchEvaluator):
+            raise TypeError(
+                f"{type(evaluator).__name__} is not an evaluator: it needs what nas_gym.evaluation.ArchEvaluator "
+                "lists (image_size, trainings, ledger_tag, result_store, evaluate, lookup, num_params)"
+            )
         self.evaluator = evaluator
         if vocabulary is None:
             vocabulary = Vocabulary(max_layers=max_layers)
@@ -87,22 +89,17 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         if self._needs_reset:
             raise RuntimeError("the episode has ended: call reset() before step()")
         vocab = self.vocabulary
-        if not self._mask[index]:
+        step = vocab.step(self.arch, index, self.image_size, self.reward_mode, self._mask)
+        if step.invalid:
             self._needs_reset = True
             return self._obs(), 0.0, True, False, self._info(invalid=True)
 
         previous = self._accuracy
-        if index == vocab.head_action:
-            terminated = True
-            if self.reward_mode == "final":
-                self._record(self._evaluate(self.arch))
-        else:
-            self.arch = self.arch.append(vocab.layer_of(index))
-            terminated = len(self.arch) >= vocab.max_layers
-            if self.reward_mode != "final" or terminated:
-                self._record(self._evaluate(self.arch))
-            else:
-                self._accuracy, self._num_params = 0.0, self.evaluator.num_params(self.arch)
+        self.arch, terminated = step.arch, step.terminated
+        if step.evaluated is not None:
+            self._record(self._evaluate(step.evaluated))
+        elif index != vocab.head_action:  # reward="final" mid-episode: nothing is trained yet
+            self._accuracy, self._num_params = 0.0, self.evaluator.num_params(self.arch)
 
         if self.reward_mode == "prefix":
             reward = self._accuracy
@@ -119,35 +116,16 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         return self._mask.copy()
 
     def evaluate_share(self, archs: list[str], seed: int, workers: int, tag: str = "") -> list[str]:
-        """Evaluate this worker's share of ``archs`` with training seed ``seed``; return the statuses.
+        """Train this worker's share of ``archs`` with seed ``seed`` (:func:`nas_gym.pool.train_share`):
+        what a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n, tag)``."""
+        from nas_gym.pool import train_share
 
-        What a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n, tag)``:
-        every worker walks the whole list and trains what it claims first in the shared store, so
-        the work is shared out as workers become free; the results, and their lines in the store's
-        ledger of trainings under ``tag`` (the search's id), go to the store, where the env that
-        drives the search finds them. An evaluator without claims takes every ``workers``-th
-        architecture from its index in the vector env.
-        """
-        from nas_gym.workers import worker_index
-
-        claim = getattr(self.evaluator, "claim", None)
-        if hasattr(self.evaluator, "ledger_tag"):
-            self.evaluator.ledger_tag = tag
-        mine = archs if claim is not None else archs[(worker_index() or 0) :: workers]
-        statuses = []
-        for arch in mine:  # claim one, train it, then claim the next: the free worker takes it
-            if claim is not None and (
-                self.evaluator.lookup(arch, int(seed)) is not None or not claim(arch, int(seed))
-            ):
-                continue
-            statuses.append(self.evaluator.evaluate(arch, int(seed)).status)
-        return statuses
+        return train_share(self.evaluator, archs, seed, workers, tag)
 
     def set_ledger_tag(self, tag: str) -> None:
         """Write this env's trainings to the store's ledger under ``tag`` (a search's id), as a
         copy of a searched env in another process must."""
-        if hasattr(self.evaluator, "ledger_tag"):
-            self.evaluator.ledger_tag = tag
+        self.evaluator.ledger_tag = tag
 
     def close(self) -> None:
         close = getattr(self.evaluator, "close", None)
@@ -345,33 +323,15 @@ class NASEnv(NASEnvBase):
 
         if device is None:  # in a vector env's worker on a machine with several GPUs: its own GPU
             device = round_robin_device(worker_index())
-        evaluator = Evaluator(
-            dataset=dataset,
-            train_size=train_size,
-            val_size=val_size,
-            image_size=image_size,
-            width=width,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            time_limit=time_limit,
-            data_dir=data_dir,
-            download=download,
-            device=device,
-            store=store,
-            threads=threads,
-            isolate=isolate,
-            hang_limit=hang_limit,
-            retry_failed=retry_failed,
-            inherit=inherit,
-            inherit_epochs=inherit_epochs,
-        )
+        given = locals()
+        evaluator = Evaluator(**{k: given[k] for k in (*EVALUATOR_KWARGS, "store") if k in given})
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
+        self.trainer: Evaluator = evaluator  # the evaluator, typed as the one that trains
 
     @property
     def torch_threads(self) -> int:
         """The torch threads this env's children train with on the CPU."""
-        return int(self.evaluator.torch_threads)
+        return int(self.trainer.torch_threads)
 
 
 class _SecondsInInfo(NASEnvBase):
@@ -435,6 +395,8 @@ class NASTabularEnv(_SecondsInInfo):
 
     ``store``: where the rows this env has read go (``None``: in memory). A file store makes a
     tabular search resumable exactly as a real one; a row there is not counted again.
+    ``max_layers``: a shorter bound than the table's depth (observations then have that many
+    slots); more than the table's depth is an error that says so.
 
     ## Version History
 
@@ -449,12 +411,24 @@ class NASTabularEnv(_SecondsInInfo):
         reward: str = "prefix",
         train_seed: int | None = None,
         render_mode: str | None = None,
+        max_layers: int | None = None,
     ) -> None:
         from nas_gym.tabular import TableEvaluator, load_table
 
         evaluator = TableEvaluator(load_table(table), accuracy, store)
         space = evaluator.table.space
-        super().__init__(evaluator, space.max_layers, reward, train_seed, render_mode, evaluator.vocabulary)
+        if max_layers is None:
+            max_layers = space.max_layers
+        elif (
+            isinstance(max_layers, bool)
+            or not isinstance(max_layers, int)
+            or not 1 <= max_layers <= space.max_layers
+        ):
+            raise ValueError(
+                f"max_layers must be an int in 1..{space.max_layers} for this table (it holds every "
+                f"architecture of up to {space.max_layers} layers), got {max_layers!r}"
+            )
+        super().__init__(evaluator, max_layers, reward, train_seed, render_mode, evaluator.vocabulary)
         self.table = evaluator.table
 
 

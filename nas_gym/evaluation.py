@@ -8,13 +8,14 @@ default (:mod:`nas_gym.child`), so one that hangs or crashes in native code beco
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -22,7 +23,15 @@ from nas_gym.child import DEFAULT_BUILDER, ChildOutcome, ChildRequest, DataSpec
 from nas_gym.search_space import Architecture
 from nas_gym.store import ResultStore, StoredResult, StoreError, may_retry
 
-__all__ = ["EvalResult", "Evaluator", "ResultStore", "StoreError", "StoredResult"]
+__all__ = [
+    "EVALUATOR_KWARGS",
+    "ArchEvaluator",
+    "EvalResult",
+    "Evaluator",
+    "ResultStore",
+    "StoreError",
+    "StoredResult",
+]
 
 # failures that depend on the circumstances: retried once at once (each attempt is a training)
 _RETRY_AT_ONCE = ("out_of_memory", "error", "crashed", "hung")
@@ -47,6 +56,32 @@ class EvalResult:
         return cls(
             stored.arch, stored.accuracy, stored.num_params, stored.status, True, 0.0, stored.test_accuracy
         )
+
+
+@runtime_checkable
+class ArchEvaluator(Protocol):
+    """What the envs and the agents ask of an evaluator: real training (:class:`Evaluator`), a table
+    (:class:`nas_gym.tabular.TableEvaluator`), a surrogate
+    (:class:`nas_gym.surrogate.SurrogateEvaluator`) or a test's function all answer it.
+
+    ``trainings`` counts this object's store misses (and retries); ``lookup`` is what
+    ``evaluate`` would answer without training (None: it would train; anything else is stored);
+    ``ledger_tag`` names the search whose trainings are being written (the store's ledger);
+    ``result_store`` is that store, or None for an evaluator that keeps no ledger.
+    """
+
+    image_size: Any  # int once constructed
+    trainings: int
+    ledger_tag: str
+
+    @property
+    def result_store(self) -> ResultStore | None: ...
+
+    def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult: ...
+
+    def lookup(self, arch: Architecture | str, seed: int) -> Any: ...
+
+    def num_params(self, arch: Architecture | str) -> int: ...
 
 
 @dataclass
@@ -119,15 +154,7 @@ class Evaluator:
             raise ValueError(f"inherit must be true or false, got {self.inherit!r}")
         if not (isinstance(self.hang_limit, int | float) and self.hang_limit > 0):
             raise ValueError(f"hang_limit must be a positive number of seconds, got {self.hang_limit!r}")
-        from nas_gym.training.trainer import TrainConfig
-
-        self.config = TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            augment=self.info.augment,
-            time_limit=self.time_limit,
-        )
+        self.config  # checks the training settings now  # noqa: B018
         if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
             raise ValueError(f"data_dir {self.data_dir!r} does not exist or is not a folder")
         if not isinstance(self.store, ResultStore):
@@ -146,12 +173,24 @@ class Evaluator:
             self._runner.close()
         self._runner = None
 
-    def set_epochs(self, epochs: float) -> None:
-        """Change the training budget mid-search (a curriculum); later children use a new store key."""
+    @property
+    def config(self) -> Any:
+        """The trainer's configuration (a ``TrainConfig``), made from this evaluator's fields, so
+        changing ``epochs`` mid-search (a curriculum) changes the store key of later children."""
         from nas_gym.training.trainer import TrainConfig
 
-        self.config = TrainConfig(**{**self.config.__dict__, "epochs": epochs})
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            augment=self.info.augment,
+            time_limit=self.time_limit,
+        )
+
+    def set_epochs(self, epochs: float) -> None:
+        """Change the training epochs mid-search (a curriculum); later children use a new store key."""
         self.epochs = epochs
+        self.config  # checks the new value  # noqa: B018
 
     @property
     def result_store(self) -> ResultStore:
@@ -184,7 +223,7 @@ class Evaluator:
         return self.threads
 
     @property
-    def budget_key(self) -> str:
+    def config_key(self) -> str:
         """Canonical JSON of everything that changes a child's result: the training configuration,
         the device kind and, on the CPU, the torch thread count (it changes the order of sums)."""
         key: dict[str, Any] = {
@@ -223,7 +262,7 @@ class Evaluator:
     def weights_file(self, arch: Architecture | str, seed: int) -> Path:
         import hashlib
 
-        name = hashlib.sha256(f"{self.dataset}|{self.budget_key}|{arch}|{seed}".encode()).hexdigest()[:24]
+        name = hashlib.sha256(f"{self.dataset}|{self.config_key}|{arch}|{seed}".encode()).hexdigest()[:24]
         return self.weights_dir / f"{name}.pt"
 
     def _prune_weights(self, keep: set[Path]) -> None:
@@ -297,7 +336,7 @@ class Evaluator:
 
     def stored(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         """The stored row of ``arch``, whatever its status."""
-        return self.result_store.get(self.dataset, self.budget_key, str(arch), int(seed))
+        return self.result_store.get(self.dataset, self.config_key, str(arch), int(seed))
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         """The stored row that answers a request for ``arch``; None when the request would train."""
@@ -306,13 +345,34 @@ class Evaluator:
             return None
         return row
 
+    def record_trained(
+        self,
+        arch: str,
+        seed: int,
+        tag: str,
+        accuracy: float,
+        num_params: int,
+        train_seconds: float,
+        status: str,
+        message: str = "",
+        device: str = "",
+    ) -> StoredResult:
+        """Write a training done elsewhere (a Ray task: it has no access to this store) to this
+        evaluator's store, under this evaluator's key, with its line in the ledger under ``tag``."""
+        now = time.time()
+        return self.result_store.record_training(
+            StoredResult(self.dataset, self.config_key, str(arch), int(seed), accuracy, None, num_params,
+                         train_seconds, status, message, device, now, now, 1, self.time_limit),
+            tag=tag,
+        )  # fmt: skip
+
     def claim(self, arch: Architecture | str, seed: int) -> bool:
         """Claim ``arch``'s training for this process (see :meth:`ResultStore.claim`)."""
-        return self.result_store.claim(self.dataset, self.budget_key, str(arch), int(seed))
+        return self.result_store.claim(self.dataset, self.config_key, str(arch), int(seed))
 
     def release(self, archs: list[str], seed: int) -> None:
         """Drop stale claims on ``archs`` before a batch of them is handed to workers."""
-        self.result_store.release(self.dataset, self.budget_key, [str(a) for a in archs], int(seed))
+        self.result_store.release(self.dataset, self.config_key, [str(a) for a in archs], int(seed))
 
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         """Validation accuracy of ``arch`` trained with ``seed``: from the store, or trained now."""
@@ -350,7 +410,7 @@ class Evaluator:
             str(arch), seed, config, final, threads, None if parent is None else str(parent), save
         )
         runner = self._runner_for_children()
-        budget_key = self.budget_key
+        config_key = self.config_key
         attempts, seconds = 0, 0.0
         while True:
             outcome: ChildOutcome = runner.run(request)
@@ -363,7 +423,7 @@ class Evaluator:
             now = time.time()
             stored = self.result_store.record_training(
                 StoredResult(
-                    self.dataset, budget_key, str(arch), seed, outcome.accuracy, outcome.test_accuracy,
+                    self.dataset, config_key, str(arch), seed, outcome.accuracy, outcome.test_accuracy,
                     params, outcome.train_seconds, outcome.status, outcome.message, outcome.device,
                     now, now, 1, self.time_limit,
                 ),
@@ -385,3 +445,9 @@ class Evaluator:
             stored.test_accuracy,
             attempts,
         )
+
+
+# the settings that say how a child trains, from the dataclass's fields: what an env passes on to
+# its evaluator, and what a pool's processes need to train as the env would (the store excepted:
+# every process opens it for itself)
+EVALUATOR_KWARGS = tuple(f.name for f in dataclasses.fields(Evaluator) if f.init and f.name != "store")

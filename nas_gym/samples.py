@@ -156,7 +156,7 @@ def build_samples(
     Stopping and running again resumes; ``n`` may grow between invocations (same ``seed``: the
     first architectures stay the same)."""
     from nas_gym.evaluation import Evaluator
-    from nas_gym.tabular import train_jobs
+    from nas_gym.pool import train_jobs
 
     if n < 0 or second_seed_every < 1:
         raise ValueError("n must be >= 0 and second_seed_every >= 1")
@@ -174,7 +174,7 @@ def build_samples(
     trained = train_jobs(
         kwargs, jobs, workers, threads, tag="random", on_result=on_result, longest_first=False
     )
-    budget = evaluator.budget_key
+    budget = evaluator.config_key
     samples = [
         Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, "random")
         for r in ResultStore(store).rows(evaluator.dataset, budget)

@@ -31,13 +31,16 @@ __all__ = [
     "Layer",
     "OutOfSpaceError",
     "Pool",
+    "REWARD_MODES",
     "Residual",
+    "Step",
     "Vocabulary",
     "layer_from_token",
 ]
 
 DEFAULT_MAX_LAYERS = 15
 HEAD = "HEAD"
+REWARD_MODES = ("prefix", "final", "improvement")
 
 
 class ArchitectureSyntaxError(ValueError):
@@ -303,6 +306,33 @@ class Vocabulary:
         mask[self.head_action] = len(arch) > 0
         return mask
 
+    def step(
+        self,
+        arch: Architecture,
+        action: int,
+        image_size: int,
+        reward: str = "prefix",
+        mask: np.ndarray | None = None,
+    ) -> Step:
+        """The transition of one env step, as a pure function: from ``arch`` with ``action``.
+
+        The one statement of the episode rules that the env, the budget wrapper, the SB3 wrapper and
+        every planner share: a masked action ends the episode, unchanged and evaluating nothing;
+        HEAD ends it, evaluating the closed architecture only under ``reward="final"`` (otherwise
+        its accuracy is already known); a layer appends, ends the episode at ``max_layers``, and is
+        evaluated unless ``reward="final"`` and the episode goes on. ``mask``: the
+        :meth:`action_mask` of ``arch`` when the caller has it already (saves recomputing it).
+        """
+        if mask is None:
+            mask = self.action_mask(arch, image_size)
+        if not mask[action]:
+            return Step(arch, None, True, True)
+        if action == self.head_action:
+            return Step(arch, arch if reward == "final" else None, True, False)
+        nxt = arch.append(self.layer_of(action))
+        terminated = len(nxt) >= self.max_layers
+        return Step(nxt, nxt if reward != "final" or terminated else None, terminated, False)
+
     def validate(self, arch: Architecture, image_size: int) -> None:
         """Raise :class:`OutOfSpaceError` naming the first layer that leaves the space."""
         if len(arch) > self.max_layers:
@@ -341,6 +371,16 @@ class Vocabulary:
                 break
             actions.append(int(value) - 1)
         return self.architecture(actions)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one env step does (:meth:`Vocabulary.step`)."""
+
+    arch: Architecture  # the architecture after the step
+    evaluated: Architecture | None  # the architecture the step scores (trains unless stored); None: none
+    terminated: bool  # the episode ends with this step
+    invalid: bool  # the action was masked
 
 
 DEFAULT_VOCABULARY = Vocabulary()

@@ -88,7 +88,7 @@ class StoreError(ValueError):
 @dataclass(frozen=True)
 class StoredResult:
     dataset: str
-    budget: str
+    config: str  # canonical JSON of the training configuration (the ``budget`` column)
     arch: str
     seed: int
     accuracy: float
@@ -104,7 +104,8 @@ class StoredResult:
     time_limit: float | None = None
 
 
-_COLUMNS = ", ".join(f.name for f in fields(StoredResult))
+# the configuration's column keeps its first name, "budget", so stores written before read unchanged
+_COLUMNS = ", ".join("budget" if f.name == "config" else f.name for f in fields(StoredResult))
 _PLACEHOLDERS = ", ".join("?" for _ in fields(StoredResult))
 
 
@@ -204,12 +205,12 @@ class ResultStore:
     def _error(self, e: sqlite3.Error) -> StoreError:
         return StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}")
 
-    def get(self, dataset: str, budget: str, arch: str, seed: int) -> StoredResult | None:
+    def get(self, dataset: str, config: str, arch: str, seed: int) -> StoredResult | None:
         row = (
             self._connect()
             .execute(
                 f"SELECT {_COLUMNS} FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?",
-                (dataset, budget, arch, seed),
+                (dataset, config, arch, seed),
             )
             .fetchone()
         )
@@ -225,7 +226,7 @@ class ResultStore:
             )
         except sqlite3.Error as e:
             raise self._error(e) from e
-        stored = self.get(result.dataset, result.budget, result.arch, result.seed)
+        stored = self.get(result.dataset, result.config, result.arch, result.seed)
         assert stored is not None
         return stored
 
@@ -236,7 +237,7 @@ class ResultStore:
         on). A stored ``ok`` or ``diverged`` row wins over a concurrent writer's, unless
         ``replace_ok`` (a final training, whose validation and test accuracies belong together).
         """
-        key = (result.dataset, result.budget, result.arch, result.seed)
+        key = (result.dataset, result.config, result.arch, result.seed)
         try:
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
@@ -287,7 +288,7 @@ class ResultStore:
         rows = self._connect().execute("SELECT arch FROM trainings WHERE tag=? ORDER BY id", (tag,))
         return Counter(arch for (arch,) in rows)
 
-    def claim(self, dataset: str, budget: str, arch: str, seed: int) -> bool:
+    def claim(self, dataset: str, config: str, arch: str, seed: int) -> bool:
         """Claim the training of a key for this process: True for the first claimant only.
 
         Workers that share a batch all walk it in the same order and each trains what it claims
@@ -296,31 +297,31 @@ class ResultStore:
         try:
             cur = self._connect().execute(
                 "INSERT OR IGNORE INTO claims VALUES (?,?,?,?,?,?)",
-                (dataset, budget, arch, seed, os.getpid(), time.time()),
+                (dataset, config, arch, seed, os.getpid(), time.time()),
             )
         except sqlite3.Error as e:
             raise self._error(e) from e
         return cur.rowcount == 1
 
-    def release(self, dataset: str, budget: str, archs: list[str], seed: int) -> None:
+    def release(self, dataset: str, config: str, archs: list[str], seed: int) -> None:
         """Drop the claims on these keys (left by a worker that was stopped mid-training)."""
         try:
             self._connect().executemany(
                 "DELETE FROM claims WHERE dataset=? AND budget=? AND arch=? AND seed=?",
-                [(dataset, budget, a, seed) for a in archs],
+                [(dataset, config, a, seed) for a in archs],
             )
         except sqlite3.Error as e:
             raise self._error(e) from e
 
-    def rows(self, dataset: str | None = None, budget: str | None = None) -> Iterator[StoredResult]:
+    def rows(self, dataset: str | None = None, config: str | None = None) -> Iterator[StoredResult]:
         query, args = f"SELECT {_COLUMNS} FROM results", []
         clauses = []
         if dataset is not None:
             clauses.append("dataset=?")
             args.append(dataset)
-        if budget is not None:
+        if config is not None:
             clauses.append("budget=?")
-            args.append(budget)
+            args.append(config)
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         for row in self._connect().execute(query + " ORDER BY created_at", args):

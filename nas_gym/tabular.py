@@ -17,7 +17,6 @@ import os
 import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import product
@@ -339,63 +338,6 @@ class TableEvaluator:
 
 # -- building ------------------------------------------------------------------------------------
 
-_worker_evaluator: Any = None
-
-
-def _init_worker(evaluator_kwargs: dict[str, Any], threads: int, tag: str) -> None:
-    global _worker_evaluator
-    import torch
-
-    from nas_gym.evaluation import Evaluator
-
-    torch.set_num_threads(threads)
-    _worker_evaluator = Evaluator(**evaluator_kwargs)
-    _worker_evaluator.ledger_tag = tag
-
-
-def _train_one(arch: str, seed: int) -> tuple[str, int, float, str, float]:
-    result = _worker_evaluator.evaluate(arch, seed)
-    return arch, seed, result.accuracy, result.status, result.train_seconds
-
-
-def train_jobs(
-    kwargs: dict[str, Any],
-    jobs: Sequence[tuple[str, int]],
-    workers: int,
-    threads: int,
-    tag: str = "",
-    on_result: Callable[[int, int, str, int, float], None] | None = None,
-    longest_first: bool = True,
-) -> int:
-    """Train the (architecture, seed) ``jobs`` missing from the store of ``kwargs`` in ``workers``
-    spawned processes with ``threads`` torch threads each, longest architectures first (fewer
-    stragglers) or in the given order; each training goes to the store's ledger under ``tag``.
-    ``on_result(done, total, arch, seed, accuracy)`` reports progress (first with ``arch=""``: what
-    was stored already). Returns how many were missing. Resumable: what is stored is not trained
-    again."""
-    from nas_gym.evaluation import Evaluator
-
-    evaluator = Evaluator(**kwargs)
-    jobs = list(dict.fromkeys(jobs))
-    todo = [(a, s) for a, s in jobs if evaluator.lookup(a, s) is None]
-    done = len(jobs) - len(todo)
-    if on_result is not None:
-        on_result(done, len(jobs), "", -1, float("nan"))
-    if todo:
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=_spawn_context(),
-            initializer=_init_worker,
-            initargs=(kwargs, threads, tag),
-        ) as pool:
-            if longest_first:
-                todo.sort(key=lambda job: -job[0].count("-"))
-            for arch, seed, accuracy, _status, _seconds in pool.map(_train_one, *zip(*todo, strict=True)):
-                done += 1
-                if on_result is not None:
-                    on_result(done, len(jobs), arch, seed, accuracy)
-    return len(todo)
-
 
 def build_table(
     evaluator_kwargs: dict[str, Any],
@@ -416,6 +358,7 @@ def build_table(
     Stopping and running again resumes: what is in the store is not trained again.
     """
     from nas_gym.evaluation import Evaluator
+    from nas_gym.pool import train_jobs
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -452,7 +395,7 @@ def build_table(
     table = Table(
         env_id=env_id,
         dataset=evaluator.dataset,
-        budget=json.loads(evaluator.budget_key),
+        budget=json.loads(evaluator.config_key),
         image_size=image_size,
         space=space,
         seeds=seeds,
@@ -472,9 +415,3 @@ def build_table(
     )
     table.save(out)
     return table
-
-
-def _spawn_context():
-    import multiprocessing
-
-    return multiprocessing.get_context("spawn")

@@ -61,6 +61,8 @@ class FunctionEvaluator:
         self.image_size = image_size
         self.trainings = 0
         self.train_seconds = 0.0
+        self.ledger_tag = ""
+        self.result_store = None  # no ledger: trainings are counted by this object only
         self._cache: dict[str, float] = {}
 
     def lookup(self, arch: Architecture | str, seed: int) -> float | None:

@@ -14,7 +14,9 @@ import pytest
 
 import nas_gym  # noqa: F401  (registers the env ids)
 from agents import evolution, random_search
-from agents.budget import BudgetExhausted, History, TrackedEnv
+from agents.common.budget import BudgetExhausted, TrackedEnv
+from agents.common.history import History
+from agents.common.sampling import EpisodeShape, random_architecture
 from agents.registry import AGENTS, run_agent
 from nas_gym.search_space import Architecture, Vocabulary
 
@@ -70,7 +72,7 @@ def trace(env: TrackedEnv) -> list[tuple[str, float, bool]]:
 # -- the contract, agent by agent -----------------------------------------------------------------
 
 SMALL_EVOLUTION = evolution.EvolutionConfig(
-    population_size=3, sample_size=2, initial=random_search.RandomSearchConfig(max_length=4)
+    population_size=3, sample_size=2, initial=EpisodeShape(max_length=4)
 )
 
 
@@ -105,7 +107,7 @@ def test_mutate_makes_exactly_one_valid_layer_edit():
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(300):
-        parent = random_search.random_architecture(vocabulary, image_size, rng)
+        parent = random_architecture(vocabulary, image_size, rng)
         child = evolution.mutate(parent, vocabulary, image_size, rng)
         assert child is not None
         vocabulary.validate(child, image_size)

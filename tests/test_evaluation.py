@@ -38,7 +38,7 @@ def _row(
 
 
 def _keys(store: ResultStore) -> list[tuple]:
-    return [(r.dataset, r.budget, r.arch, r.seed) for r in store.rows()]
+    return [(r.dataset, r.config, r.arch, r.seed) for r in store.rows()]
 
 
 # -- ResultStore ----------------------------------------------------------------------------------
@@ -54,7 +54,7 @@ def test_store_round_trip(tmp_path: Path, in_memory: bool) -> None:
     assert store.get("d", "b", "C32k3", 0) == row
     assert list(store.rows()) == [row]
     assert list(store.rows(dataset="other")) == []
-    assert list(store.rows(dataset="d", budget="b")) == [row]
+    assert list(store.rows(dataset="d", config="b")) == [row]
     assert store.trainings() == 0  # a row put as it is (copied from a table) is no training
     retried = store.record_training(_row("C32k3", accuracy=0.625), tag="search")
     assert retried == row  # an ok row stands against a second writer
@@ -81,7 +81,7 @@ def test_file_store_is_reopened_with_its_rows(tmp_path: Path) -> None:
         store.put(r)
     store.close()
     again = ResultStore(str(path))
-    assert sorted(_keys(again)) == sorted((r.dataset, r.budget, r.arch, r.seed) for r in rows)
+    assert sorted(_keys(again)) == sorted((r.dataset, r.config, r.arch, r.seed) for r in rows)
     # the file is plain SQLite in WAL mode, readable by any client
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -294,18 +294,18 @@ def test_a_different_budget_is_a_different_key(tmp_path: Path, override: dict) -
     base = make_evaluator(store=path)
     base.evaluate("C32k3", seed=0)
     other = make_evaluator(store=path, **override)
-    assert other.budget_key != base.budget_key
+    assert other.config_key != base.config_key
     result = other.evaluate("C32k3", seed=0)
     assert not result.cached and other.trainings == 1
     assert len(ResultStore(path)) == 2
 
 
 def test_time_limit_is_not_part_of_the_key() -> None:
-    assert make_evaluator(time_limit=100.0).budget_key == make_evaluator().budget_key
+    assert make_evaluator(time_limit=100.0).config_key == make_evaluator().config_key
 
 
-def test_budget_key_is_canonical_json() -> None:
-    key = json.loads(make_evaluator().budget_key)
+def test_config_key_is_canonical_json() -> None:
+    key = json.loads(make_evaluator().config_key)
     assert key["epochs"] == TINY_BUDGET["epochs"]
     assert key["train_size"] == TINY_BUDGET["train_size"]
     assert key["image_size"] == 14 and key["device"] == "cpu"
@@ -321,7 +321,7 @@ def test_failed_child_is_stored_and_the_search_goes_on(tmp_path: Path, failure: 
     evaluator = make_evaluator(store=path, **failure)
     failed = evaluator.evaluate("C32k3-C64k3", seed=0)
     assert failed.status == status and failed.accuracy == 0.0 and not failed.cached
-    row = ResultStore(path).get("fashion_mini", evaluator.budget_key, "C32k3-C64k3", 0)
+    row = ResultStore(path).get("fashion_mini", evaluator.config_key, "C32k3-C64k3", 0)
     assert row is not None and row.status == status and row.accuracy == 0.0 and row.message
     assert row.num_params > 0
     # a failed child is answered from the store too: it is not trained again
@@ -389,7 +389,7 @@ def test_final_evaluate_measures_the_test_set_and_stores_it(tmp_path: Path) -> N
     final = evaluator.final_evaluate("C32k3-MP2-C64k3", seed=0)
     assert final.status == "ok" and not final.cached
     assert final.test_accuracy is not None and 0.0 <= final.test_accuracy <= 1.0
-    row = ResultStore(path).get("fashion_mini", evaluator.budget_key, "C32k3-MP2-C64k3", 0)
+    row = ResultStore(path).get("fashion_mini", evaluator.config_key, "C32k3-MP2-C64k3", 0)
     assert row is not None and row.test_accuracy == final.test_accuracy
     assert row.accuracy == final.accuracy
 

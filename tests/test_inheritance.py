@@ -83,7 +83,7 @@ def test_the_store_never_mixes_inherited_and_from_scratch_results(tmp_path: Path
     inherit.evaluate("C32k3-R32", 0)
     scratch = Evaluator(**KWARGS, store=store)
     assert scratch.lookup("C32k3-R32", 0) is None and scratch.lookup("C32k3", 0) is None
-    assert inherit.budget_key != scratch.budget_key
+    assert inherit.config_key != scratch.config_key
     assert inheriting(store=store, inherit_epochs=0.5).lookup("C32k3-R32", 0) is None
 
 
@@ -102,11 +102,11 @@ def test_a_resumed_search_with_inheritance_replays_without_training(tmp_path: Pa
     assert main(args) == 0
     assert (out / "history.jsonl").read_text() == history
     assert ResultStore(out / "results.sqlite").trainings() == ledger
-    assert '"inherit_epochs"' in next(ResultStore(out / "results.sqlite").rows()).budget
+    assert '"inherit_epochs"' in next(ResultStore(out / "results.sqlite").rows()).config
 
 
 def test_a_remote_worker_reports_the_prefixes_it_trained_for_their_weights() -> None:
-    from agents.parallel import train_child
+    from nas_gym.pool import train_child
 
     kwargs = {**KWARGS, "inherit": True, "inherit_epochs": 0.25}
     row = train_child(kwargs, "C32k3-MP2-R32", 0, 1)  # a fresh worker: no prefix weights yet

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import TINY_BUDGET
 
-from agents.budget import TrackedEnv
-from agents.parallel import VectorPool, evaluator_kwargs
+from agents.common.budget import TrackedEnv
 from agents.registry import run_agent
 from nas_gym.evaluation import ResultStore
+from nas_gym.pool import VectorPool, evaluator_kwargs
 from nas_gym.workers import cpu_share
 
 ENV_ID = "NASFashionMini-v0"
@@ -148,7 +148,7 @@ def local_ray():
 
 
 def _ray_search(tmp_path, seed, budget, train_fn=None):
-    from agents.parallel import RayPool
+    from nas_gym.pool import RayPool
 
     env = gym.make(ENV_ID, store=str(tmp_path / "results.sqlite"), **KWARGS)
     evaluator = env.unwrapped.evaluator
@@ -181,7 +181,7 @@ def test_a_ray_worker_killed_mid_training_is_retried_then_recorded(tmp_path, loc
     def killer(kwargs, arch, seed, threads, _always=always, _once=once, _marker=str(marker)):
         import os as _os
 
-        from agents.parallel import train_child
+        from nas_gym.pool import train_child
 
         if arch == _always:
             _os._exit(1)  # the worker process dies mid-training, every time
@@ -211,7 +211,7 @@ def _row(arch: str, seed: int, accuracy: float):
     env = gym.make(ENV_ID, store=None, **KWARGS)
     ev = env.unwrapped.evaluator
     return StoredResult(
-        ev.dataset, ev.budget_key, arch, seed, accuracy, None, 1, 0.1, "ok", "", "cpu", 0.0, 0.0
+        ev.dataset, ev.config_key, arch, seed, accuracy, None, 1, 0.1, "ok", "", "cpu", 0.0, 0.0
     )
 
 

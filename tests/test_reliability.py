@@ -20,7 +20,8 @@ import pytest
 from conftest import TINY_BUDGET
 
 import nas_gym  # noqa: F401  (registers the envs)
-from agents.budget import History, HistoryRow, TrackedEnv
+from agents.common.budget import TrackedEnv
+from agents.common.history import History, HistoryRow
 from nas_gym.envs import NASEnvBase
 from nas_gym.evaluation import Evaluator, ResultStore, StoredResult
 from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
@@ -201,7 +202,7 @@ def test_failures_of_the_circumstances_are_retried_when_asked_and_diverged_never
     evaluator = Evaluator(**SMALL, store=store)
     now = time.time()
     for arch, status in (("C32k3", "out_of_memory"), ("R32", "crashed"), ("MP2", "diverged")):
-        store.put(StoredResult("fashion_mini", evaluator.budget_key, arch, 0, 0.0, None, 1, 0.1, status,
+        store.put(StoredResult("fashion_mini", evaluator.config_key, arch, 0, 0.0, None, 1, 0.1, status,
                                "", "cpu", now, now))  # fmt: skip
     assert evaluator.evaluate("C32k3", 0).cached  # a search does not retry it on its own
     retrying = Evaluator(**SMALL, store=store, retry_failed=True)
@@ -224,7 +225,7 @@ def test_another_budget_is_refused_on_resume(tmp_path: Path) -> None:
 def test_the_thread_count_is_part_of_the_key() -> None:
     one = Evaluator(**{**SMALL, "threads": 1})
     two = Evaluator(**{**SMALL, "threads": 2})
-    assert json.loads(one.budget_key)["threads"] == 1 and one.budget_key != two.budget_key
+    assert json.loads(one.config_key)["threads"] == 1 and one.config_key != two.config_key
 
 
 def test_final_evaluate_reports_both_accuracies_of_one_training(tmp_path: Path) -> None:
@@ -232,7 +233,7 @@ def test_final_evaluate_reports_both_accuracies_of_one_training(tmp_path: Path) 
     evaluator = Evaluator(**SMALL, store=store)
     now = time.time()
     # a row from a search (another training of the same key): no test accuracy
-    store.put(StoredResult("fashion_mini", evaluator.budget_key, "C32k3-MP2", 0, 0.123, None, 1, 0.1, "ok",
+    store.put(StoredResult("fashion_mini", evaluator.config_key, "C32k3-MP2", 0, 0.123, None, 1, 0.1, "ok",
                            "", "cpu", now, now))  # fmt: skip
     final = evaluator.final_evaluate("C32k3-MP2", 0)
     row = evaluator.stored("C32k3-MP2", 0)
@@ -268,5 +269,5 @@ def test_envs_with_the_default_store_can_be_copied() -> None:
     assert clone.unwrapped.evaluator.lookup("C32k3", 0) is not None  # a snapshot of the rows
     real = gym.make("NASFashionMini-v0", **TINY_BUDGET)
     assert (
-        pickle.loads(pickle.dumps(real.unwrapped)).evaluator.budget_key == real.unwrapped.evaluator.budget_key
+        pickle.loads(pickle.dumps(real.unwrapped)).evaluator.config_key == real.unwrapped.evaluator.config_key
     )

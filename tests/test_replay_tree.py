@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-import agents.replay_tree as replay_tree_module
-from agents.replay_tree import ReplayTree, TreeNode
+import agents.common.replay_tree as replay_tree_module
+from agents.common.replay_tree import ReplayTree, TreeNode
 from nas_gym import DEFAULT_VOCABULARY
 from nas_gym.search_space import Architecture, ArchitectureSyntaxError
 

@@ -95,7 +95,7 @@ def test_noise_is_per_seed_and_reproducible(surrogate_file: Path) -> None:
 
 
 def test_agents_run_on_the_surrogate_env_unchanged(surrogate_file: Path) -> None:
-    from agents.budget import TrackedEnv
+    from agents.common.budget import TrackedEnv
     from agents.registry import run_agent
 
     for agent in ("random", "evolution", "reinforce"):

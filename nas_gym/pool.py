@@ -1,4 +1,19 @@
-"""Pools that train many children at once, for agents that know their next architectures ahead.
+"""Training many children at once: the one home of parallel training.
+
+Searches and table / sample building alike train through here:
+
+- :func:`train_jobs`: a list of (architecture, seed) jobs in spawned worker processes (tables,
+  surrogate samples).
+- :func:`train_share`: one vector-env worker's share of a batch, claimed in the shared store
+  (what :class:`VectorPool` runs in each worker through the env's ``evaluate_share``).
+- :class:`VectorPool` / :class:`RayPool`: the pools a search's ``TrackedEnv.prefetch`` hands the
+  architectures it is about to step.
+
+Every training is written by the evaluator that owns the store it goes to: the worker's own
+evaluator on the shared store file, or, for Ray, the driver's evaluator
+(:meth:`~nas_gym.evaluation.Evaluator.record_trained`) with the rows the tasks send back.
+
+Pools for agents that know their next architectures ahead:
 
 An agent plans a batch (REINFORCE: its m episodes; random search: a few episodes; evolution: a
 population or a generation) and hands the architectures it is about to step to
@@ -17,22 +32,26 @@ gives the same result whatever the number of workers (on the CPU, with a fixed `
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from nas_gym.evaluation import Evaluator, StoredResult
+from nas_gym.evaluation import EVALUATOR_KWARGS, ArchEvaluator, Evaluator
 
-__all__ = ["EVALUATOR_KWARGS", "RayPool", "VectorPool", "evaluator_kwargs", "train_child"]
-
-# env kwargs that say how a child trains (the rest shape the episode: max_layers, reward, ...):
-# the Evaluator's own settings, but the store, which every process opens for itself
-EVALUATOR_KWARGS = tuple(f.name for f in dataclasses.fields(Evaluator) if f.init and f.name != "store")
+__all__ = [
+    "EVALUATOR_KWARGS",
+    "RayPool",
+    "VectorPool",
+    "evaluator_kwargs",
+    "train_child",
+    "train_jobs",
+    "train_share",
+]
 
 
 def evaluator_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The env kwargs that say how a child trains (the rest shape the episode: max_layers, reward)."""
     return {k: env_kwargs[k] for k in EVALUATOR_KWARGS if k in env_kwargs}
 
 
@@ -99,7 +118,7 @@ def train_child(kwargs: dict[str, Any], arch: str, seed: int, threads: int) -> d
         "status": result.status,
         "message": stored.message,
         "device": stored.device,
-        "budget": evaluator.budget_key,
+        "budget": evaluator.config_key,
         "host": os.uname().nodename,
     }
 
@@ -162,39 +181,109 @@ class RayPool:
                 self._store(running.pop(ref), int(seed), ref, tag)
 
     def _store(self, arch: str, seed: int, ref: Any, tag: str) -> None:
-        now = time.time()
         prefixes: list[dict[str, Any]] = []
         try:
             row = self.ray.get(ref)
             prefixes = row.get("prefixes", [])
-            status, message = row["status"], row["message"]
-            accuracy, params, seconds, device = (
-                row["accuracy"],
-                row["num_params"],
-                row["train_seconds"],
-                row["device"],
-            )
+            fields = {
+                k: row[k] for k in ("accuracy", "num_params", "train_seconds", "status", "message", "device")
+            }
         except self.ray.exceptions.RayError as e:  # the task failed twice, or its worker died twice
             self.failures += 1
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            status, message = "error", f"{type(e).__name__}: {first_line}"[:500]
-            accuracy, params, seconds, device = 0.0, self.evaluator.num_params(arch), 0.0, ""
-        ev = self.evaluator
-        for p in prefixes:
-            ev.result_store.record_training(
-                StoredResult(
-                    ev.dataset, ev.budget_key, p["arch"], p["seed"], p["accuracy"], None, p["num_params"],
-                    p["train_seconds"], p["status"], p["message"], p["device"], now, now, 1, ev.time_limit,
-                ),
-                tag=tag,
-            )  # fmt: skip
-        ev.result_store.record_training(
-            StoredResult(
-                ev.dataset, ev.budget_key, arch, seed, accuracy, None, params, seconds, status,
-                message, device, now, now, 1, ev.time_limit,
-            ),
-            tag=tag,
-        )  # fmt: skip
+            fields = dict(accuracy=0.0, num_params=self.evaluator.num_params(arch), train_seconds=0.0,
+                          status="error", message=f"{type(e).__name__}: {first_line}"[:500], device="")  # fmt: skip
+        for p in prefixes:  # prefixes trained first for their weights: trainings of this search too
+            self.evaluator.record_trained(
+                p["arch"], p["seed"], tag, **{k: v for k, v in p.items() if k not in ("arch", "seed")}
+            )
+        self.evaluator.record_trained(arch, seed, tag, **fields)
 
     def close(self) -> None:
         pass  # Ray stays up for the process (ray.shutdown() ends a local one)
+
+
+# -- a vector-env worker's share ----------------------------------------------------------------
+
+
+def train_share(
+    evaluator: ArchEvaluator, archs: Sequence[str], seed: int, workers: int, tag: str = ""
+) -> list[str]:
+    """Train this worker's share of ``archs`` (seed ``seed``) and return the statuses.
+
+    Every worker walks the whole list and trains what it claims first in the shared store, so the
+    work is shared out as workers become free; results and their ledger lines (under ``tag``, the
+    search's id) go to the store, where the env that drives the search finds them. An evaluator
+    without claims takes every ``workers``-th architecture from its index in the vector env.
+    """
+    from nas_gym.workers import worker_index
+
+    claim = getattr(evaluator, "claim", None)
+    evaluator.ledger_tag = tag
+    mine = list(archs) if claim is not None else list(archs)[(worker_index() or 0) :: workers]
+    statuses = []
+    for arch in mine:  # claim one, train it, then claim the next: the free worker takes it
+        if claim is not None and (
+            evaluator.lookup(arch, int(seed)) is not None or not claim(arch, int(seed))
+        ):
+            continue
+        statuses.append(evaluator.evaluate(arch, int(seed)).status)
+    return statuses
+
+
+# -- jobs in spawned processes (tables, samples) ------------------------------------------------
+
+_worker_evaluator: Any = None
+
+
+def _init_worker(kwargs: dict[str, Any], threads: int, tag: str) -> None:
+    global _worker_evaluator
+    import torch
+
+    torch.set_num_threads(threads)
+    _worker_evaluator = Evaluator(**kwargs)
+    _worker_evaluator.ledger_tag = tag
+
+
+def _train_one(arch: str, seed: int) -> tuple[str, int, float, str, float]:
+    result = _worker_evaluator.evaluate(arch, seed)
+    return arch, seed, result.accuracy, result.status, result.train_seconds
+
+
+def train_jobs(
+    kwargs: dict[str, Any],
+    jobs: Sequence[tuple[str, int]],
+    workers: int,
+    threads: int,
+    tag: str = "",
+    on_result: Callable[[int, int, str, int, float], None] | None = None,
+    longest_first: bool = True,
+) -> int:
+    """Train the (architecture, seed) ``jobs`` missing from the store of ``kwargs`` (Evaluator
+    settings, ``store`` a file) in ``workers`` spawned processes with ``threads`` torch threads
+    each, longest architectures first (fewer stragglers) or in the given order; each training goes
+    to the store's ledger under ``tag``. ``on_result(done, total, arch, seed, accuracy)`` reports
+    progress (first with ``arch=""``: what was stored already). Returns how many were missing.
+    Resumable: what is stored is not trained again."""
+    import multiprocessing
+
+    evaluator = Evaluator(**kwargs)
+    jobs = list(dict.fromkeys(jobs))
+    todo = [(a, s) for a, s in jobs if evaluator.lookup(a, s) is None]
+    done = len(jobs) - len(todo)
+    if on_result is not None:
+        on_result(done, len(jobs), "", -1, float("nan"))
+    if todo:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(kwargs, threads, tag),
+        ) as pool:
+            if longest_first:
+                todo.sort(key=lambda job: -job[0].count("-"))
+            for arch, seed, accuracy, _status, _seconds in pool.map(_train_one, *zip(*todo, strict=True)):
+                done += 1
+                if on_result is not None:
+                    on_result(done, len(jobs), arch, seed, accuracy)
+    return len(todo)

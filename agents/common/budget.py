@@ -14,101 +14,25 @@ resumes, and count.
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from nas_gym.search_space import Architecture
+from agents.common.history import History, HistoryRow
+from nas_gym.envs import NASEnvBase
+from nas_gym.evaluation import ArchEvaluator
+from nas_gym.search_space import Architecture, Vocabulary
 
-__all__ = ["BudgetExhausted", "History", "HistoryRow", "TrackedEnv"]
+__all__ = ["BudgetExhausted", "TrackedEnv"]
 
 
 class BudgetExhausted(RuntimeError):
     """Raised by a step that would train a child after the budget is spent."""
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    step: int  # 1-based count of recorded steps
-    arch: str  # architecture after the step (token text)
-    accuracy: float  # validation accuracy of ``arch``
-    training: int  # trainings spent so far, this row included
-    new_training: bool  # this row trained a child (a store miss)
-    episode: int  # 0-based episode index (direct evaluations count one episode each)
-
-
-class History:
-    """An append-only list of :class:`HistoryRow`, optionally mirrored to a JSON-lines file."""
-
-    def __init__(self, rows: Iterable[HistoryRow] = (), path: str | os.PathLike[str] | None = None):
-        self.rows: list[HistoryRow] = list(rows)
-        self.path = None if path is None else Path(path)
-
-    def append(self, row: HistoryRow) -> None:
-        self.rows.append(row)
-        if self.path is not None:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(asdict(row)) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> History:
-        """Read a history file; a torn last line (the process was killed mid-write) is dropped."""
-        rows = []
-        p = Path(path)
-        if p.exists():
-            lines = p.read_text(encoding="utf-8").splitlines()
-            for i, line in enumerate(lines):
-                try:
-                    rows.append(HistoryRow(**json.loads(line)))
-                except (json.JSONDecodeError, TypeError):
-                    if i == len(lines) - 1:
-                        break
-                    raise ValueError(f"{p}: line {i + 1} is not a history row") from None
-            if len(rows) < len(lines):  # drop the torn line so later appends stay valid JSON lines
-                tmp = p.with_name(p.name + ".tmp")
-                with open(tmp, "w", encoding="utf-8") as f:
-                    f.write("".join(json.dumps(asdict(r)) + "\n" for r in rows))
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, p)  # atomic: a kill leaves the old file or the new one
-        return cls(rows, p)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __iter__(self) -> Iterator[HistoryRow]:
-        return iter(self.rows)
-
-    @property
-    def trainings(self) -> int:
-        return self.rows[-1].training if self.rows else 0
-
-    def best(self) -> HistoryRow | None:
-        """The row with the highest accuracy (the earliest one on ties)."""
-        best = None
-        for row in self.rows:
-            if row.arch and (best is None or row.accuracy > best.accuracy):
-                best = row
-        return best
-
-    def best_so_far(self) -> list[tuple[int, float]]:
-        """(trainings, best accuracy so far) after each new training."""
-        out, best = [], 0.0
-        for row in self.rows:
-            best = max(best, row.accuracy)
-            if row.new_training:
-                out.append((row.training, best))
-        return out
 
 
 class TrackedEnv(gym.Wrapper):
@@ -135,6 +59,11 @@ class TrackedEnv(gym.Wrapper):
         tag: str | None = None,
     ) -> None:
         super().__init__(env)
+        if not isinstance(env.unwrapped, NASEnvBase):
+            raise TypeError(
+                f"TrackedEnv needs a NAS env (nas_gym.envs.NASEnvBase), got {type(env.unwrapped).__name__}"
+            )
+        self.base: NASEnvBase = env.unwrapped
         if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0:
             raise ValueError(f"budget must be a positive number of trainings, got {budget!r}")
         self.budget = int(budget)
@@ -144,15 +73,14 @@ class TrackedEnv(gym.Wrapper):
         self.episode = 0
         self.replay_mismatches = 0
         self.listeners: list[Callable[[HistoryRow], None]] = []  # called with each new row
-        # a pool (agents.parallel) trains prefetched architectures in parallel into the store; each
+        # a pool (nas_gym.pool) trains prefetched architectures in parallel into the store; each
         # is pending until a step first reaches it, which records it as that step's training
         self.pool = pool
         if tag is None:
             path = self.history.path
             tag = str(Path(path).resolve().parent) if path is not None else uuid.uuid4().hex
         self.tag = tag
-        if hasattr(self.evaluator, "ledger_tag"):
-            self.evaluator.ledger_tag = tag
+        self.evaluator.ledger_tag = tag
         self._reached = 0  # trainings recorded by steps so far (the history's training index)
         self._reached_archs: Counter[str] = Counter()
         for previous, row in zip([None, *self.history.rows], self.history.rows, strict=False):
@@ -162,11 +90,19 @@ class TrackedEnv(gym.Wrapper):
         self._sync_pending()
 
     @property
-    def evaluator(self) -> Any:
-        return self.env.unwrapped.evaluator  # type: ignore[attr-defined]
+    def evaluator(self) -> ArchEvaluator:
+        return self.base.evaluator
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.base.vocabulary
+
+    @property
+    def image_size(self) -> int:
+        return self.base.image_size
 
     def _ledger(self) -> Counter[str] | None:
-        store = getattr(self.evaluator, "result_store", None)
+        store = self.evaluator.result_store
         return None if store is None else store.trained_archs(self.tag)
 
     def _sync_pending(self) -> None:
@@ -242,7 +178,7 @@ class TrackedEnv(gym.Wrapper):
         return self.spent >= self.budget
 
     def action_masks(self) -> np.ndarray:
-        return self.env.unwrapped.action_masks()  # type: ignore[attr-defined]
+        return self.base.action_masks()
 
     def step(self, action: Any):
         before = self.evaluator.trainings
@@ -273,27 +209,23 @@ class TrackedEnv(gym.Wrapper):
 
     @property
     def train_seed(self) -> int:
-        seed = self.env.unwrapped.train_seed  # type: ignore[attr-defined]
+        seed = self.base.train_seed
         if seed is None:
             raise RuntimeError("call reset(seed=...) before evaluating")
         return int(seed)
 
     def _evaluated_arch(self, action: Any) -> Architecture | None:
         """The architecture a step with ``action`` evaluates (None: the step evaluates nothing)."""
-        env = self.env.unwrapped
+        env = self.base
         try:
             index = int(np.asarray(action).reshape(-1)[0])
         except (TypeError, ValueError, IndexError):
             return None  # not an action: the env's step says so
-        vocab = env.vocabulary  # type: ignore[attr-defined]
-        if not 0 <= index < vocab.num_actions or not env.action_masks()[index]:  # type: ignore[attr-defined]
+        if not 0 <= index < env.vocabulary.num_actions:
             return None
-        # reward="final" evaluates only the closed architecture: on HEAD or on reaching max_layers
-        final = getattr(env, "reward_mode", "prefix") == "final"
-        if index == vocab.head_action:
-            return env.arch if final else None  # type: ignore[attr-defined]
-        arch = env.arch.append(vocab.layer_of(index))  # type: ignore[attr-defined]
-        return None if final and len(arch) < vocab.max_layers else arch
+        return env.vocabulary.step(
+            env.arch, index, env.image_size, env.reward_mode, env.action_masks()
+        ).evaluated
 
     def _would_train(self, arch: Architecture | str | None) -> bool:
         if arch is None:

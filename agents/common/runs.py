@@ -1,7 +1,7 @@
 """A search run folder: what ``nas-gym search`` writes, and what it resumes from.
 
 DIR/run.json        env id, env kwargs, agent, seed (checked on resume)
-DIR/history.jsonl   one row per step (agents.budget.HistoryRow)
+DIR/history.jsonl   one row per step (agents.common.history.HistoryRow)
 DIR/results.sqlite  the result store: every trained child
 DIR/summary.json    best_arch, best_accuracy, trainings, agent, env, seed, budget
 DIR/tree.json, DIR/tree.dot   the replay tree of the run
@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.table import Table
 
-from agents.budget import History, HistoryRow
-from agents.replay_tree import ReplayTree
+from agents.common.history import History, HistoryRow
+from agents.common.replay_tree import ReplayTree
 from nas_gym.search_space import Architecture, Conv, Dropout, Pool, Residual
 
 FINAL_EPOCHS_FACTOR = (

@@ -1,0 +1,9 @@
+"""The machinery every agent shares; it never imports an algorithm.
+
+budget        TrackedEnv: the budget of trainings, the history, replay on resume, prefetch to a pool
+history       HistoryRow / History: one row per step, mirrored to a JSON-lines file
+replay_tree   the tree of architectures a search visited (REINFORCE replays from it; runs draw it)
+sampling      episodes and architectures drawn uniformly among the allowed actions
+sb3           Stable-Baselines3 plumbing: the budget as the stop, SubprocVecEnv copies counted
+runs          a search's run folder: spec, outputs, resume
+"""
