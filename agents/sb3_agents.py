@@ -25,8 +25,8 @@ Section order (as in every agent file): configs, the DQN schedule, one run funct
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from agents.common.budget import TrackedEnv
 from agents.common.sb3 import learn_to_budget, vec_env
@@ -151,15 +151,15 @@ class _EpsilonOverTrainings:
 # -- run functions ------------------------------------------------------------------------------
 
 
-def _search(
-    algo: type, env: TrackedEnv, seed: int, config: SB3Config, **algo_kwargs: Any
-) -> BaseAlgorithm | None:
-    """Build ``algo`` on ``env`` with the settings every agent here shares, and learn to the budget."""
+def _search(algo: type, env: TrackedEnv, seed: int, config: SB3Config) -> BaseAlgorithm | None:
+    """Build ``algo`` on ``env`` and learn to the budget: the settings every agent here shares
+    (:class:`SB3Config`'s fields), then each of the algorithm's config fields passed to ``algo``
+    under its own name (the config's fields are SB3's keyword arguments)."""
     env.reset(seed=seed)  # the children's training seed derives from this seed
     if env.exhausted:
         return None
-    if config.n_envs < 1:
-        raise ValueError(f"n_envs must be >= 1, got {config.n_envs}")
+    shared = {f.name for f in fields(SB3Config)}
+    algo_kwargs = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in shared}
     venv = vec_env(env, config.n_envs)
     model = algo(
         "MlpPolicy",
@@ -182,23 +182,11 @@ def _search(
     return model
 
 
-def _ppo_kwargs(config: PPOConfig) -> dict[str, Any]:
-    return dict(
-        n_steps=config.n_steps,
-        batch_size=config.batch_size,
-        n_epochs=config.n_epochs,
-        gae_lambda=config.gae_lambda,
-        clip_range=config.clip_range,
-        ent_coef=config.ent_coef,
-    )
-
-
 def run_ppo(env: TrackedEnv, seed: int, config: PPOConfig | None = None) -> None:
     """Search with PPO (unmasked) until ``env.exhausted``."""
     from stable_baselines3 import PPO
 
-    config = config or PPOConfig()
-    _search(PPO, env, seed, config, **_ppo_kwargs(config))
+    _search(PPO, env, seed, config or PPOConfig())
 
 
 def run_maskable_ppo(env: TrackedEnv, seed: int, config: MaskablePPOConfig | None = None) -> None:
@@ -208,37 +196,18 @@ def run_maskable_ppo(env: TrackedEnv, seed: int, config: MaskablePPOConfig | Non
     except ImportError as e:
         raise ImportError("the maskable_ppo agent needs sb3-contrib: pip install sb3-contrib") from e
 
-    config = config or MaskablePPOConfig()
-    _search(MaskablePPO, env, seed, config, **_ppo_kwargs(config))
+    _search(MaskablePPO, env, seed, config or MaskablePPOConfig())
 
 
 def run_a2c(env: TrackedEnv, seed: int, config: A2CConfig | None = None) -> None:
     """Search with A2C (unmasked) until ``env.exhausted``."""
     from stable_baselines3 import A2C
 
-    config = config or A2CConfig()
-    _search(
-        A2C, env, seed, config, n_steps=config.n_steps, gae_lambda=config.gae_lambda, ent_coef=config.ent_coef
-    )
+    _search(A2C, env, seed, config or A2CConfig())
 
 
 def run_dqn(env: TrackedEnv, seed: int, config: DQNConfig | None = None) -> None:
     """Search with DQN (unmasked, epsilon decayed over the training budget) until ``env.exhausted``."""
     from stable_baselines3 import DQN
 
-    config = config or DQNConfig()
-    _search(
-        DQN,
-        env,
-        seed,
-        config,
-        buffer_size=config.buffer_size,
-        learning_starts=config.learning_starts,
-        batch_size=config.batch_size,
-        train_freq=config.train_freq,
-        gradient_steps=config.gradient_steps,
-        target_update_interval=config.target_update_interval,
-        exploration_fraction=config.exploration_fraction,
-        exploration_initial_eps=config.exploration_initial_eps,
-        exploration_final_eps=config.exploration_final_eps,
-    )
+    _search(DQN, env, seed, config or DQNConfig())
