@@ -157,6 +157,9 @@ class ResultStore:
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._snapshot: list[str] | None = None
+        # an in-memory store is written by this object only: its rows are also kept in a dict,
+        # so a lookup (most of a tabular or surrogate env's step) needs no query
+        self._memo: dict[tuple[str, str, str, int], StoredResult] | None = None
         self._connect()  # fail now, with the path in the message, not at the first write
 
     def _connect(self) -> sqlite3.Connection:
@@ -182,6 +185,10 @@ class ResultStore:
             for name, decl in _ADDED_COLUMNS.items():
                 if name not in present:
                     conn.execute(f"ALTER TABLE results ADD COLUMN {name} {decl}")
+            self._memo = None
+            if self.path is None:  # a fresh in-memory database (or a snapshot's copy)
+                rows = (StoredResult(*r) for r in conn.execute(f"SELECT {_COLUMNS} FROM results"))
+                self._memo = {(r.dataset, r.config, r.arch, r.seed): r for r in rows}
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the result store {target}: {e}") from e
         self._conn, self._pid = conn, os.getpid()
@@ -206,14 +213,19 @@ class ResultStore:
         return StoreError(f"cannot write to the result store {self.path or ':memory:'}: {e}")
 
     def get(self, dataset: str, config: str, arch: str, seed: int) -> StoredResult | None:
-        row = (
-            self._connect()
-            .execute(
-                f"SELECT {_COLUMNS} FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?",
-                (dataset, config, arch, seed),
-            )
-            .fetchone()
-        )
+        conn = self._connect()
+        if self._memo is not None:
+            return self._memo.get((dataset, config, arch, seed))
+        return self._query(conn, dataset, config, arch, seed)
+
+    @staticmethod
+    def _query(
+        conn: sqlite3.Connection, dataset: str, config: str, arch: str, seed: int
+    ) -> StoredResult | None:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?",
+            (dataset, config, arch, seed),
+        ).fetchone()
         return None if row is None else StoredResult(*row)
 
     def put(self, result: StoredResult) -> StoredResult:
@@ -226,8 +238,11 @@ class ResultStore:
             )
         except sqlite3.Error as e:
             raise self._error(e) from e
-        stored = self.get(result.dataset, result.config, result.arch, result.seed)
+        key = (result.dataset, result.config, result.arch, result.seed)
+        stored = self._query(self._connect(), *key)
         assert stored is not None
+        if self._memo is not None:
+            self._memo[key] = stored
         return stored
 
     def record_training(self, result: StoredResult, tag: str = "", replace_ok: bool = False) -> StoredResult:
@@ -246,10 +261,11 @@ class ResultStore:
                     f"SELECT {_COLUMNS} FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?", key
                 ).fetchone()
                 previous = None if old is None else StoredResult(*old)
+                stored = previous
                 if previous is None or previous.status not in FINAL_STATUSES or replace_ok:
                     attempts = 1 if previous is None else previous.attempts + 1
                     created = result.created_at if previous is None else previous.created_at
-                    row = replace(result, attempts=attempts, created_at=created)
+                    row = stored = replace(result, attempts=attempts, created_at=created)
                     conn.execute(
                         f"INSERT OR REPLACE INTO results ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
                         tuple(getattr(row, f.name) for f in fields(StoredResult)),
@@ -265,8 +281,9 @@ class ResultStore:
                 raise
         except sqlite3.Error as e:
             raise self._error(e) from e
-        stored = self.get(*key)
         assert stored is not None
+        if self._memo is not None:
+            self._memo[key] = stored
         return stored
 
     def trainings(self, tag: str | None = None) -> int:

@@ -50,9 +50,26 @@ def _layer_kind(layer: Any) -> int:
     raise TypeError(layer)
 
 
-@lru_cache(maxsize=8)
-def _token_index(vocabulary: Vocabulary) -> dict[Any, int]:
-    return {layer: i for i, layer in enumerate(vocabulary.layers)}
+def _layer_table(vocabulary: Vocabulary) -> dict[Any, tuple[int, int, int | None, int, bool, bool, bool]]:
+    """Per layer of ``vocabulary``: (token index, kind, channels or None, kernel^2 of a conv (else
+    0), is a residual block, has stride 2, downsamples), looked up once per layer in :func:`features`."""
+    table = {}
+    for i, layer in enumerate(vocabulary.layers):
+        conv, res = isinstance(layer, Conv), isinstance(layer, Residual)
+        stride2 = res and layer.stride != 1
+        table[layer] = (
+            i,
+            _layer_kind(layer),
+            getattr(layer, "channels", None),
+            layer.kernel**2 if conv else 0,
+            res,
+            stride2,
+            stride2 or isinstance(layer, Pool),
+        )
+    return table
+
+
+_DEFAULT_TABLE = _layer_table(DEFAULT_VOCABULARY)
 
 
 def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAULT_VOCABULARY) -> np.ndarray:
@@ -60,38 +77,36 @@ def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAU
 
     Per layer token: its count; per (kind, stage): counts weighted by log2 of the channels (width
     where it matters); depth, downsamplings, final spatial size, final channels, log parameter
-    proxy, and the first and last layers' kinds.
+    proxy, the first layer's kind and the kinds present.
     """
-    index = _token_index(vocabulary)
-    counts = np.zeros(len(index))
+    table = _DEFAULT_TABLE if vocabulary is DEFAULT_VOCABULARY else _layer_table(vocabulary)
+    counts = np.zeros(len(table))
     staged = np.zeros((8, _STAGES))
     stage, channels, size, params = 0, 1, image_size, 0.0
     first = np.zeros(8)
-    last = np.zeros(8)
+    present = np.zeros(8)
     for i, layer in enumerate(arch):
-        counts[index[layer]] += 1
-        kind = _layer_kind(layer)
-        c = getattr(layer, "channels", channels)
+        index, kind, layer_channels, kernel2, residual, stride2, downsample = table[layer]
+        counts[index] += 1
+        c = channels if layer_channels is None else layer_channels
         staged[kind, min(stage, _STAGES - 1)] += 1 + math.log2(c) / 7
-        if isinstance(layer, Conv):
-            params += channels * c * layer.kernel**2
-        elif isinstance(layer, Residual):
-            params += 9 * (channels * c + c * c) + (
-                channels * c if (layer.stride != 1 or channels != c) else 0
-            )
-        if isinstance(layer, (Conv, Residual)):
+        if kernel2:
+            params += channels * c * kernel2
+        elif residual:
+            params += 9 * (channels * c + c * c) + (channels * c if (stride2 or channels != c) else 0)
+        if layer_channels is not None:
             channels = c
-        if (isinstance(layer, Residual) and layer.stride == 2) or isinstance(layer, Pool):
+        if downsample:
             stage += 1
         if i == 0:
             first[kind] = 1
-        last[kind] = 1
+        present[kind] = 1
     sizes = arch.spatial_sizes(image_size) if len(arch) else [image_size]
     size = sizes[-1]
     scalars = np.array(
         [len(arch) / 15, stage / 3, size / image_size, math.log2(channels) / 7, math.log1p(params) / 15]
     )
-    return np.concatenate([counts, staged.ravel(), first, last, scalars]).astype(np.float32)
+    return np.concatenate([counts, staged.ravel(), first, present, scalars]).astype(np.float32)
 
 
 class Surrogate:
@@ -152,8 +167,9 @@ class Surrogate:
         y = self._forward(x)
         return np.stack([np.clip(y[:, 0], 0.0, 1.0), np.exp(y[:, 1])], axis=1)
 
-    def predict(self, arch: Architecture | str) -> tuple[float, float]:
-        key = str(arch)
+    def predict(self, arch: Architecture | str, key: str | None = None) -> tuple[float, float]:
+        """(accuracy, train seconds) of ``arch`` (``key``: its text, when the caller has it)."""
+        key = str(arch) if key is None else key
         hit = self._cache.get(key)
         if hit is None:
             accuracy, seconds = self.predict_many([arch])[0]
@@ -199,10 +215,11 @@ class SurrogateEvaluator:
     def result_store(self) -> ResultStore:
         return self.store
 
-    def _values(self, arch: str, seed: int) -> tuple[float, float]:
-        accuracy, seconds = self.surrogate.predict(arch)
+    def _values(self, arch: Architecture | str, seed: int, text: str | None = None) -> tuple[float, float]:
+        text = str(arch) if text is None else text
+        accuracy, seconds = self.surrogate.predict(arch, text)
         if self.noise and self.surrogate.seed_std > 0:
-            digest = hashlib.sha256(f"{arch}|{seed}".encode()).digest()
+            digest = hashlib.sha256(f"{text}|{seed}".encode()).digest()
             rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
             accuracy = float(np.clip(accuracy + rng.normal(0.0, self.surrogate.seed_std), 0.0, 1.0))
         return accuracy, seconds
@@ -220,16 +237,17 @@ class SurrogateEvaluator:
             return EvalResult.from_stored(stored)
         parsed = Architecture.parse(text) if isinstance(arch, str) else arch
         DEFAULT_VOCABULARY.validate(parsed, self.image_size)
-        accuracy, seconds = self._values(text, self._seed(seed))
+        accuracy, seconds = self._values(parsed, self._seed(seed), text)
+        params = self.num_params(parsed)
         now = time.time()
         self.store.record_training(
             StoredResult(self.dataset, self._budget, text, self._seed(seed), accuracy, None,
-                         self.num_params(parsed), seconds, "ok", "", "surrogate", now, now),
+                         params, seconds, "ok", "", "surrogate", now, now),
             tag=self.ledger_tag,
         )  # fmt: skip
         self.trainings += 1
         self.train_seconds += seconds
-        return EvalResult(text, accuracy, self.num_params(parsed), "ok", False, seconds, None, 1)
+        return EvalResult(text, accuracy, params, "ok", False, seconds, None, 1)
 
     def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
         return self.surrogate.predict(arch)[1]
