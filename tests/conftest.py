@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import pickle
 import struct
 from pathlib import Path
@@ -67,11 +68,17 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# kwargs that make any registered id train in well under a second a child; in this process (the
-# worker process and its watchdog have their own tests, tests/test_reliability.py)
+# THE tiny training budget of the tests: env kwargs that make any registered id train a child in
+# well under a second (two optimizer steps), in this process (the worker process and its watchdog
+# have their own tests, tests/test_reliability.py). A test that needs more says so at its use site.
 TINY_BUDGET = dict(
     train_size=256, val_size=128, epochs=0.5, batch_size=64, width=0.125, download=False, isolate=False
 )
+
+
+def cli_sets(kwargs: dict[str, object]) -> list[str]:
+    """Env kwargs as the command line's ``--set KEY=VALUE`` arguments (VALUE in JSON, as it reads it)."""
+    return [arg for key, value in kwargs.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
 
 
 @pytest.fixture(scope="module")

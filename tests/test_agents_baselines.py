@@ -1,7 +1,9 @@
-"""The baseline agents (random search, regularized evolution, SB3) under the agent contract.
+"""The baseline agents (random search, regularized evolution; SB3 where real training matters)
+under the agent contract.
 
-Every run trains real children of the shipped mini set at a tiny budget (a child takes well under
-a second on a CPU), with an in-memory store, so each run starts from an empty cache.
+Every run trains real children of the shipped mini set at the tiny budget (a child takes well under
+a second on a CPU), with an in-memory store, so each run starts from an empty cache. The SB3 agents'
+own tests run on the table env: tests/test_sb3_agents.py.
 """
 
 from __future__ import annotations
@@ -11,35 +13,24 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
+from agent_checks import assert_budget_kept, trace
+from conftest import TINY_BUDGET
 
 import nas_gym  # noqa: F401  (registers the env ids)
 from agents import evolution, random_search
-from agents.common.budget import BudgetExhausted, TrackedEnv
+from agents.common.budget import TrackedEnv
 from agents.common.history import History
 from agents.common.sampling import EpisodeShape, random_architecture
 from agents.registry import AGENTS, run_agent
 from nas_gym.search_space import Architecture, Vocabulary
 
-TINY = dict(train_size=256, val_size=128, epochs=0.3, batch_size=64, width=0.125, download=False)
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
 ALL_AGENTS = ("random", "evolution", "ppo", "a2c", "dqn", "maskable_ppo")
-HEAD = Vocabulary().head_action  # 23
-
-
-class InvalidActionLog(gym.Wrapper):
-    """Remembers ``info["invalid_action"]`` of every step (sits below the TrackedEnv)."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.invalid: list[bool] = []
-
-    def step(self, action: Any):
-        out = super().step(action)
-        self.invalid.append(bool(out[4]["invalid_action"]))
-        return out
 
 
 def make_env(budget: int, history: History | None = None, **kwargs: Any) -> TrackedEnv:
-    env = InvalidActionLog(gym.make("NASFashionMini-v0", **{**TINY, **kwargs}))
+    env = gym.make("NASFashionMini-v0", **{**TINY_BUDGET, **kwargs})
     return TrackedEnv(env, budget=budget, history=history)
 
 
@@ -52,21 +43,6 @@ def edit_distance(a: Architecture, b: Architecture) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
         prev = cur
     return prev[-1]
-
-
-def assert_budget_kept(env: TrackedEnv) -> None:
-    rows = env.history.rows
-    assert rows, "the agent recorded nothing"
-    assert rows[-1].training == env.budget == env.trainings
-    assert all(row.training <= env.budget for row in rows)
-    assert sum(row.new_training for row in rows) == env.budget
-    vocabulary: Vocabulary = env.unwrapped.vocabulary
-    for row in rows:
-        vocabulary.validate(Architecture.parse(row.arch), env.unwrapped.image_size)
-
-
-def trace(env: TrackedEnv) -> list[tuple[str, float, bool]]:
-    return [(row.arch, row.accuracy, row.new_training) for row in env.history]
 
 
 # -- the contract, agent by agent -----------------------------------------------------------------
@@ -122,30 +98,6 @@ def test_mutate_respects_length_limits():
     for _ in range(50):
         assert len(evolution.mutate(one, vocabulary, 14, rng)) >= 1  # never empty
         assert len(evolution.mutate(full, vocabulary, 14, rng)) <= 2  # never past max_layers
-
-
-@pytest.mark.parametrize("name", ["ppo", "a2c", "dqn"])
-def test_sb3_agent_keeps_budget(name):
-    env = make_env(budget=6)
-    run_agent(name, env, seed=0)
-    assert_budget_kept(env)
-
-
-def test_ppo_is_deterministic_on_cpu():
-    runs = []
-    for _ in range(2):
-        env = make_env(budget=6)
-        run_agent("ppo", env, seed=1)
-        runs.append(trace(env))
-    assert runs[0] == runs[1]
-
-
-def test_maskable_ppo_never_takes_a_masked_action():
-    pytest.importorskip("sb3_contrib")
-    env = make_env(budget=6)
-    run_agent("maskable_ppo", env, seed=0)
-    assert_budget_kept(env)
-    assert env.env.invalid and not any(env.env.invalid)
 
 
 class Interrupt(Exception):
@@ -208,18 +160,3 @@ def test_registry_config_overrides_change_the_agent_and_name_bad_settings():
     with pytest.raises(ValueError, match="unknown agent"):
         check_config("annealing", {})
     check_config("ppo", {"n_steps": 8})
-
-
-def test_final_reward_budget_blocks_only_steps_that_train():
-    # reward="final" trains only the closed architecture: layer steps are free, HEAD trains
-    env = make_env(budget=1, reward="final")
-    env.reset(seed=0)
-    env.step(1)
-    env.step(HEAD)
-    assert env.exhausted
-    env.reset()
-    env.step(1)
-    env.step(5)  # free: nothing is trained before HEAD
-    with pytest.raises(BudgetExhausted):
-        env.step(HEAD)
-    assert env.trainings == 1

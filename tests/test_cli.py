@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TINY_BUDGET, cli_sets
 
 from agents.cli import main
 from agents.registry import AGENTS
@@ -33,14 +34,11 @@ ENV_ID = "NASFashionMini-v0"
 AGENT_NAMES = ["reinforce", "random", "evolution", "ppo", "a2c", "dqn", "maskable_ppo"]
 
 
-def sets(**kwargs: object) -> list[str]:
-    return [arg for key, value in kwargs.items() for arg in ("--set", f"{key}={value}")]
-
-
-# well under a second a child on 2 cores
-TINY = sets(train_size=256, val_size=128, epochs=0.3, batch_size=64, width=0.125, max_layers=3)
-# about 0.2 s a child: slow enough that a process can be stopped in the middle of a search
-SLOWER = sets(train_size=2048, val_size=128, epochs=1.0, batch_size=64, width=0.125, max_layers=3)
+# the tests' tiny budget, and at most 3 layers so that a search stays short
+TINY = cli_sets({**TINY_BUDGET, "max_layers": 3})
+# about 0.2 s a child, in a watched worker (the default): slow enough that a process can be
+# stopped in the middle of a search
+SLOWER = cli_sets(dict(train_size=2048, val_size=128, epochs=1.0, batch_size=64, width=0.125, max_layers=3))
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -192,8 +190,8 @@ def test_search_writes_the_run_folder(agent, tmp_path, capsys):
     run = json.loads((out / "run.json").read_text())
     assert (run["env"], run["agent"], run["seed"]) == (ENV_ID, agent, 0)
     # the --set overrides reached the env (and so the store key)
-    assert run["env_kwargs"]["epochs"] == 0.3
-    assert run["env_kwargs"]["train_size"] == 256
+    assert run["env_kwargs"]["epochs"] == TINY_BUDGET["epochs"]
+    assert run["env_kwargs"]["train_size"] == TINY_BUDGET["train_size"]
     assert run["env_kwargs"]["max_layers"] == 3
 
     # the replay tree holds every architecture the run trained, the best included
@@ -416,7 +414,7 @@ def test_evaluate_text_prints_accuracies_parameters_and_time(tmp_path, capsys):
         conn.close()
     assert seconds > 0
     assert _table_value(printed, "train seconds") == f"{seconds:.1f}"
-    kwargs = {**gym.spec(ENV_ID).kwargs, "train_size": 256, "val_size": 128, "width": 0.125}
+    kwargs = {**gym.spec(ENV_ID).kwargs, **TINY_BUDGET}
     env = gym.make(ENV_ID, **kwargs)
     expected = env.unwrapped.evaluator.num_params(Architecture.parse(text))
     env.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_BUDGET
+from conftest import TINY_BUDGET, cli_sets
 
 from nas_gym.evaluation import Evaluator, ResultStore
 from nas_gym.models import build_model, inherit_from
@@ -93,8 +93,8 @@ def test_a_resumed_search_with_inheritance_replays_without_training(tmp_path: Pa
     from agents.cli import main
 
     out = tmp_path / "run"
-    sets = [f"--set={k}={json.dumps(v)}" for k, v in {**TINY_BUDGET, "threads": 1}.items()]
-    args = ["search", "--agent", "random", "--budget", "6", "--out", str(out), "--set=inherit=true", *sets]
+    sets = cli_sets({**TINY_BUDGET, "threads": 1, "inherit": True})
+    args = ["search", "--agent", "random", "--budget", "6", "--out", str(out), *sets]
     assert main(args) == 0
     history = (out / "history.jsonl").read_text()
     ledger = ResultStore(out / "results.sqlite").trainings()

@@ -131,46 +131,11 @@ def test_a_worker_that_cannot_load_its_data_raises_a_clear_error(tmp_path: Path)
     assert evaluator.result_store.trainings() == 0
 
 
-# -- the six ways to lose or fake work ------------------------------------------------------------
+# -- ways to lose or fake work (children trained but not reached: tests/test_budget.py) -------------
 
 
 def _tabular(store: Path | None = None, **kwargs) -> gym.Env:
     return gym.make("NASTabular-v0", store=None if store is None else str(store), **kwargs)
-
-
-def test_children_trained_but_not_reached_count_when_the_search_resumes(tmp_path: Path) -> None:
-    # a pool trained three children for the search, then the process was stopped before any step
-    # reached them: they are in the store's ledger under the search's tag
-    store = tmp_path / "s.sqlite"
-    history = History.load(tmp_path / "history.jsonl")
-    first = TrackedEnv(_tabular(store), budget=5, history=history)
-    first.reset(seed=0)
-    evaluator = first.evaluator
-    for arch in ("C32k3", "C64k3", "R32"):
-        evaluator.evaluate(arch, 0)  # as a pool worker writes them: not through a step
-
-    resumed = TrackedEnv(_tabular(store), budget=5, history=History.load(tmp_path / "history.jsonl"))
-    resumed.reset(seed=0)
-    assert resumed.spent == 3 and not resumed.exhausted
-    resumed.step(0)  # C32k3: trained before, reached now, recorded as this step's training
-    assert resumed.history.rows[-1].new_training and resumed.trainings == 1 and resumed.spent == 3
-
-
-def test_a_kill_between_the_store_and_the_history_loses_no_training(tmp_path: Path) -> None:
-    store, path = tmp_path / "s.sqlite", tmp_path / "history.jsonl"
-    env = TrackedEnv(_tabular(store), budget=3, history=History.load(path))
-    env.reset(seed=0)
-    env.step(0)  # C32k3
-    # the next step's child is written to the store, then the process dies before the history
-    env.evaluator.evaluate("C32k3-C64k3", env.train_seed)
-    resumed = TrackedEnv(_tabular(store), budget=3, history=History.load(path))
-    resumed.reset(seed=0)
-    resumed.step(0)  # replayed
-    assert not resumed.replaying and resumed.spent == 2  # the child the history lacks counts
-    resumed.step(1)  # C32k3-C64k3: found trained, counted as this step's training
-    resumed.step(2)
-    assert resumed.exhausted and resumed.spent == 3 == resumed.trainings
-    assert [r.training for r in resumed.history] == [1, 2, 3]
 
 
 def test_history_load_replaces_a_torn_file_atomically(tmp_path: Path) -> None:

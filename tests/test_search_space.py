@@ -382,6 +382,7 @@ _layers = st.one_of(
     st.builds(Residual, st.integers(1, 1 << 16), st.sampled_from([1, 2])),
     st.builds(Pool, st.sampled_from(["max", "avg"]), st.integers(1, 64)),
     st.just(Dropout()),
+    st.sampled_from(V.layers),  # the vocabulary's own layers, so that valid architectures occur too
 )
 
 
@@ -391,7 +392,9 @@ def test_any_well_formed_architecture_round_trips(layers):
     arch = Architecture(tuple(layers))
     assert Architecture.parse(str(arch)) == arch
     assert str(Architecture.parse(str(arch))) == str(arch)
-    assert V.is_valid(arch, 32) in (True, False)
+    # valid: at most max_layers layers, all of the vocabulary, and the feature map never below 1x1
+    expected = len(arch) <= V.max_layers and all(layer in V.layers for layer in arch) and arch.fits(32)
+    assert V.is_valid(arch, 32) == expected
 
 
 # ---------------------------------------------------------------------------------------------

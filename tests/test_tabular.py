@@ -237,20 +237,21 @@ def test_shipped_table_is_the_budget_of_the_mini_env(shipped):
 @pytest.mark.slow
 def test_every_shipped_architecture_reproduces_on_cpu(shipped):
     """Slow: the full check below, for many more architectures."""
-    _check_reproduces(shipped, count=12)
+    _check_reproduces(shipped, count=12, seed=1)
 
 
-def test_shipped_architectures_picked_at_random_reproduce_on_cpu(shipped):
-    _check_reproduces(shipped, count=3)
+def test_three_shipped_architectures_reproduce_on_cpu(shipped):
+    _check_reproduces(shipped, count=3, seed=0)
 
 
-def _check_reproduces(shipped: Table, count: int) -> None:
-    """Re-train architectures picked at random with the table's budget, seed and thread count."""
+def _check_reproduces(shipped: Table, count: int, seed: int) -> None:
+    """Re-train ``count`` architectures, picked at random by a generator seeded with ``seed`` (the
+    same picks every run), with the table's budget, seed and thread count."""
     import torch
 
     from nas_gym.evaluation import Evaluator
 
-    rng = np.random.default_rng()  # a fresh pick each run; printed on failure
+    rng = np.random.default_rng(seed)
     names = list(shipped.entries)
     picks = [names[i] for i in rng.choice(len(names), size=count, replace=False)]
     budget = {k: v for k, v in ENV_IDS["NASFashionMini-v0"].items()}
@@ -280,13 +281,7 @@ def test_shipped_env_passes_both_env_checkers():
         gym_check(gym.make("NASTabular-v0", accuracy=accuracy).unwrapped)
 
 
-def test_maskable_ppo_learns_on_the_table_env():
-    from sb3_contrib import MaskablePPO
-
-    env = gym.make("NASTabular-v0")
-    model = MaskablePPO("MlpPolicy", env, n_steps=64, batch_size=32, seed=0, device="cpu")
-    model.learn(256)
-    assert env.unwrapped.evaluator.trainings > 10
+# MaskablePPO learning on this env: tests/test_sb3_agents.py
 
 
 # -- the command line -----------------------------------------------------------------------------

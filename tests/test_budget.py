@@ -1,0 +1,268 @@
+"""TrackedEnv: the budget of trainings every agent runs under, and the history of its steps.
+
+Almost every test runs on ``NASTabular-v0`` (a step costs microseconds; its result store keeps the
+ledger of trainings that pending children are read from). Actions of its space, by index:
+C32k3 C64k3 C64k5 R32 R64s2 MP2 AP3 DR HEAD; at most 3 layers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import nas_gym  # noqa: F401  (registers the env ids)
+from agents.common.budget import BudgetExhausted, TrackedEnv
+from agents.common.history import History, HistoryRow
+from agents.registry import run_agent
+from nas_gym.tabular import load_table
+
+C32K3, C64K3, C64K5, R32, MP2, HEAD = 0, 1, 2, 3, 5, 8
+
+
+def tabular(store: Path | None = None, **kwargs) -> gym.Env:
+    return gym.make("NASTabular-v0", store=None if store is None else str(store), **kwargs)
+
+
+def table_accuracy(arch: str, seed: int = 0) -> float:
+    table = load_table()
+    return table.get(arch).accuracy[table.seeds.index(seed)]
+
+
+# -- counting -----------------------------------------------------------------------------------
+
+
+def test_a_new_architecture_costs_one_training_and_a_stored_one_is_free():
+    env = TrackedEnv(tabular(), budget=3)
+    assert (env.spent, env.trainings, env.exhausted) == (0, 0, False)
+    env.reset(seed=0)
+    *_, info = env.step(C32K3)
+    assert info["new_training"] and info["trainings"] == 1 and env.spent == 1
+    *_, info = env.step(HEAD)  # closes C32k3, whose accuracy is known: nothing to train
+    assert not info["new_training"] and env.spent == 1
+    env.reset()
+    _, reward, *_, info = env.step(C32K3)  # the same child again: answered by the store
+    assert not info["new_training"] and env.spent == 1 and reward == table_accuracy("C32k3")
+    env.step(C64K3)
+    assert env.spent == 2 and not env.exhausted
+    env.step(MP2)  # C32k3-C64k3-MP2: the third training, and the last of the budget
+    assert env.spent == env.trainings == 3 and env.exhausted
+    assert env.evaluator.trainings == 3  # what the env really trained agrees
+
+
+def test_a_step_or_evaluate_past_the_budget_raises_and_free_steps_still_work():
+    env = TrackedEnv(tabular(), budget=2)
+    env.reset(seed=0)
+    env.step(C32K3)
+    env.step(C64K3)
+    assert env.exhausted
+    rows = len(env.history)
+    with pytest.raises(BudgetExhausted, match="budget of 2 trainings"):
+        env.step(MP2)  # C32k3-C64k3-MP2 is new: it would be a third training
+    with pytest.raises(BudgetExhausted):
+        env.evaluate("R32")
+    assert len(env.history) == rows and env.evaluator.trainings == 2  # nothing trained, nothing recorded
+    # what the store answers, and what trains nothing, still goes
+    env.step(HEAD)
+    env.reset()
+    assert env.step(C32K3)[4]["new_training"] is False
+    assert env.evaluate("C32k3-C64k3") == table_accuracy("C32k3-C64k3")
+    env.reset()
+    _, reward, terminated, _, info = env.step(HEAD)  # masked on the empty architecture: ends, trains nothing
+    assert terminated and reward == 0.0 and info["invalid_action"]
+    assert env.trainings == 2 and env.evaluator.trainings == 2
+    assert sum(row.new_training for row in env.history) == 2
+
+
+def test_reward_final_counts_only_the_closed_architecture():
+    # reward="final" trains only the architecture an episode ends with: layer steps are free
+    env = TrackedEnv(tabular(reward="final"), budget=2)
+    env.reset(seed=0)
+    env.step(C32K3)
+    _, reward, *_, info = env.step(C64K3)
+    assert reward == 0.0 and not info["new_training"] and env.spent == 0
+    _, reward, terminated, *_ = env.step(HEAD)  # closes C32k3-C64k3: the training
+    assert terminated and reward == table_accuracy("C32k3-C64k3") and env.spent == 1
+    env.reset()
+    for action in (C64K3, C64K3, C64K3):  # the third layer reaches max_layers: it ends and trains
+        *_, terminated, _, info = env.step(action)
+    assert terminated and info["new_training"] and env.exhausted
+    env.reset()
+    env.step(C32K3)
+    env.step(R32)  # free: nothing is trained before HEAD
+    with pytest.raises(BudgetExhausted):
+        env.step(HEAD)
+    assert env.trainings == 2 == env.evaluator.trainings
+    assert [row.training for row in env.history if row.new_training] == [1, 2]
+
+
+@pytest.mark.parametrize("budget", [0, -1, True, 2.5, "3", None])
+def test_a_budget_that_is_not_a_positive_whole_number_is_refused(budget):
+    with pytest.raises(ValueError, match="budget must be a positive number of trainings"):
+        TrackedEnv(tabular(), budget=budget)
+
+
+def test_a_numpy_integer_budget_is_accepted():
+    assert TrackedEnv(tabular(), budget=np.int64(4)).budget == 4
+
+
+def test_an_env_that_is_not_a_nas_env_is_refused():
+    with pytest.raises(TypeError, match="needs a NAS env.*CartPoleEnv"):
+        TrackedEnv(gym.make("CartPole-v1"), budget=5)
+
+
+# -- the history --------------------------------------------------------------------------------
+
+
+def test_every_step_is_one_row_with_its_training_index_and_episode(tmp_path):
+    path = tmp_path / "history.jsonl"
+    env = TrackedEnv(tabular(), budget=5, history=History.load(path))
+    seen = []
+    env.listeners.append(seen.append)
+    env.reset(seed=1)
+    env.step(C32K3)
+    env.step(HEAD)
+    env.reset()
+    env.step(C32K3)  # stored: free
+    env.step(R32)
+    env.step(HEAD)
+    env.evaluate("MP2")  # a direct evaluation is an episode of its own
+    env.reset()
+    env.step(MP2)  # trained by the evaluate above: free
+    want = [
+        HistoryRow(1, "C32k3", table_accuracy("C32k3", 1), 1, True, 0),
+        HistoryRow(2, "C32k3", table_accuracy("C32k3", 1), 1, False, 0),
+        HistoryRow(3, "C32k3", table_accuracy("C32k3", 1), 1, False, 1),
+        HistoryRow(4, "C32k3-R32", table_accuracy("C32k3-R32", 1), 2, True, 1),
+        HistoryRow(5, "C32k3-R32", table_accuracy("C32k3-R32", 1), 2, False, 1),
+        HistoryRow(6, "MP2", table_accuracy("MP2", 1), 3, True, 2),
+        HistoryRow(7, "MP2", table_accuracy("MP2", 1), 3, False, 3),
+    ]
+    assert env.history.rows == want
+    assert seen == want  # listeners see each row as it is recorded
+    # the file holds the same rows, one JSON object a line, and loads back to them
+    lines = path.read_text().splitlines()
+    assert [HistoryRow(**json.loads(line)) for line in lines] == want
+    assert History.load(path).rows == want
+    assert env.history.best() == max(want, key=lambda r: r.accuracy)
+
+
+# -- resuming -----------------------------------------------------------------------------------
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("agent", ["random", "evolution", "reinforce"])
+def test_a_resumed_search_replays_from_the_store_and_ends_as_an_uninterrupted_one(agent, tmp_path):
+    budget, seed = 12, 3
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "cut").mkdir()
+    whole = TrackedEnv(
+        tabular(tmp_path / "whole" / "s.sqlite"), budget, History.load(tmp_path / "whole" / "h")
+    )
+    run_agent(agent, whole, seed)
+    assert whole.trainings == budget
+
+    store, path = tmp_path / "cut" / "s.sqlite", tmp_path / "cut" / "history.jsonl"
+    first = TrackedEnv(tabular(store), budget, History.load(path))
+
+    def interrupt(row: HistoryRow) -> None:
+        if row.new_training and row.training == 5:
+            raise Interrupt
+
+    first.listeners.append(interrupt)
+    with pytest.raises(Interrupt):
+        run_agent(agent, first, seed)
+    assert 5 <= len(History.load(path)) < len(whole.history)
+
+    resumed = TrackedEnv(tabular(store), budget, History.load(path))
+    assert resumed.replaying
+    run_agent(agent, resumed, seed)
+    assert resumed.replay_mismatches == 0
+    # the recorded steps were answered by the store: only the rest of the budget was trained
+    assert resumed.evaluator.trainings == budget - 5 and resumed.trainings == budget
+    assert resumed.history.rows == whole.history.rows  # each step recorded once, none twice
+    assert History.load(path).rows == whole.history.rows
+
+
+# -- pending trainings: trained for this search, not reached by a step yet ------------------------
+
+
+def test_children_trained_but_not_reached_count_when_the_search_resumes(tmp_path: Path) -> None:
+    # a pool trained three children for the search, then the process was stopped before any step
+    # reached them: they are in the store's ledger under the search's tag
+    store = tmp_path / "s.sqlite"
+    history = History.load(tmp_path / "history.jsonl")
+    first = TrackedEnv(tabular(store), budget=5, history=history)
+    first.reset(seed=0)
+    evaluator = first.evaluator
+    for arch in ("C32k3", "C64k3", "R32"):
+        evaluator.evaluate(arch, 0)  # as a pool worker writes them: not through a step
+
+    resumed = TrackedEnv(tabular(store), budget=5, history=History.load(tmp_path / "history.jsonl"))
+    resumed.reset(seed=0)
+    assert resumed.spent == 3 and not resumed.exhausted
+    resumed.step(0)  # C32k3: trained before, reached now, recorded as this step's training
+    assert resumed.history.rows[-1].new_training and resumed.trainings == 1 and resumed.spent == 3
+
+
+def test_a_kill_between_the_store_and_the_history_loses_no_training(tmp_path: Path) -> None:
+    store, path = tmp_path / "s.sqlite", tmp_path / "history.jsonl"
+    env = TrackedEnv(tabular(store), budget=3, history=History.load(path))
+    env.reset(seed=0)
+    env.step(0)  # C32k3
+    # the next step's child is written to the store, then the process dies before the history
+    env.evaluator.evaluate("C32k3-C64k3", env.train_seed)
+    resumed = TrackedEnv(tabular(store), budget=3, history=History.load(path))
+    resumed.reset(seed=0)
+    resumed.step(0)  # replayed
+    assert not resumed.replaying and resumed.spent == 2  # the child the history lacks counts
+    resumed.step(1)  # C32k3-C64k3: found trained, counted as this step's training
+    resumed.step(2)
+    assert resumed.exhausted and resumed.spent == 3 == resumed.trainings
+    assert [r.training for r in resumed.history] == [1, 2, 3]
+
+
+def test_pending_children_fill_the_budget_but_can_still_be_reached(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    env = TrackedEnv(tabular(store), budget=2, tag="search")
+    env.reset(seed=0)
+    for arch in ("MP2", "R32"):
+        env.evaluator.evaluate(arch, 0)  # trained for this search by someone else (a pool)
+    env = TrackedEnv(tabular(store), budget=2, tag="search")
+    env.reset(seed=0)
+    assert env.spent == 2 and env.trainings == 0 and not env.exhausted  # two children wait for a step
+    with pytest.raises(BudgetExhausted):
+        env.step(C32K3)  # a third child: over the budget
+    assert env.evaluate("R32") == table_accuracy("R32")  # a pending child: recorded as a training
+    env.reset()
+    _, _, _, _, info = env.step(MP2)
+    assert info["new_training"] and env.trainings == 2 and env.exhausted
+    assert [(r.arch, r.training, r.new_training) for r in env.history] == [("R32", 1, True), ("MP2", 2, True)]
+
+
+def test_children_trained_for_another_search_are_free_store_hits(tmp_path: Path) -> None:
+    store = tmp_path / "s.sqlite"
+    other = TrackedEnv(tabular(store), budget=5, tag="other search")
+    other.reset(seed=0)
+    other.step(C32K3)
+    other.step(C64K3)
+    mine = TrackedEnv(tabular(store), budget=5, tag="my search")
+    assert mine.spent == 0
+    mine.reset(seed=0)
+    mine.step(C32K3)
+    mine.step(C64K3)
+    assert mine.spent == 0 and not any(row.new_training for row in mine.history)
+
+
+def test_the_tag_defaults_to_the_history_folder(tmp_path: Path) -> None:
+    # a resumed search finds its ledger lines because the same folder names the same search
+    a = TrackedEnv(tabular(), budget=1, history=History.load(tmp_path / "history.jsonl"))
+    assert a.tag == str(tmp_path.resolve()) and a.evaluator.ledger_tag == a.tag
+    b, c = TrackedEnv(tabular(), budget=1), TrackedEnv(tabular(), budget=1)
+    assert b.tag != c.tag  # no file: a fresh id each
