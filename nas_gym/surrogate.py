@@ -165,7 +165,18 @@ class Surrogate:
         parsed = [Architecture.parse(a) if isinstance(a, str) else a for a in archs]
         x = np.stack([features(a, self.image_size) for a in parsed]).astype(np.float64)
         y = self._forward(x)
-        return np.stack([np.clip(y[:, 0], 0.0, 1.0), np.exp(y[:, 1])], axis=1)
+        return np.stack([self._accuracy(y[:, 0]), np.exp(y[:, 1])], axis=1)
+
+    def _accuracy(self, z: np.ndarray) -> np.ndarray:
+        """The accuracy head's output as an accuracy. Format 2 models the logit of the accuracy's
+        place between the lowest and highest measured ones (a little widened), so a prediction never
+        leaves the measured range, however far an architecture is from the data; format 1 (a plain
+        regression, clipped to [0, 1]) could promise more than any training ever gave."""
+        bounds = self.meta.get("accuracy_bounds")
+        if bounds is None:
+            return np.clip(z, 0.0, 1.0)
+        lo, hi = float(bounds[0]), float(bounds[1])
+        return lo + (hi - lo) / (1.0 + np.exp(-z))
 
     def predict(self, arch: Architecture | str, key: str | None = None) -> tuple[float, float]:
         """(accuracy, train seconds) of ``arch`` (``key``: its text, when the caller has it)."""
@@ -297,7 +308,10 @@ def fit_surrogate(
     x = np.stack([features(Architecture.parse(a), samples.image_size) for a in names]).astype(np.float64)
     acc = np.array([np.mean([r.accuracy for r in by_arch[a]]) for a in names])
     secs = np.array([np.log(max(1e-3, np.mean([r.train_seconds for r in by_arch[a]]))) for a in names])
-    y = np.stack([acc, secs], axis=1)
+    # the accuracy is fitted as a logit within the measured range widened by 1 pp each side
+    lo, hi = max(0.0, float(acc.min()) - 0.01), min(1.0, float(acc.max()) + 0.01)
+    place = np.clip((acc - lo) / (hi - lo), 1e-4, 1 - 1e-4)
+    y = np.stack([np.log(place / (1 - place)), secs], axis=1)
     x_mean, x_std = x.mean(0), x.std(0) + 1e-6
     y_mean, y_std = y.mean(0), y.std(0) + 1e-6
     xt = torch.tensor((x - x_mean) / x_std, dtype=torch.float64)
@@ -333,7 +347,8 @@ def fit_surrogate(
     diffs = [rows[0].accuracy - rows[1].accuracy for rows in two]
     seed_std = float(np.std(diffs) / np.sqrt(2)) if diffs else 0.0
     meta = {
-        "format": "nas-gym-surrogate/1",
+        "format": "nas-gym-surrogate/2",
+        "accuracy_bounds": [lo, hi],
         "members": members,
         "layers": 3,
         "hidden": hidden,

@@ -103,3 +103,30 @@ def test_agents_run_on_the_surrogate_env_unchanged(surrogate_file: Path) -> None
         run_agent(agent, env, 0)
         assert env.spent == 30
         assert max(len(Architecture.parse(r.arch)) for r in env.history if r.arch) >= 1
+
+
+def test_predictions_never_leave_the_measured_range(surrogate_file: Path) -> None:
+    """The table has at most 3 layers: 15-layer architectures are far outside its data, and a search
+    drives towards such places. No prediction may promise more (or less) than any training gave."""
+    samples = SampleSet.from_table(load_table())
+    by_arch = samples.by_arch().values()
+    measured = [
+        np.mean([r.accuracy for r in rows]) for rows in by_arch if all(r.status == "ok" for r in rows)
+    ]
+    model = Surrogate.load(surrogate_file)
+    lo, hi = model.meta["accuracy_bounds"]
+    assert lo <= min(measured) and max(measured) <= hi <= max(measured) + 0.01 + 1e-9
+    far = [str(a) for a in sample_architectures(300, np.random.default_rng(2), 14) if len(a) > 3]
+    predicted = model.predict_many(far)[:, 0]
+    assert (predicted >= lo).all() and (predicted <= hi).all()
+
+
+def test_a_search_on_the_shipped_surrogate_finds_no_accuracy_above_the_measured_best() -> None:
+    from agents.common.budget import TrackedEnv
+    from agents.registry import run_agent
+
+    model = Surrogate.load(SHIPPED_SURROGATE)
+    env = TrackedEnv(gym.make("NASSurrogate-v0"), 200)
+    run_agent("evolution", env, 0)
+    best = max(r.accuracy for r in env.history)
+    assert best <= model.meta["accuracy_bounds"][1] < 0.95
