@@ -499,3 +499,24 @@ def test_subprocess_env_is_reproducible(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == rewards
+
+
+def test_every_training_kwarg_of_nas_env_reaches_its_evaluator(tmp_path) -> None:
+    """NASEnv's signature documents the Evaluator's settings; they are passed on by name, derived
+    from the dataclass's fields, so a setting added to one and not the other fails here."""
+    import inspect
+
+    from nas_gym.envs import NASEnv
+    from nas_gym.evaluation import EVALUATOR_KWARGS
+
+    episode_only = {"max_layers", "reward", "train_seed", "render_mode"}
+    params = set(inspect.signature(NASEnv).parameters) - episode_only
+    assert params <= set(EVALUATOR_KWARGS) | {"store"}
+    values = dict(dataset="mnist", data_dir=str(tmp_path), download=False, device="cpu", epochs=0.25,
+                  train_size=64, val_size=32, batch_size=16, lr=0.01, image_size=7, width=0.5,
+                  time_limit=30.0, threads=1, isolate=False, hang_limit=5.0, retry_failed=True,
+                  inherit=True, inherit_epochs=0.5)  # fmt: skip
+    assert set(values) == params - {"store"}
+    evaluator = NASEnv(**values).evaluator
+    for name, value in values.items():
+        assert getattr(evaluator, name) == value, name
