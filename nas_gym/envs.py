@@ -62,6 +62,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         self._fixed_train_seed = train_seed
         self.train_seed: int | None = train_seed
         self.arch = Architecture()
+        self._slots = self.vocabulary.encode(self.arch)
         self._accuracy = 0.0
         self._num_params = 0
         self._mask = self.vocabulary.action_mask(self.arch, self.image_size)
@@ -78,6 +79,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             # children of this env all train with one seed, so the store answers repeats
             self.train_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31 - 1))
         self.arch = Architecture()
+        self._slots = self.vocabulary.encode(self.arch)
         self._accuracy = 0.0
         self._num_params = 0
         self._mask = self.vocabulary.action_mask(self.arch, self.image_size)
@@ -95,6 +97,8 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             return self._obs(), 0.0, True, False, self._info(invalid=True)
 
         previous = self._accuracy
+        if len(step.arch) > len(self.arch):  # a layer was appended: its slot holds action + 1
+            self._slots[len(step.arch) - 1] = index + 1
         self.arch, terminated = step.arch, step.terminated
         if step.evaluated is not None:
             self._record(self._evaluate(step.evaluated))
@@ -163,7 +167,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         self._last_result = result
 
     def _obs(self) -> np.ndarray:
-        return self.vocabulary.encode(self.arch)
+        return self._slots.copy()  # vocabulary.encode(self.arch), kept up to date by step
 
     def _info(self, invalid: bool) -> dict[str, Any]:
         return {

@@ -298,13 +298,21 @@ class Vocabulary:
         Masked: HEAD on an empty architecture, layers that would shrink the feature map
         below 1x1, and every layer once ``max_layers`` is reached (then only HEAD is left).
         """
-        mask = np.zeros(self.num_actions, dtype=bool)
         hw = arch.output_size(image_size)
-        if len(arch) < self.max_layers and hw >= 1:
-            for i, layer in enumerate(self.layers):
-                mask[i] = layer.out_hw(hw) >= 1
-        mask[self.head_action] = len(arch) > 0
-        return mask
+        key = (hw, len(arch) < self.max_layers, len(arch) > 0)  # all the mask depends on
+        masks = self.__dict__.get("_mask_cache")
+        if masks is None:
+            masks = {}
+            object.__setattr__(self, "_mask_cache", masks)
+        mask = masks.get(key)
+        if mask is None:
+            mask = np.zeros(self.num_actions, dtype=bool)
+            if key[1] and hw >= 1:
+                for i, layer in enumerate(self.layers):
+                    mask[i] = layer.out_hw(hw) >= 1
+            mask[self.head_action] = key[2]
+            masks[key] = mask
+        return mask.copy()
 
     def step(
         self,

@@ -257,10 +257,14 @@ class ResultStore:
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
             try:
-                old = conn.execute(
-                    f"SELECT {_COLUMNS} FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?", key
-                ).fetchone()
-                previous = None if old is None else StoredResult(*old)
+                if self._memo is not None:  # in memory: this object wrote every row
+                    previous = self._memo.get(key)
+                else:
+                    old = conn.execute(
+                        f"SELECT {_COLUMNS} FROM results WHERE dataset=? AND budget=? AND arch=? AND seed=?",
+                        key,
+                    ).fetchone()
+                    previous = None if old is None else StoredResult(*old)
                 stored = previous
                 if previous is None or previous.status not in FINAL_STATUSES or replace_ok:
                     attempts = 1 if previous is None else previous.attempts + 1

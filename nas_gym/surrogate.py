@@ -55,13 +55,13 @@ def _layer_table(vocabulary: Vocabulary) -> dict[Any, tuple[int, int, int | None
     0), is a residual block, has stride 2, downsamples), looked up once per layer in :func:`features`."""
     table = {}
     for i, layer in enumerate(vocabulary.layers):
-        conv, res = isinstance(layer, Conv), isinstance(layer, Residual)
-        stride2 = res and layer.stride != 1
+        res = isinstance(layer, Residual)
+        stride2 = isinstance(layer, Residual) and layer.stride != 1
         table[layer] = (
             i,
             _layer_kind(layer),
             getattr(layer, "channels", None),
-            layer.kernel**2 if conv else 0,
+            layer.kernel**2 if isinstance(layer, Conv) else 0,
             res,
             stride2,
             stride2 or isinstance(layer, Pool),
@@ -158,7 +158,7 @@ class Surrogate:
             h = np.matmul(h, w) + b
             if i < len(self.weights) - 1:
                 np.tanh(h, out=h)
-        return h.mean(axis=0) * self.y_std + self.y_mean
+        return h.sum(axis=0) / len(h) * self.y_std + self.y_mean  # the members' mean
 
     def predict_many(self, archs: list[Architecture | str]) -> np.ndarray:
         """(accuracy, train seconds) per architecture, shape (n, 2)."""
@@ -182,8 +182,10 @@ class Surrogate:
         """(accuracy, train seconds) of ``arch`` (``key``: its text, when the caller has it)."""
         key = str(arch) if key is None else key
         hit = self._cache.get(key)
-        if hit is None:
-            accuracy, seconds = self.predict_many([arch])[0]
+        if hit is None:  # predict_many's computation for one architecture
+            parsed = Architecture.parse(arch) if isinstance(arch, str) else arch
+            y = self._forward(features(parsed, self.image_size)[None].astype(np.float64))
+            accuracy, seconds = self._accuracy(y[:, 0])[0], np.exp(y[0, 1])
             hit = self._cache[key] = (round(float(accuracy), 6), round(float(seconds), 4))
         return hit
 
