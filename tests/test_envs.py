@@ -520,3 +520,30 @@ def test_every_training_kwarg_of_nas_env_reaches_its_evaluator(tmp_path) -> None
     evaluator = NASEnv(**values).evaluator
     for name, value in values.items():
         assert getattr(evaluator, name) == value, name
+
+
+def test_every_evaluator_satisfies_the_protocol_and_a_stranger_is_refused() -> None:
+    from synthetic import FunctionEvaluator, target_match
+
+    from nas_gym.envs import NASEnvBase
+    from nas_gym.evaluation import ArchEvaluator, Evaluator
+    from nas_gym.surrogate import SurrogateEvaluator, load_surrogate
+    from nas_gym.tabular import TableEvaluator, load_table
+
+    evaluators = [
+        Evaluator(dataset="fashion_mini", train_size=64, val_size=32),
+        TableEvaluator(load_table()),
+        SurrogateEvaluator(load_surrogate()),
+        FunctionEvaluator(target_match),
+    ]
+    assert all(isinstance(e, ArchEvaluator) for e in evaluators)
+
+    class NoLookup:
+        image_size, trainings, ledger_tag, result_store = 14, 0, "", None
+
+        def evaluate(self, arch, seed): ...
+
+        def num_params(self, arch): ...
+
+    with pytest.raises(TypeError, match="not an evaluator"):
+        NASEnvBase(NoLookup())  # type: ignore[arg-type]

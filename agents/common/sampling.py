@@ -80,7 +80,7 @@ def random_architecture(
         action = random_action(mask, vocabulary.head_action, len(arch), rng, shape)
         if action == vocabulary.head_action:
             return arch
-        arch = arch.append(vocabulary.layer_of(action))
+        arch = vocabulary.step(arch, action, image_size, mask=mask).arch
 
 
 def prefixes_of(vocabulary: Vocabulary, image_size: int, actions: list[int]) -> list[Architecture]:
