@@ -7,6 +7,7 @@ none of them).
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -41,8 +42,13 @@ def test_rl_zoo3_recipe(tmp_path: Path) -> None:
     assert language == "bash"
     command = shlex.split(code.replace("\\\n", " "))
     assert command[0] == "python"
+    # the subprocess imports the nas_gym under test, installed or not
+    import nas_gym
+
+    source = str(Path(nas_gym.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(
-        [sys.executable, *command[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=280
+        [sys.executable, *command[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=280
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     run = tmp_path / "logs" / "ppo" / "NASTabular-v0_1"
