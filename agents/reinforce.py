@@ -34,36 +34,47 @@ __all__ = ["Controller", "ReinforceConfig", "run"]
 
 @dataclass
 class ReinforceConfig:
-    hidden_size: int = 64  # LSTM units of the controller
-    lr: float = 0.01  # Adam step size of the controller
-    episodes_per_update: int = 2  # m in the poster's 1/m sum over episodes
-    gamma: float = 0.5  # weight of earlier prefixes in the poster's G_t = R_t + gamma G_{t-1}
-    return_mode: str = "poster"  # "poster" (forward, as above) or "discounted" (R_t + gamma G_{t+1})
-    # this project's choice, not the poster's (which gives none): divide G_t by its weights' sum,
-    # so G_t and b share a scale
+    hidden_size: int = 64
+    """LSTM units of the controller."""
+    lr: float = 0.01
+    """Adam step size of the controller."""
+    episodes_per_update: int = 2
+    """m in the poster's 1/m sum over episodes."""
+    gamma: float = 0.5
+    """Weight of earlier prefixes in the poster's G_t = R_t + gamma G_{t-1}."""
+    return_mode: str = "poster"
+    """"poster" (forward, as above) or "discounted" (R_t + gamma G_{t+1})."""
     normalize_return: bool = True
-    baseline_decay: float | None = None  # None: plain running average (poster); else an EMA factor
-    entropy_coef: float = 0.01  # keeps the controller from collapsing before the budget is spent
-    # the replay settings are this project's choices: the poster samples the tree "with probability
-    # p" and gives no values for p, the number replayed or how the tree is sampled
-    replay_p: float = 0.5  # probability that an update also replays architectures from the tree
-    replay_k: int = 4  # architectures replayed per replay update
-    replay_temperature: float | None = 0.02  # softmax temperature over tree accuracies; None = uniform
-    # a converged controller samples only stored architectures and spends no budget: after k times
-    # this many episodes in a row that trained nothing, each action is drawn uniformly among the
-    # allowed ones with probability min(1, 0.1 * 2^(k-1)), for the rest of the search (this
-    # project's choice, so that a search uses its budget; its logits can be too peaked for a
-    # temperature to matter)
+    """Divide G_t by its weights' sum, so G_t and b share a scale. This project's choice, not the
+    poster's (which gives none)."""
+    baseline_decay: float | None = None
+    """None: b is the plain running average of the accuracies (the poster); else an EMA factor."""
+    entropy_coef: float = 0.01
+    """Entropy bonus: keeps the controller from collapsing before the budget is spent."""
+    replay_p: float = 0.5
+    """Probability that an update also replays architectures from the tree. The replay settings are
+    this project's choices: the poster samples the tree "with probability p" and gives no values for
+    p, the number replayed or how the tree is sampled."""
+    replay_k: int = 4
+    """Architectures replayed per replay update (this project's choice)."""
+    replay_temperature: float | None = 0.02
+    """Softmax temperature over the tree's accuracies when sampling replays; None = uniform (this
+    project's choice)."""
     explore_after: int = 20
-    # give up after this many episodes in a row that trained nothing; the run's summary then says
-    # how much of the budget was left
+    """A converged controller samples only stored architectures and spends no budget: after k times
+    this many episodes in a row that trained nothing, each action is drawn uniformly among the
+    allowed ones with probability min(1, 0.1 * 2^(k-1)), for the rest of the search (this project's
+    choice, so that a search uses its budget; its logits can be too peaked for a temperature to
+    matter)."""
     max_free_episodes: int = 300
-    # (fraction of the budget spent, max layers, epochs or None): the layer bound starts low and
-    # rises, as the poster's did, so early episodes (a random controller rarely picks HEAD) do not
-    # spend the budget on 15-layer children; empty = no curriculum
+    """Give up after this many episodes in a row that trained nothing; the run's summary then says
+    how much of the budget was left."""
     curriculum: list[tuple[float, int, float | None]] = field(
         default_factory=lambda: [(0.0, 4, None), (0.5, 6, None), (0.8, 15, None)]
     )
+    """(fraction of the budget spent, max layers, epochs or None): the layer bound starts low and
+    rises, as the poster's did, so early episodes (a random controller rarely picks HEAD) do not
+    spend the budget on 15-layer children; empty = no curriculum."""
 
     def __post_init__(self) -> None:
         if self.return_mode not in ("poster", "discounted"):

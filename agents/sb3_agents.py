@@ -52,7 +52,8 @@ __all__ = [
 
 @dataclass
 class SB3Config:
-    learning_rate: float = 1e-3  # each algorithm's config sets its own
+    learning_rate: float = 1e-3
+    """Optimizer step size; each algorithm's config sets its own."""
     net_arch: tuple[int, ...] = (64, 64)
     """Hidden layers of the policy / value / Q MLP over the one-hot observation (15 x 25 inputs)."""
     max_steps_per_training: int = 50
