@@ -43,7 +43,7 @@ class ReinforceConfig:
     gamma: float = 0.5
     """Weight of earlier prefixes in the poster's G_t = R_t + gamma G_{t-1}."""
     return_mode: str = "poster"
-    """"poster" (forward, as above) or "discounted" (R_t + gamma G_{t+1})."""
+    """The return: "poster" (forward, as above) or "discounted" (R_t + gamma G_{t+1})."""
     normalize_return: bool = True
     """Divide G_t by its weights' sum, so G_t and b share a scale. This project's choice, not the
     poster's (which gives none)."""
