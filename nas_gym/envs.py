@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -330,12 +330,11 @@ class NASEnv(NASEnvBase):
         given = locals()
         evaluator = Evaluator(**{k: given[k] for k in (*EVALUATOR_KWARGS, "store") if k in given})
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
-        self.trainer: Evaluator = evaluator  # the evaluator, typed as the one that trains
 
     @property
     def torch_threads(self) -> int:
         """The torch threads this env's children train with on the CPU."""
-        return int(self.trainer.torch_threads)
+        return int(cast(Evaluator, self.evaluator).torch_threads)
 
 
 class _SecondsInInfo(NASEnvBase):

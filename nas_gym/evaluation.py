@@ -356,14 +356,18 @@ class Evaluator:
         status: str,
         message: str = "",
         device: str = "",
+        test_accuracy: float | None = None,
+        replace_ok: bool = False,
     ) -> StoredResult:
-        """Write a training done elsewhere (a Ray task: it has no access to this store) to this
-        evaluator's store, under this evaluator's key, with its line in the ledger under ``tag``."""
+        """Write a training to this evaluator's store, under its key, with its line in the ledger
+        under ``tag``: this evaluator's own trainings, and those done elsewhere (a Ray task has no
+        access to this store). ``replace_ok``: see :meth:`ResultStore.record_training`."""
         now = time.time()
         return self.result_store.record_training(
-            StoredResult(self.dataset, self.config_key, str(arch), int(seed), accuracy, None, num_params,
-                         train_seconds, status, message, device, now, now, 1, self.time_limit),
+            StoredResult(self.dataset, self.config_key, str(arch), int(seed), accuracy, test_accuracy,
+                         num_params, train_seconds, status, message, device, now, now, 1, self.time_limit),
             tag=tag,
+            replace_ok=replace_ok,
         )  # fmt: skip
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
@@ -410,7 +414,6 @@ class Evaluator:
             str(arch), seed, config, final, threads, None if parent is None else str(parent), save
         )
         runner = self._runner_for_children()
-        config_key = self.config_key
         attempts, seconds = 0, 0.0
         while True:
             outcome: ChildOutcome = runner.run(request)
@@ -420,15 +423,9 @@ class Evaluator:
             self.train_seconds += outcome.train_seconds
             if outcome.status != "ok":
                 log.warning("child %s (seed %d) ended %s: %s", arch, seed, outcome.status, outcome.message)
-            now = time.time()
-            stored = self.result_store.record_training(
-                StoredResult(
-                    self.dataset, config_key, str(arch), seed, outcome.accuracy, outcome.test_accuracy,
-                    params, outcome.train_seconds, outcome.status, outcome.message, outcome.device,
-                    now, now, 1, self.time_limit,
-                ),
-                tag=self.ledger_tag,
-                replace_ok=final,
+            stored = self.record_trained(
+                str(arch), seed, self.ledger_tag, outcome.accuracy, params, outcome.train_seconds,
+                outcome.status, outcome.message, outcome.device, outcome.test_accuracy, replace_ok=final,
             )  # fmt: skip
             if outcome.status not in _RETRY_AT_ONCE or attempts > 1:
                 break

@@ -29,19 +29,11 @@ def _accuracies(stdout: str) -> dict[str, float]:
 def test_trainer_throughput_runs() -> None:
     # 1024 images, 0.1 epoch: 2 steps of each loop, well under 30 s even on a loaded 2-core box
     tiny = "--epochs 0.1 --workers 0 --device cpu --train-size 1024 --val-size 512".split()
-    proc = subprocess.run(
-        [sys.executable, str(THROUGHPUT), *tiny],
-        cwd=ROOT,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = proc.stdout.strip().splitlines()
+    out = _run(THROUGHPUT.name, *tiny)
+    lines = out.strip().splitlines()
     assert re.fullmatch(r"speedup_vs_dataloader: \d+\.\d\d", lines[-1]), lines[-1]
-    accuracies = _accuracies(proc.stdout)
-    assert set(accuracies) == {"ours (device-resident)", "dataloader workers=0"}, proc.stdout
+    accuracies = _accuracies(out)
+    assert set(accuracies) == {"ours (device-resident)", "dataloader workers=0"}, out
     assert all(0.0 <= a <= 1.0 for a in accuracies.values())
 
 
