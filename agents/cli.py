@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -312,7 +313,7 @@ def cmd_table_build(args: argparse.Namespace) -> None:
     if args.out.is_dir():
         raise CliError(f"--out {args.out} is a folder; give the table's file name")
     store = args.store or args.out.with_name(args.out.name + ".sqlite")
-    command = "nas-gym " + " ".join(sys.argv[1:]) if args.command_line is None else args.command_line
+    command = args.command_line
     console = Console()
     columns = [
         TextColumn("[bold]{task.description}"),
@@ -362,7 +363,7 @@ def cmd_samples_build(args: argparse.Namespace) -> None:
         if not (Path(run) / "results.sqlite").exists():
             raise CliError(f"--run {run} has no results.sqlite: not a search folder")
     store = args.store or args.out.with_name(args.out.name + ".sqlite")
-    command = "nas-gym " + " ".join(sys.argv[1:])
+    command = args.command_line
     console = Console()
     columns = [
         TextColumn("[bold]samples"),
@@ -528,7 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. epochs=2"
     )
-    tb.set_defaults(func=cmd_table_build, command_line=None)
+    tb.set_defaults(func=cmd_table_build)
     sa = sub.add_parser("samples", help="train architectures sampled across the full space (surrogate data)")
     ssub = sa.add_subparsers(dest="samples_command", required=True)
     sb = ssub.add_parser("build", help="train N sampled architectures (depth uniform in 1..15); resumable")
@@ -558,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command as typed (kept in the files that table and samples builds write)
+    args.command_line = shlex.join(["nas-gym", *(sys.argv[1:] if argv is None else argv)])
     try:
         args.func(args)
     except (CliError, ValueError) as e:  # ValueError: our data, store, run and token errors

@@ -175,14 +175,16 @@ def build_samples(
         kwargs, jobs, workers, threads, tag="random", on_result=on_result, longest_first=False
     )
     budget = evaluator.config_key
+    rows = list(ResultStore(store).rows(evaluator.dataset, budget))
     samples = [
-        Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, "random")
-        for r in ResultStore(store).rows(evaluator.dataset, budget)
+        Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, "random") for r in rows
     ]
+    stamps = [r.created_at for r in rows]
     for run in runs:
-        rows = ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, budget)
+        rows = list(ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, budget))
         samples += [Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, str(run))
                     for r in rows]  # fmt: skip
+        stamps += [r.created_at for r in rows]
     import torch
 
     result = SampleSet(
@@ -200,6 +202,9 @@ def build_samples(
             "wall_seconds_last_invocation": round(time.time() - started, 1),
             "trained_in_last_invocation": trained,
             "train_seconds_total": round(sum(s.train_seconds for s in samples), 1),
+            # when the first and the last of these rows were trained (UTC): the build's wall-clock span
+            "first_trained": _utc(min(stamps)) if stamps else None,
+            "last_trained": _utc(max(stamps)) if stamps else None,
             "workers": workers,
             "torch_threads_per_worker": threads,
             "torch": torch.__version__,
@@ -209,6 +214,10 @@ def build_samples(
     )
     result.save(out)
     return result
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _cpu_name() -> str:

@@ -465,3 +465,48 @@ def test_console_script_is_installed_and_answers_help(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "--set" in result.stdout and "--budget" in result.stdout
+
+
+# -- samples build (the surrogate's data) -------------------------------------------------------
+
+
+def test_samples_build_trains_resumes_and_takes_in_a_search(tmp_path, capsys):
+    """``nas-gym samples build``: N sampled architectures (every k-th with a second seed) trained
+    into its store, a search folder's children added as trajectories, and a larger N trains only
+    the new ones (the first N stay the same)."""
+    from nas_gym.samples import SampleSet
+
+    threads = ["--set", "threads=1"]
+    run = tmp_path / "run"
+    assert main(search_args(run, agent="random", budget=3, extra=TINY + threads)) == 0
+    out, store = tmp_path / "samples.json", tmp_path / "samples.sqlite"
+    args = ["samples", "build", "--env", ENV_ID, "--second-seed-every", "2", "--threads", "1", "--run", str(run),
+            "--out", str(out), "--store", str(store), *cli_sets(TINY_BUDGET)]  # fmt: skip
+    assert main([*args, "--n", "3"]) == 0
+    first = SampleSet.load(out)
+    random_rows = [(s.arch, s.seed) for s in first.samples if s.source == "random"]
+    archs = list(dict.fromkeys(a for a, _ in random_rows))
+    assert len(archs) == 3 and sorted(random_rows) == sorted(
+        [(a, 0) for a in archs] + [(archs[0], 1), (archs[2], 1)]
+    )
+    assert sorted(s.arch for s in first.samples if s.source == str(run)) == sorted(store_archs(run))
+    assert all(s.status == "ok" and 0.0 <= s.accuracy <= 1.0 for s in first.samples)
+    build = first.build
+    assert (
+        build["sampled"] == 3
+        and build["torch_threads_per_worker"] == 1
+        and build["trained_in_last_invocation"] == 5
+    )
+    assert (
+        build["command"].startswith("nas-gym samples build")
+        and build["first_trained"] <= build["last_trained"]
+    )
+
+    assert main([*args, "--n", "4"]) == 0  # one more architecture: one training, the first three kept
+    grown = SampleSet.load(out)
+    assert grown.build["trained_in_last_invocation"] == 1
+    assert [r for r in grown.samples if r.source == "random"][: len(random_rows)] == [
+        r for r in first.samples if r.source == "random"
+    ]
+    assert len([r for r in grown.samples if r.source == "random"]) == 6
+    assert "trained samples" in capsys.readouterr().out
