@@ -319,28 +319,13 @@ def fit_surrogate(
     xt = torch.tensor((x - x_mean) / x_std, dtype=torch.float64)
     yt = torch.tensor((y - y_mean) / y_std, dtype=torch.float64)
     arrays: dict[str, np.ndarray] = {"x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std}
-    generator = torch.Generator().manual_seed(seed)
-    for m in range(members):
-        torch.manual_seed(seed * 1000 + m)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(x.shape[1], hidden), torch.nn.Tanh(),
-            torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
-            torch.nn.Linear(hidden, 2),
-        ).double()  # fmt: skip
-        optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)
-        # each member sees a bootstrap resample: the ensemble's spread is then meaningful
-        rows = torch.randint(0, len(names), (len(names),), generator=generator)
-        for _ in range(epochs):
-            for batch in torch.randperm(len(rows), generator=generator).split(128):
-                idx = rows[batch]
-                loss = torch.nn.functional.mse_loss(net(xt[idx]), yt[idx])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-        linears = [module for module in net if isinstance(module, torch.nn.Linear)]
-        for i, linear in enumerate(linears):
-            arrays[f"m{m}_w{i}"] = linear.weight.detach().numpy().T.copy()
-            arrays[f"m{m}_b{i}"] = linear.bias.detach().numpy().copy()
+    threads = torch.get_num_threads()
+    # batches of 128 rows: one thread is many times faster than a pool contending for shared cores
+    torch.set_num_threads(1)
+    try:
+        _fit_members(arrays, xt, yt, members, hidden, epochs, seed)
+    finally:
+        torch.set_num_threads(threads)
     two = [
         rows
         for rows in by_arch.values()
@@ -367,3 +352,33 @@ def fit_surrogate(
         "samples_build": samples.build,
     }
     return Surrogate(arrays, meta), arrays
+
+
+def _fit_members(
+    arrays: dict[str, np.ndarray], xt: Any, yt: Any, members: int, hidden: int, epochs: int, seed: int
+) -> None:
+    """Fit the ensemble's members to (features, targets) and put their weights in ``arrays``."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    for m in range(members):
+        torch.manual_seed(seed * 1000 + m)
+        net = torch.nn.Sequential(
+            torch.nn.Linear(xt.shape[1], hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, hidden), torch.nn.Tanh(),
+            torch.nn.Linear(hidden, 2),
+        ).double()  # fmt: skip
+        optimizer = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=1e-3)
+        # each member sees a bootstrap resample: the ensemble's spread is then meaningful
+        rows = torch.randint(0, len(xt), (len(xt),), generator=generator)
+        for _ in range(epochs):
+            for batch in torch.randperm(len(rows), generator=generator).split(128):
+                idx = rows[batch]
+                loss = torch.nn.functional.mse_loss(net(xt[idx]), yt[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+        linears = [module for module in net if isinstance(module, torch.nn.Linear)]
+        for i, linear in enumerate(linears):
+            arrays[f"m{m}_w{i}"] = linear.weight.detach().numpy().T.copy()
+            arrays[f"m{m}_b{i}"] = linear.bias.detach().numpy().copy()
