@@ -34,6 +34,7 @@ from nas_gym.store import ResultStore, StoredResult
 __all__ = ["SHIPPED_SURROGATE", "Surrogate", "SurrogateEvaluator", "features", "fit_surrogate"]
 
 SHIPPED_SURROGATE = Path(__file__).parent / "data" / "surrogate" / "fashion_mini_surrogate.npz"
+FORMAT = "nas-gym-surrogate/3"
 _STAGES = 4  # resolution stages: before the 1st, 2nd, 3rd downsampling, and after
 
 
@@ -77,7 +78,8 @@ def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAU
 
     Per layer token: its count; per (kind, stage): counts weighted by log2 of the channels (width
     where it matters); depth, downsamplings, final spatial size, final channels, log parameter
-    proxy, the first layer's kind and the kinds present.
+    proxy, the classifier's input width, the longest run of plain convolutions, the smallest feature
+    map, the first layer's kind and the kinds present.
     """
     table = _DEFAULT_TABLE if vocabulary is DEFAULT_VOCABULARY else _layer_table(vocabulary)
     counts = np.zeros(len(table))
@@ -85,6 +87,7 @@ def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAU
     stage, channels, size, params = 0, 1, image_size, 0.0
     first = np.zeros(8)
     present = np.zeros(8)
+    run = plain = 0
     for i, layer in enumerate(arch):
         index, kind, layer_channels, kernel2, residual, stride2, downsample = table[layer]
         counts[index] += 1
@@ -101,11 +104,18 @@ def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAU
         if i == 0:
             first[kind] = 1
         present[kind] = 1
+        run = run + 1 if kernel2 else 0
+        plain = max(plain, run)
     sizes = arch.spatial_sizes(image_size) if len(arch) else [image_size]
     size = sizes[-1]
     scalars = np.array(
-        [len(arch) / 15, stage / 3, size / image_size, math.log2(channels) / 7, math.log1p(params) / 15]
-    )
+        [
+            len(arch) / 15, stage / 3, size / image_size, math.log2(channels) / 7, math.log1p(params) / 15,
+            math.log2(size * size * channels) / 14,  # the width of the classifier's input
+            plain / 15,  # the longest run of plain convolutions (no shortcut)
+            min(sizes) / image_size,  # the smallest feature map on the way
+        ]
+    )  # fmt: skip
     return np.concatenate([counts, staged.ravel(), first, present, scalars]).astype(np.float32)
 
 
@@ -117,6 +127,8 @@ class Surrogate:
         self.image_size = int(meta["image_size"])
         self.mean, self.std = arrays["x_mean"], arrays["x_std"]
         self.y_mean, self.y_std = arrays["y_mean"], arrays["y_std"]
+        self.accuracy_p, self.accuracy_q = arrays["accuracy_p"], arrays["accuracy_q"]
+        self.accuracy_bounds = (float(self.accuracy_q[0]), float(self.accuracy_q[-1]))
         members = int(meta["members"])
         layers = int(meta["layers"])
         # the members stacked, so one forward pass is a few batched products: (members, in, out)
@@ -146,6 +158,11 @@ class Surrogate:
         if "meta" not in arrays:
             raise ValueError(f"{p} is not a nas-gym surrogate (no meta)")
         meta = json.loads(bytes(arrays.pop("meta")).decode())
+        if meta.get("format") != FORMAT:
+            raise ValueError(
+                f"{p} is a surrogate of format {meta.get('format', '1')!r}, fitted on other features; "
+                f"this version reads {FORMAT!r}: fit it again with benchmarks/surrogate.py --out"
+            )
         return cls(arrays, meta)
 
     def save(self, path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
@@ -168,15 +185,12 @@ class Surrogate:
         return np.stack([self._accuracy(y[:, 0]), np.exp(y[:, 1])], axis=1)
 
     def _accuracy(self, z: np.ndarray) -> np.ndarray:
-        """The accuracy head's output as an accuracy. Format 2 models the logit of the accuracy's
-        place between the lowest and highest measured ones (a little widened), so a prediction never
-        leaves the measured range, however far an architecture is from the data; format 1 (a plain
-        regression, clipped to [0, 1]) could promise more than any training ever gave."""
-        bounds = self.meta.get("accuracy_bounds")
-        if bounds is None:
-            return np.clip(z, 0.0, 1.0)
-        lo, hi = float(bounds[0]), float(bounds[1])
-        return lo + (hi - lo) / (1.0 + np.exp(-z))
+        """The accuracy head's output (a normal score) as an accuracy: its probability under the
+        standard normal, read off the measured accuracies' quantiles. Monotone, so the ranking is
+        the model's; bounded by the measured range (widened 1 pp), so no architecture, however far
+        from the data, is promised more than any training gave."""
+        p = 0.5 * (1.0 + np.asarray(_erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64))
+        return np.interp(p, self.accuracy_p, self.accuracy_q)
 
     def predict(self, arch: Architecture | str, key: str | None = None) -> tuple[float, float]:
         """(accuracy, train seconds) of ``arch`` (``key``: its text, when the caller has it)."""
@@ -188,6 +202,9 @@ class Surrogate:
             accuracy, seconds = self._accuracy(y[:, 0])[0], np.exp(y[0, 1])
             hit = self._cache[key] = (round(float(accuracy), 6), round(float(seconds), 4))
         return hit
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
 
 
 @lru_cache(maxsize=4)
@@ -310,15 +327,25 @@ def fit_surrogate(
     x = np.stack([features(Architecture.parse(a), samples.image_size) for a in names]).astype(np.float64)
     acc = np.array([np.mean([r.accuracy for r in by_arch[a]]) for a in names])
     secs = np.array([np.log(max(1e-3, np.mean([r.train_seconds for r in by_arch[a]]))) for a in names])
-    # the accuracy is fitted as a logit within the measured range widened by 1 pp each side
+    # the accuracy is fitted as its normal score (the standard normal quantile of its rank, ties
+    # averaged); a prediction maps back through the measured accuracies' quantiles, widened by 1 pp
+    # at each end: it never leaves the measured range, and a rank error costs the same at any level
+    n = len(acc)
     lo, hi = max(0.0, float(acc.min()) - 0.01), min(1.0, float(acc.max()) + 0.01)
-    place = np.clip((acc - lo) / (hi - lo), 1e-4, 1 - 1e-4)
-    y = np.stack([np.log(place / (1 - place)), secs], axis=1)
+    values, inverse, counts = np.unique(acc, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, ties averaged
+    scores = torch.special.ndtri(torch.tensor((ranks - 0.5) / n, dtype=torch.float64)).numpy()
+    y = np.stack([scores, secs], axis=1)
     x_mean, x_std = x.mean(0), x.std(0) + 1e-6
     y_mean, y_std = y.mean(0), y.std(0) + 1e-6
     xt = torch.tensor((x - x_mean) / x_std, dtype=torch.float64)
     yt = torch.tensor((y - y_mean) / y_std, dtype=torch.float64)
-    arrays: dict[str, np.ndarray] = {"x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std}
+    arrays: dict[str, np.ndarray] = {
+        "x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std,
+        # the accuracy at each probability: (0, lo), the measured ones at (rank - 0.5) / n, (1, hi)
+        "accuracy_p": np.concatenate([[0.0], (np.arange(1, n + 1) - 0.5) / n, [1.0]]),
+        "accuracy_q": np.concatenate([[lo], np.sort(acc), [hi]]),
+    }  # fmt: skip
     threads = torch.get_num_threads()
     # batches of 128 rows: one thread is many times faster than a pool contending for shared cores
     torch.set_num_threads(1)
@@ -334,8 +361,9 @@ def fit_surrogate(
     diffs = [rows[0].accuracy - rows[1].accuracy for rows in two]
     seed_std = float(np.std(diffs) / np.sqrt(2)) if diffs else 0.0
     meta = {
-        "format": "nas-gym-surrogate/2",
+        "format": FORMAT,
         "accuracy_bounds": [lo, hi],
+        "accuracy_target": "normal score of the rank",
         "members": members,
         "layers": 3,
         "hidden": hidden,

@@ -48,6 +48,35 @@ def test_a_surrogate_file_with_pickled_objects_is_refused(tmp_path: Path) -> Non
         Surrogate.load(path)
 
 
+def test_a_surrogate_of_another_format_is_a_clear_error(surrogate_file: Path, tmp_path: Path) -> None:
+    """A file of the earlier format was fitted on other features: refused, with what to do."""
+    import json
+
+    with np.load(surrogate_file, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = {**json.loads(bytes(arrays.pop("meta")).decode()), "format": "nas-gym-surrogate/2"}
+    old = tmp_path / "old.npz"
+    np.savez(old, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    with pytest.raises(ValueError, match="format 'nas-gym-surrogate/2'.*fit it again"):
+        Surrogate.load(old)
+
+
+def test_the_accuracy_is_monotone_in_the_model_output_and_bounded(surrogate_file: Path) -> None:
+    """The accuracy is a monotone map of the model's output: the order of the outputs is the
+    order of the predicted accuracies, and the map passes through the measured quantiles."""
+    model = Surrogate.load(surrogate_file)
+    z = np.linspace(-4, 4, 200)
+    accuracy = model._accuracy(z)
+    assert (np.diff(accuracy) >= 0).all() and np.diff(accuracy).sum() > 0
+    lo, hi = model.accuracy_bounds
+    assert model._accuracy(np.array([-40.0]))[0] == pytest.approx(lo) and model._accuracy(np.array([40.0]))[
+        0
+    ] == pytest.approx(hi)
+    assert model._accuracy(np.array([0.0]))[0] == pytest.approx(
+        np.interp(0.5, model.accuracy_p, model.accuracy_q)
+    )
+
+
 def test_the_shipped_surrogate_loads_without_network() -> None:
     model = Surrogate.load(SHIPPED_SURROGATE)
     accuracy, seconds = model.predict("R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3")
