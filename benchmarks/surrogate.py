@@ -7,7 +7,8 @@ Cross-validation by architecture (not by row): the architectures are shuffled an
 ``--folds`` parts; each part is predicted by a surrogate fitted on the others, so every architecture
 gets a prediction from a model that never saw it. On those predictions it prints Kendall tau and
 Spearman rho against the measured accuracy (mean over seeds), overall, within the measured top 20%,
-and per source (sampled architectures, searches' trajectories). For the architectures trained with
+and per source (sampled architectures, searches' trajectories, other trainings in the samples' store,
+such as surrogate_check.py's). For the architectures trained with
 two seeds it compares like with like: the tau between the two seeds (the noise ceiling: one seed
 cannot rank the other seed's results better than that) beside the tau of the surrogate against the
 second seed, on the same architectures. Then it fits on every architecture and writes ``--out``.
@@ -87,9 +88,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     )
     print(f"measured top 20% ({int(top.sum())}): kendall tau {tau_top:.3f}, spearman rho {rho_top:.3f}")
     sources = {
-        a: {r.source if r.source in ("random", "table") else "searches" for r in by_arch[a]} for a in names
+        a: {r.source if r.source in ("random", "table", "store") else "searches" for r in by_arch[a]}
+        for a in names
     }
-    for source in ("random", "table", "searches"):
+    for source in ("random", "table", "searches", "store"):
         mask = np.array([source in sources[a] for a in names])
         if mask.sum() >= 3:
             t, r = _taus(predicted[mask], measured[mask])

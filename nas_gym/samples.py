@@ -60,7 +60,10 @@ class Sample:
     train_seconds: float
     num_params: int
     status: str
-    source: str  # "random", or the run folder a search trajectory came from
+    # "random" (one of the sampled architectures), the run folder a search trajectory came from, or
+    # "store": another training in the samples' store (benchmarks/surrogate_check.py trains the
+    # searches' picks there)
+    source: str
 
 
 @dataclass
@@ -176,9 +179,9 @@ def build_samples(
     )
     budget = evaluator.config_key
     rows = list(ResultStore(store).rows(evaluator.dataset, budget))
-    samples = [
-        Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, "random") for r in rows
-    ]
+    sampled = set(jobs)
+    samples = [Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status,
+                      "random" if (r.arch, r.seed) in sampled else "store") for r in rows]  # fmt: skip
     stamps = [r.created_at for r in rows]
     for run in runs:
         rows = list(ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, budget))

@@ -342,9 +342,10 @@ def fit_surrogate(
     yt = torch.tensor((y - y_mean) / y_std, dtype=torch.float64)
     arrays: dict[str, np.ndarray] = {
         "x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std,
-        # the accuracy at each probability: (0, lo), the measured ones at (rank - 0.5) / n, (1, hi)
-        "accuracy_p": np.concatenate([[0.0], (np.arange(1, n + 1) - 0.5) / n, [1.0]]),
-        "accuracy_q": np.concatenate([[lo], np.sort(acc), [hi]]),
+        # the accuracy at each probability: (0, lo), each distinct measured one at its (average
+        # rank - 0.5) / n, (1, hi): strictly increasing, so different outputs never tie
+        "accuracy_p": np.concatenate([[0.0], (np.cumsum(counts) - (counts - 1) / 2.0 - 0.5) / n, [1.0]]),
+        "accuracy_q": np.concatenate([[lo], values, [hi]]),
     }  # fmt: skip
     threads = torch.get_num_threads()
     # batches of 128 rows: one thread is many times faster than a pool contending for shared cores
