@@ -186,9 +186,9 @@ class Surrogate:
 
     def _accuracy(self, z: np.ndarray) -> np.ndarray:
         """The accuracy head's output (a normal score) as an accuracy: its probability under the
-        standard normal, read off the measured accuracies' quantiles. Monotone, so the ranking is
-        the model's; bounded by the measured range (widened 1 pp), so no architecture, however far
-        from the data, is promised more than any training gave."""
+        standard normal, read off the measured accuracies' quantiles. Strictly monotone, so the
+        ranking is the model's; bounded by the measured range widened by 1 pp, so no architecture,
+        however far from the data, is promised more than 1 pp above the best training."""
         p = 0.5 * (1.0 + np.asarray(_erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64))
         return np.interp(p, self.accuracy_p, self.accuracy_q)
 
