@@ -13,12 +13,13 @@ Every training is written by the evaluator that owns the store it goes to: the w
 evaluator on the shared store file, or, for Ray, the driver's evaluator
 (:meth:`~nas_gym.evaluation.Evaluator.record_trained`) with the rows the tasks send back.
 
-The search pools serve agents that know their next architectures ahead. An agent plans a batch (REINFORCE: its m episodes; random search: a few episodes; evolution: a
-population or a generation) and hands the architectures it is about to step to
-``TrackedEnv.prefetch``; the env's pool trains the missing ones in parallel into the search's result
-store, and the agent then steps through them as before, each step answered by the store. The history
-(architectures, accuracies, training indices) is the one a single process would write, so a search
-gives the same result whatever the number of workers (on the CPU, with a fixed ``threads``).
+The search pools serve agents that know their next architectures ahead. An agent plans a batch
+(REINFORCE: its m episodes; random search: a few episodes; evolution: a population or a generation)
+and hands the architectures it is about to step to ``TrackedEnv.prefetch``; the env's pool trains
+the missing ones in parallel into the search's result store, and the agent then steps through them
+as before, each step answered by the store. The history (architectures, accuracies, training
+indices) is the one a single process would write, so a search gives the same result whatever the
+number of workers (on the CPU, with a fixed ``threads``).
 
 - :class:`VectorPool`: N worker processes on this machine, through Gymnasium's ``AsyncVectorEnv``
   (``gym.make_vec(..., vectorization_mode="async")``), sharing the store file. A GPU per worker

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -238,6 +238,12 @@ class Vocabulary:
 
     layers: tuple[Layer, ...] = _default_layers()
     max_layers: int = DEFAULT_MAX_LAYERS
+    # derived from the two fields above, never compared: each layer's action, and the masks made
+    # so far by what a mask depends on (see action_mask)
+    _index: dict[Layer, int] = field(init=False, repr=False, compare=False)
+    _masks: dict[tuple[int, bool, bool], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if len(self.layers) == 0:
@@ -246,6 +252,7 @@ class Vocabulary:
             raise ValueError("a vocabulary must not list a layer twice")
         if self.max_layers < 1:
             raise ValueError(f"max_layers must be >= 1, got {self.max_layers}")
+        object.__setattr__(self, "_index", {layer: i for i, layer in enumerate(self.layers)})
 
     @classmethod
     def from_tokens(cls, tokens: Iterable[str], max_layers: int = DEFAULT_MAX_LAYERS) -> Vocabulary:
@@ -278,14 +285,6 @@ class Vocabulary:
             )
         return self.layers[action]
 
-    @property
-    def _index(self) -> dict[Layer, int]:
-        cached = self.__dict__.get("_index_cache")
-        if cached is None:
-            cached = {layer: i for i, layer in enumerate(self.layers)}
-            object.__setattr__(self, "_index_cache", cached)
-        return cached
-
     def actions_of(self, arch: Architecture) -> list[int]:
         return [self.action_of(layer) for layer in arch]
 
@@ -300,18 +299,14 @@ class Vocabulary:
         """
         hw = arch.output_size(image_size)
         key = (hw, len(arch) < self.max_layers, len(arch) > 0)  # all the mask depends on
-        masks = self.__dict__.get("_mask_cache")
-        if masks is None:
-            masks = {}
-            object.__setattr__(self, "_mask_cache", masks)
-        mask = masks.get(key)
+        mask = self._masks.get(key)
         if mask is None:
             mask = np.zeros(self.num_actions, dtype=bool)
             if key[1] and hw >= 1:
                 for i, layer in enumerate(self.layers):
                     mask[i] = layer.out_hw(hw) >= 1
             mask[self.head_action] = key[2]
-            masks[key] = mask
+            self._masks[key] = mask
         return mask.copy()
 
     def step(
