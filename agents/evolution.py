@@ -6,7 +6,7 @@ most; the store answers repeats for free). Each cycle samples ``sample_size`` me
 best as parent, mutates one layer, scores the child, appends it and removes the *oldest* member
 (not the worst: the aging that gives the method its name and its robustness to lucky scores).
 
-Section order (as in every agent file): config, mutation, run.
+Section order (as in every agent file): config, run. The mutation: :func:`agents.common.edits.mutate`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.common.budget import TrackedEnv
+from agents.common.edits import mutate
 from agents.common.sampling import EpisodeShape, random_architecture
-from nas_gym.search_space import Architecture, Vocabulary
+from nas_gym.search_space import Architecture
 
-__all__ = ["EvolutionConfig", "MUTATIONS", "mutate", "run"]
-
-MUTATIONS = ("replace", "insert", "remove")
+__all__ = ["EvolutionConfig", "mutate", "run"]
 
 
 # -- config -------------------------------------------------------------------------------------
@@ -60,47 +59,6 @@ class EvolutionConfig:
         for name in ("batch_size", "mutation_attempts", "max_free_children", "max_idle_children"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-
-
-# -- mutation -----------------------------------------------------------------------------------
-
-
-def mutate(
-    arch: Architecture,
-    vocabulary: Vocabulary,
-    image_size: int,
-    rng: np.random.Generator,
-    attempts: int = 100,
-) -> Architecture | None:
-    """A valid child one layer edit away from ``arch``, or None after ``attempts`` invalid draws.
-
-    The edit is drawn uniformly among those the length allows: replace a random layer by a
-    *different* vocabulary layer, insert a random layer at a random position (below
-    ``max_layers``), or remove a random layer (the child keeps at least one layer). A draw that
-    ``vocabulary.validate`` rejects (a pool that no longer fits) is drawn again.
-    """
-    layers = vocabulary.layers
-    for _ in range(attempts):
-        ops = ["replace"]
-        if len(arch) < vocabulary.max_layers:
-            ops.append("insert")
-        if len(arch) > 1:
-            ops.append("remove")
-        op = ops[int(rng.integers(len(ops)))]
-        old = list(arch.layers)
-        if op == "replace":
-            i = int(rng.integers(len(old)))
-            choices = [layer for layer in layers if layer != old[i]]
-            old[i] = choices[int(rng.integers(len(choices)))]
-        elif op == "insert":
-            i = int(rng.integers(len(old) + 1))
-            old.insert(i, layers[int(rng.integers(len(layers)))])
-        else:
-            del old[int(rng.integers(len(old)))]
-        child = Architecture(tuple(old))
-        if vocabulary.is_valid(child, image_size):
-            return child
-    return None
 
 
 # -- run ----------------------------------------------------------------------------------------

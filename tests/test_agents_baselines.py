@@ -26,7 +26,7 @@ from nas_gym.search_space import Architecture, Vocabulary
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-ALL_AGENTS = ("random", "evolution", "ppo", "a2c", "dqn", "maskable_ppo")
+ALL_AGENTS = ("random", "evolution", "local_search", "bananas", "tpe", "ppo", "a2c", "dqn", "maskable_ppo")
 
 
 def make_env(budget: int, history: History | None = None, **kwargs: Any) -> TrackedEnv:

@@ -1,6 +1,7 @@
 """The machinery every agent shares; it never imports an algorithm.
 
 budget        TrackedEnv: the budget of trainings, the history, replay on resume, prefetch to a pool
+edits         one-layer edits: the neighbourhood (local search) and the mutation (evolution, BANANAS)
 history       HistoryRow / History: one row per step, mirrored to a JSON-lines file
 replay_tree   the tree of architectures a search visited (REINFORCE replays from it; runs draw it)
 sampling      episodes and architectures drawn uniformly among the allowed actions

@@ -1,0 +1,166 @@
+"""Local search, the BANANAS-style predictor-guided search and TPE: the budget contract, the
+edits they rest on, and a known optimum each must find faster than random search."""
+
+from __future__ import annotations
+
+import statistics
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from agent_checks import assert_budget_kept, trace
+from conftest import TINY_BUDGET
+from synthetic import function_env, layer_quality, optimum_of_layer_quality
+
+import nas_gym  # noqa: F401  (registers the env ids)
+from agents import bananas, local_search, random_search
+from agents.common.budget import BudgetExhausted, TrackedEnv
+from agents.common.edits import mutate, neighbours
+from agents.registry import run_agent
+from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
+
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
+
+NEW = ("local_search", "bananas", "tpe")
+FAST = {"bananas": {"epochs": 60, "ensemble_size": 3}}  # same method, a quicker fit for the tests
+
+
+def _one_edit(a: Architecture, b: Architecture) -> bool:
+    x, y = list(a), list(b)
+    if len(x) == len(y):
+        return sum(p != q for p, q in zip(x, y, strict=True)) == 1
+    long, short = (x, y) if len(x) > len(y) else (y, x)
+    return len(long) == len(short) + 1 and any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def test_neighbours_are_every_valid_one_edit_architecture_once():
+    arch = Architecture.parse("C32k3-MP2-R64")
+    around = neighbours(arch, DEFAULT_VOCABULARY, 14)
+    texts = [str(a) for a in around]
+    assert len(texts) == len(set(texts)) and str(arch) not in texts
+    assert all(_one_edit(arch, a) and DEFAULT_VOCABULARY.is_valid(a, 14) for a in around)
+    # 3 x 22 replaces + 4 x 23 inserts + 3 removes, less the duplicates (an insert next to the
+    # same layer) and the pools that no longer fit at 14x14
+    assert 140 < len(around) < 3 * 22 + 4 * 23 + 3
+    # at 14x14 a fourth stride-2 layer does not fit: none of them is proposed after three
+    deep = Architecture.parse("MP2-MP2-MP2")
+    assert all(DEFAULT_VOCABULARY.is_valid(a, 14) for a in neighbours(deep, DEFAULT_VOCABULARY, 14))
+    assert "MP2-MP2-MP2-MP2" not in {str(a) for a in neighbours(deep, DEFAULT_VOCABULARY, 14)}
+    full = Architecture.parse("-".join(["C32k3"] * 15))
+    assert all(len(a) <= 15 for a in neighbours(full, DEFAULT_VOCABULARY, 14))
+
+
+def test_mutation_is_one_of_the_neighbours():
+    rng = np.random.default_rng(0)
+    arch = Architecture.parse("C64k3-R32s2-AP3-DR")
+    around = {str(a) for a in neighbours(arch, DEFAULT_VOCABULARY, 14)}
+    for _ in range(200):
+        assert str(mutate(arch, DEFAULT_VOCABULARY, 14, rng)) in around
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_new_searchers_spend_exactly_their_budget_and_repeat_with_the_seed(name):
+    runs = []
+    for _ in range(2):
+        env = TrackedEnv(function_env(layer_quality), budget=37)
+        run_agent(name, env, seed=3, config=FAST.get(name))
+        assert_budget_kept(env)
+        runs.append(trace(env))
+    assert runs[0] == runs[1]
+    other = TrackedEnv(function_env(layer_quality), budget=37)
+    run_agent(name, other, seed=4, config=FAST.get(name))
+    assert trace(other) != runs[0]
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_new_searchers_keep_the_budget_on_real_training(name):
+    env = TrackedEnv(gym.make("NASFashionMini-v0", **TINY_BUDGET), budget=4)
+    config = {"initial_samples": 2} if name != "tpe" else {"n_startup_trials": 2}
+    run_agent(name, env, seed=0, config={**FAST.get(name, {}), **config})
+    assert_budget_kept(env)
+
+
+def test_local_search_moves_only_to_better_neighbours():
+    env = TrackedEnv(function_env(layer_quality), budget=80)
+    config = local_search.LocalSearchConfig(initial_samples=5)
+    local_search.run(env, seed=1, config=config)
+    rows = env.history.rows
+    archs = [Architecture.parse(r.arch) for r in rows]
+    scores = [r.accuracy for r in rows]
+    # after the initial sample every evaluation is a neighbour of an architecture evaluated before
+    # it, or a restart's fresh sample; and the walk's current best never gets worse between restarts
+    best = max(scores[: config.initial_samples])
+    walked = 0
+    for t in range(config.initial_samples, len(rows)):
+        if any(_one_edit(archs[t], archs[j]) for j in range(t)):
+            walked += 1
+    assert walked >= 0.8 * (len(rows) - config.initial_samples)
+    assert max(scores) >= best
+
+
+def test_local_search_full_neighbourhood_picks_its_best():
+    # with first_improvement=False and a sampled neighbourhood, a move goes to the best of it
+    env = TrackedEnv(function_env(layer_quality, max_layers=3), budget=60)
+    local_search.run(env, 0, local_search.LocalSearchConfig(first_improvement=False, neighbourhood_sample=12))
+    assert_budget_kept(env)
+
+
+def test_bananas_predictor_learns_a_ranking():
+    rng = np.random.default_rng(0)
+    from agents.common.sampling import random_architecture
+
+    archs = [random_architecture(DEFAULT_VOCABULARY, 14, rng) for _ in range(120)]
+    y = np.array([layer_quality(a) for a in archs])
+    x = bananas.encode(archs, DEFAULT_VOCABULARY)
+    predictor = bananas.Predictor(bananas.BananasConfig(), seed=0)
+    predictor.fit(x[:80], y[:80])
+    mean, std = predictor.predict(x[80:])
+    assert std.shape == (40,) and (std >= 0).all()
+    from scipy.stats import kendalltau
+
+    assert kendalltau(mean, y[80:]).statistic > 0.3  # held-out ranking well above chance
+    with pytest.raises(ValueError, match="acquisition must be"):
+        bananas.BananasConfig(acquisition="ei")
+
+
+def _trainings_to_optimum(name: str, seed: int, budget: int, config=None) -> int:
+    env = TrackedEnv(function_env(layer_quality, max_layers=3), budget)
+    optimum = optimum_of_layer_quality()
+
+    def stop(row) -> None:
+        if row.arch == optimum:
+            raise BudgetExhausted("found")
+
+    env.listeners.append(stop)
+    try:
+        if name == "random":
+            random_search.run(env, seed)
+        else:
+            run_agent(name, env, seed, config=config)
+    except BudgetExhausted:
+        pass
+    return next((r.training for r in env.history if r.arch == optimum), budget + 1)
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_new_searchers_find_the_known_optimum_faster_than_random_search(name):
+    seeds = range(6)
+    ours = [_trainings_to_optimum(name, s, 150, FAST.get(name)) for s in seeds]
+    rand = [_trainings_to_optimum("random", s, 150) for s in seeds]
+    assert statistics.median(ours) < statistics.median(rand), (ours, rand)
+    assert sum(t <= 150 for t in ours) >= 4, ours
+
+
+def test_tpe_without_optuna_says_what_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_optuna(name, *args, **kwargs):
+        if name == "optuna":
+            raise ImportError("no optuna")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_optuna)
+    with pytest.raises(ImportError, match=r"nas-gym\[tpe\]"):
+        run_agent("tpe", TrackedEnv(function_env(layer_quality), budget=2), seed=0)
