@@ -64,6 +64,11 @@ class SB3Config:
     """Copies of the env stepped at once. 1: the env itself, in this process. More: SB3's
     ``SubprocVecEnv``, one process per copy, so their children train at the same time (they share the
     env's result store file). As in any SB3 run, the search then depends on ``n_envs``."""
+    policy_threads: int | None = 1
+    """Torch threads for the policy's updates while the search runs (restored after). Torch's
+    default, every core, makes these tiny MLPs 10-20x slower on a 2-core machine
+    (``benchmarks/sb3_threads.py``); children train with their own thread count either way. None:
+    leave torch's setting alone."""
 
 
 @dataclass
@@ -159,6 +164,23 @@ def _search(algo: type, env: TrackedEnv, seed: int, config: SB3Config) -> BaseAl
     env.reset(seed=seed)  # the children's training seed derives from this seed
     if env.exhausted:
         return None
+    import torch
+
+    from nas_gym.evaluation import Evaluator
+
+    if isinstance(env.evaluator, Evaluator):
+        # children keep the thread count they would have had (part of the store key): fix it now
+        _ = env.evaluator.torch_threads
+    previous = torch.get_num_threads()
+    if config.policy_threads is not None:
+        torch.set_num_threads(config.policy_threads)
+    try:
+        return _learn(algo, env, seed, config)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _learn(algo: type, env: TrackedEnv, seed: int, config: SB3Config) -> BaseAlgorithm:
     shared = {f.name for f in fields(SB3Config)}
     algo_kwargs = {f.name: getattr(config, f.name) for f in fields(config) if f.name not in shared}
     venv = vec_env(env, config.n_envs)

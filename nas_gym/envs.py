@@ -24,7 +24,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
     children for real; the tabular and surrogate envs, or a test, supply another.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -40,7 +40,8 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
             raise ValueError(f"max_layers must be a positive int, got {max_layers!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
+            modes = ", ".join(repr(m) for m in self.metadata["render_modes"])
+            raise ValueError(f"render_mode must be None or one of {modes}, got {render_mode!r}")
         if not isinstance(evaluator, ArchEvaluator):
             raise TypeError(
                 f"{type(evaluator).__name__} is not an evaluator: it needs what nas_gym.evaluation.ArchEvaluator "
@@ -68,6 +69,8 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         self._mask = self.vocabulary.action_mask(self.arch, self.image_size)
         self._needs_reset = True
         self._last_result: EvalResult | None = None
+        self._prefix_accuracies: list[float | None] = []  # measured accuracy of each prefix (render)
+        self._closed = False
 
     # -- Gymnasium API ------------------------------------------------------------------------
 
@@ -84,6 +87,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         self._num_params = 0
         self._mask = self.vocabulary.action_mask(self.arch, self.image_size)
         self._needs_reset = False
+        self._prefix_accuracies, self._closed = [], False
         return self._obs(), self._info(invalid=False)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -100,8 +104,12 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         if len(step.arch) > len(self.arch):  # a layer was appended: its slot holds action + 1
             self._slots[len(step.arch) - 1] = index + 1
         self.arch, terminated = step.arch, step.terminated
+        if len(self._prefix_accuracies) < len(step.arch):
+            self._prefix_accuracies.append(None)
         if step.evaluated is not None:
             self._record(self._evaluate(step.evaluated))
+            if len(step.evaluated) == len(step.arch):
+                self._prefix_accuracies[-1] = self._accuracy
         elif index != vocab.head_action:  # reward="final" mid-episode: nothing is trained yet
             self._accuracy, self._num_params = 0.0, self.evaluator.num_params(self.arch)
 
@@ -113,6 +121,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             reward = self._accuracy if terminated else 0.0
         self._mask = vocab.action_mask(self.arch, self.image_size)
         self._needs_reset = terminated
+        self._closed = index == vocab.head_action
         return self._obs(), float(reward), terminated, False, self._info(invalid=False)
 
     def action_masks(self) -> np.ndarray:
@@ -137,9 +146,24 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             close()
         super().close()
 
-    def render(self) -> str | None:
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the architecture and its accuracy as a line of text. ``"rgb_array"``: a picture
+        of the architecture (:func:`nas_gym.drawing.draw_architecture`), every frame of this env the
+        same size; each box shows its layer, the feature map after it and its prefix's accuracy."""
         if self.render_mode == "ansi":
             return f"{self.arch or '(empty)'} -> {self._accuracy:.4f}"
+        if self.render_mode == "rgb_array":
+            from nas_gym.drawing import draw_architecture
+
+            title = f"{self.arch or '(empty)'}   accuracy {100 * self._accuracy:.2f}%   params {self._num_params:,}"
+            return draw_architecture(
+                self.arch,
+                self.image_size,
+                self.vocabulary.max_layers,
+                self._prefix_accuracies,
+                self._closed,
+                title,
+            )
         return None
 
     # -- helpers ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the steps of the flow, in order; a module may import its own step and earlier ones only
 STEPS = {
     "nas_gym.search_space": 0,
+    "nas_gym.drawing": 0,
     "nas_gym.models": 1,
     "nas_gym.training": 2,
     "nas_gym.training.data": 2,
@@ -28,7 +29,15 @@ STEPS = {
     "nas_gym.registration": 4,
     "nas_gym": 4,
 }
-ALGORITHMS = {"agents.reinforce", "agents.random_search", "agents.evolution", "agents.sb3_agents"}
+ALGORITHMS = {
+    "agents.reinforce",
+    "agents.random_search",
+    "agents.evolution",
+    "agents.local_search",
+    "agents.bananas",
+    "agents.tpe",
+    "agents.sb3_agents",
+}
 
 
 def _module(path: Path) -> str:

@@ -370,6 +370,10 @@ class ReplayTree:
                 f.write(text)
                 f.flush()
                 os.fsync(f.fileno())
+            # mkstemp makes the file private (0600); give it the mode any other output gets
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
