@@ -198,8 +198,12 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     if args.agent not in AGENTS:
         raise CliError(f"unknown agent {args.agent!r}; known: {', '.join(AGENTS)}")
-    if args.budget <= 0:
+    if args.budget is None and args.budget_seconds is None:
+        args.budget = DEFAULT_BUDGET
+    if args.budget is not None and args.budget <= 0:
         raise CliError(f"--budget must be a positive number of trainings, got {args.budget}")
+    if args.budget_seconds is not None and not args.budget_seconds > 0:
+        raise CliError(f"--budget-seconds must be a positive number of seconds, got {args.budget_seconds}")
     _check_backend(args)
     overrides = _overrides(args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs)
     kwargs = _env_kwargs(args.env, overrides)
@@ -214,7 +218,12 @@ def cmd_search(args: argparse.Namespace) -> None:
     out = args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}"
     _check_out_dir(out)
     spec = RunSpec(
-        args.env, args.agent, args.seed, {k: v for k, v in kwargs.items() if k != "data_dir"}, args.budget
+        args.env,
+        args.agent,
+        args.seed,
+        {k: v for k, v in kwargs.items() if k != "data_dir"},
+        args.budget,
+        args.budget_seconds,
     )
     previous = RunSpec.load(out)
     if previous is not None:
@@ -230,7 +239,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     history = History.load(out / "history.jsonl")
     env = _make_env(args.env, {**overrides, "store": str(out / "results.sqlite")})
     pool = _make_pool(args, kwargs, env, out / "results.sqlite")
-    tracked = TrackedEnv(env, args.budget, history, pool=pool)
+    tracked = TrackedEnv(env, args.budget, history, pool=pool, budget_seconds=args.budget_seconds)
     console = Console()
     if len(history):
         console.print(
@@ -241,22 +250,33 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     writer = SummaryWriter(str(out / "tb"))
     best = max((r.accuracy for r in history), default=0.0)
+    by_trainings = args.budget_seconds is None  # the bar counts trainings, else train seconds
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("trainings  best {task.fields[best]:.2%}  {task.fields[arch]}"),
+        TextColumn(
+            ("trainings" if by_trainings else "train s")
+            + "  best {task.fields[best]:.2%}  {task.fields[arch]}"
+        ),
         TimeElapsedColumn(),
     ]
     with Progress(*columns, console=console, transient=False) as progress:
+        done = (history.rows[-1].seconds if history.rows else 0.0) if not by_trainings else history.trainings
         task = progress.add_task(
-            args.agent, total=args.budget, completed=history.trainings, best=best, arch=""
+            args.agent,
+            total=args.budget if by_trainings else args.budget_seconds,
+            completed=done,  # type: ignore[arg-type]  # rich takes floats too
+            best=best,
+            arch="",
         )
 
         def on_row(row) -> None:
             nonlocal best
             best = max(best, row.accuracy)
-            progress.update(task, completed=row.training, best=best, arch=row.arch)
+            progress.update(
+                task, completed=row.training if by_trainings else row.seconds, best=best, arch=row.arch
+            )
             if row.new_training:
                 writer.add_scalar("search/accuracy", row.accuracy, row.training)
                 writer.add_scalar("search/best_accuracy", best, row.training)
@@ -269,8 +289,10 @@ def cmd_search(args: argparse.Namespace) -> None:
                 pool.close()
     writer.close()
     tree = result if isinstance(result, ReplayTree) else tree_from_history(history)
-    summary = write_outputs(out, spec, history, tree, args.budget, spent=tracked.spent)
-    if summary["budget_left"] > 0:
+    summary = write_outputs(
+        out, spec, history, tree, args.budget, spent=tracked.spent, budget_seconds=args.budget_seconds
+    )
+    if summary["budget_left"] is not None and summary["budget_left"] > 0 and not tracked.exhausted:
         console.print(
             f"[yellow]note: the search ended with {summary['budget_left']} of its {args.budget} trainings "
             "unspent: the agent stopped finding architectures that are not in the store"
@@ -281,8 +303,9 @@ def cmd_search(args: argparse.Namespace) -> None:
     if summary["best_arch"]:
         console.print(layer_table(summary["best_arch"], summary["best_accuracy"]))
     console.print(
-        f"{summary['trainings']} trainings; best {summary['best_arch']} at "
-        f"{(summary['best_accuracy'] or 0):.2%}; outputs in {out}"
+        f"{summary['trainings']} trainings ({summary['train_seconds']:.1f} train s; "
+        f"{summary['complete']} complete architectures, {summary['prefix_share']:.0%} of the trainings "
+        f"on prefixes of others); best {summary['best_arch']} at {(summary['best_accuracy'] or 0):.2%}; outputs in {out}"
     )
     env.close()
 
@@ -481,10 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     se = sub.add_parser("search", help="search architectures with an agent under a budget of trainings")
     se.add_argument("--env", default="NASFashionMini-v0", help="env id (default NASFashionMini-v0)")
     se.add_argument(
-        "--agent", default="reinforce", help="reinforce, ppo, a2c, dqn, maskable_ppo, random, evolution"
+        "--agent",
+        default="reinforce",
+        help="reinforce, ppo, a2c, dqn, maskable_ppo, random, evolution, local_search, bananas, tpe",
     )
     se.add_argument(
-        "--budget", type=int, default=DEFAULT_BUDGET, help=f"child trainings (default {DEFAULT_BUDGET})"
+        "--budget",
+        type=int,
+        default=None,
+        help=f"child trainings (default {DEFAULT_BUDGET}, or none with --budget-seconds)",
+    )
+    se.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=None,
+        help="train seconds: the search ends once its trainings' recorded (or predicted) seconds reach this",
     )
     se.add_argument("--seed", type=int, default=0, help="seed of the agent and of every child's training")
     se.add_argument(

@@ -225,7 +225,7 @@ def run(
 def _curriculum(config: ReinforceConfig, env: TrackedEnv, full: int, max_layers: int, epochs):
     if not config.curriculum:
         return full, epochs
-    spent = env.trainings / env.budget
+    spent = env.progress  # of the trainings or the seconds, whichever budget is further spent
     for fraction, layers, new_epochs in sorted(config.curriculum):
         if spent >= fraction:
             max_layers, target = min(layers, full), new_epochs

@@ -149,7 +149,10 @@ class _EpsilonOverTrainings:
 
     def __call__(self, _progress_remaining: float) -> float:
         c = self.config
-        spent = (self.env.trainings - self.start) / max(self.env.budget - self.start, 1)
+        if self.env.budget is not None and self.env.budget_seconds is None:
+            spent = (self.env.trainings - self.start) / max(self.env.budget - self.start, 1)
+        else:  # a budget of seconds: the fraction of it (or of the trainings) spent
+            spent = self.env.progress
         decay = min(spent / c.exploration_fraction, 1.0) if c.exploration_fraction > 0 else 1.0
         return c.exploration_initial_eps + decay * (c.exploration_final_eps - c.exploration_initial_eps)
 

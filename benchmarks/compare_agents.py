@@ -1,11 +1,18 @@
-"""Compare agents at equal budgets of child trainings, over many seeds.
+"""Compare agents at equal budgets of child trainings, or of train seconds, over many seeds.
 
     python benchmarks/compare_agents.py --env NASTabular-v0 --agents all --seeds 10 --budget 100 \\
         --out runs/compare
+    python benchmarks/compare_agents.py --env NASSurrogate-v0 --agents all --seeds 30 \\
+        --budget-seconds 5000 --out runs/compare_seconds
 
 Every (agent, seed) run gets a fresh env (its own store: nothing is shared between runs) wrapped in
-the budget of ``--budget`` trainings, and runs the agent of ``agents.registry`` with that seed.
-Runs are spread over ``--workers`` processes. Writes to ``--out``:
+the budget of ``--budget`` trainings or ``--budget-seconds`` train seconds (each training costs
+its recorded seconds on a table, its predicted seconds on the surrogate, its measured seconds on a
+real env, as NAS-Bench-201 and NATS-Bench charge queries), and runs the agent of
+``agents.registry`` with that seed. Runs are spread over ``--workers`` processes. Every run's
+budget use is reported: the complete architectures it evaluated, and the share of its trainings
+spent on strict prefixes of other architectures it evaluated (what an episodic agent pays under
+``reward="prefix"``). Writes to ``--out``:
 
 - ``results.csv``: one row per agent, seed and training: the architecture trained, its accuracy,
   and the best accuracy so far.
@@ -58,6 +65,9 @@ class Run:
     train_seconds: float  # what the trainings cost (recorded seconds on a table env)
     optimum: float | None = None  # the table's optimum for this run's seed column
     top_threshold: float | None = None  # accuracy of the top-1% architectures of that column
+    seconds: list[float] = field(default_factory=list)  # train seconds spent up to each training
+    complete: int = 0  # distinct architectures that ended an episode
+    prefix_share: float = 0.0  # share of the trainings spent on strict prefixes of other evaluated archs
     best_so_far: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -79,6 +89,13 @@ class Run:
                 out[t - 1 :] = b
         return out
 
+    def curve_seconds(self, grid: np.ndarray) -> np.ndarray:
+        """Best so far at each train-seconds mark of ``grid`` (0 before the first training)."""
+        out = np.zeros(len(grid))
+        for t, b in zip(self.seconds, self.best_so_far, strict=True):
+            out[grid >= t - 1e-9] = b
+        return out
+
     def trainings_to(self, threshold: float | None) -> float:
         """Trainings until the best so far reaches ``threshold`` (inf when it never does)."""
         if threshold is None:
@@ -98,7 +115,14 @@ def parse_agent(spec: str) -> tuple[str, dict[str, Any]]:
     return name.strip(), parse_pairs(list(filter(None, rest.split("/"))), f"agent {spec!r}: each setting")
 
 
-def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budget: int) -> Run:
+def run_one(
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    agent: str,
+    seed: int,
+    budget: int | None,
+    budget_seconds: float | None = None,
+) -> Run:
     import torch
 
     torch.set_num_threads(1)
@@ -109,7 +133,7 @@ def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budg
     from agents.registry import run_agent
 
     env = gym.make(env_id, **env_kwargs)
-    tracked = TrackedEnv(env, budget)
+    tracked = TrackedEnv(env, budget, budget_seconds=budget_seconds)
     start = time.perf_counter()
     name, overrides = parse_agent(agent)
     run_agent(name, tracked, seed, config=overrides)
@@ -120,6 +144,7 @@ def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budg
     if hasattr(evaluator, "table"):
         optimum, threshold = _table_targets(evaluator, seed)
     env.close()
+    use = tracked.history.budget_use()
     return Run(
         agent,
         seed,
@@ -131,6 +156,9 @@ def run_one(env_id: str, env_kwargs: dict[str, Any], agent: str, seed: int, budg
         float(evaluator.train_seconds),
         optimum,
         threshold,
+        [r.seconds for r in rows],
+        int(use["complete"]),
+        float(use["prefix_share"]),
     )
 
 
@@ -197,17 +225,20 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
 def write_csv(runs: list[Run], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["agent", "seed", "training", "arch", "accuracy", "best_so_far"])
+        w.writerow(["agent", "seed", "training", "arch", "accuracy", "best_so_far", "train_seconds"])
         for r in runs:
-            for t, arch, acc, best in zip(r.trainings, r.archs, r.accuracies, r.best_so_far, strict=True):
-                w.writerow([r.agent, r.seed, t, arch, f"{acc:.6f}", f"{best:.6f}"])
+            seconds = r.seconds or [0.0] * len(r.trainings)
+            for t, arch, acc, best, sec in zip(
+                r.trainings, r.archs, r.accuracies, r.best_so_far, seconds, strict=True
+            ):
+                w.writerow([r.agent, r.seed, t, arch, f"{acc:.6f}", f"{best:.6f}", f"{sec:.3f}"])
 
 
 def _fmt_ci(point: float, lo: float, hi: float, scale: float = 100.0, digits: int = 2) -> str:
     return f"{point * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
 
 
-def _median_trainings(values: list[float], budget: int) -> str:
+def _median_trainings(values: list[float], budget: int | None) -> str:
     reached = sum(np.isfinite(values))
     if not values or np.isnan(values).all():
         return "n/a"
@@ -216,37 +247,55 @@ def _median_trainings(values: list[float], budget: int) -> str:
     return f"{text} ({reached}/{len(values)} reached)"
 
 
-def summarize(runs: list[Run], agents: list[str], budget: int, header: list[str]) -> str:
+def summarize(runs: list[Run], agents: list[str], budget: int | None, header: list[str]) -> str:
     by_agent = {a: [r for r in runs if r.agent == a] for a in agents}
     table_env = all(r.optimum is not None for r in runs)
     lines = [*header, ""]
+    reference = "evolution" if "evolution" in by_agent else None
     cols = ["agent", "runs", "final best accuracy, IQM [95% CI] (%)"]
+    if reference:
+        cols.append(f"P(X > {reference})")
     if table_env:
         cols += [
             "regret to optimum, IQM [95% CI] (pp)",
             "trainings to optimum, median",
             "trainings to top 1%, median",
         ]
-    cols += ["trainings used, median", "wall s per run, median"]
+    cols += [
+        "trainings used, median",
+        "train s used, median",
+        "complete archs, median",
+        "prefix share of trainings, median",
+        "wall s per run, median",
+    ]
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     stats: dict[str, tuple[float, float, float]] = {}
     for agent, rs in by_agent.items():
         finals = [r.final_best for r in rs]
         stats[agent] = iqm_ci(finals)
         row = [f"`{agent}`", str(len(rs)), _fmt_ci(*stats[agent])]
+        if reference:
+            row.append(
+                f"{probability_of_improvement(finals, [r.final_best for r in by_agent[reference]]):.2f}"
+            )
         if table_env:
             regrets = [r.optimum - r.final_best for r in rs]  # type: ignore[operator]
             row.append(_fmt_ci(*iqm_ci(regrets)))
             row.append(_median_trainings([r.trainings_to(r.optimum) for r in rs], budget))
             row.append(_median_trainings([r.trainings_to(r.top_threshold) for r in rs], budget))
         row.append(f"{np.median([r.trainings[-1] if r.trainings else 0 for r in rs]):.0f}")
+        row.append(f"{np.median([r.seconds[-1] if r.seconds else 0.0 for r in rs]):.0f}")
+        row.append(f"{np.median([r.complete for r in rs]):.0f}")
+        row.append(f"{100 * np.median([r.prefix_share for r in rs]):.0f}%")
         row.append(f"{np.median([r.wall_seconds for r in rs]):.1f}")
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", verdict(by_agent, stats, budget), ""]
     return "\n".join(lines)
 
 
-def verdict(by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float, float]], budget: int) -> str:
+def verdict(
+    by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float, float]], budget: int | None
+) -> str:
     """Where the poster's agent stands against the strong baselines, from the CIs of this run."""
     if POSTER_AGENT not in by_agent:
         return "The poster's agent (`reinforce`) was not in this comparison."
@@ -273,7 +322,7 @@ def verdict(by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float,
         return "Neither random search nor regularized evolution was in this comparison."
     ours_runs = by_agent[POSTER_AGENT]
     used = float(np.median([r.trainings[-1] if r.trainings else 0 for r in ours_runs]))
-    if used < budget:
+    if budget is not None and used < budget:
         out.append(
             f"- `reinforce` stopped after a median of {used:.0f} of the {budget} trainings: its controller "
             "converged (a run of episodes that trained nothing new) and left the rest of the budget unspent."
@@ -285,27 +334,44 @@ def verdict(by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float,
     return "\n".join(out)
 
 
-def plot(runs: list[Run], agents: list[str], budget: int, path: Path, title: str) -> None:
+def plot(
+    runs: list[Run],
+    agents: list[str],
+    budget: int | None,
+    path: Path,
+    title: str,
+    budget_seconds: float | None = None,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    x = np.arange(1, budget + 1)
+    if budget_seconds is not None:  # the x axis is train seconds, 200 marks
+        x = np.linspace(budget_seconds / 200, budget_seconds, 200)
+    else:
+        assert budget is not None
+        x = np.arange(1, budget + 1)
     floor = 100.0
     for agent in agents:
-        curves = np.array([r.curve(budget) for r in runs if r.agent == agent])
+        curves = np.array(
+            [
+                r.curve_seconds(x) if budget_seconds is not None else r.curve(len(x))
+                for r in runs
+                if r.agent == agent
+            ]
+        )
         if len(curves) == 0:
             continue
         mid, lo, hi = curve_bands(curves)
         (line,) = ax.plot(x, 100 * mid, label=agent)
-        floor = min(floor, 100 * float(mid[min(9, budget - 1)]))  # the view starts at training 10
+        floor = min(floor, 100 * float(mid[min(9, len(x) - 1)]))  # the view starts at the 10th mark
         ax.fill_between(x, 100 * lo, 100 * hi, color=line.get_color(), alpha=0.2)
     optima = [r.optimum for r in runs if r.optimum is not None]
     if optima:
         ax.axhline(100 * float(np.mean(optima)), color="k", ls="--", lw=0.8, label="table optimum")
-    ax.set_xlabel("child trainings")
+    ax.set_xlabel("train seconds" if budget_seconds is not None else "child trainings")
     ax.set_ylabel("best validation accuracy so far (%), IQM over seeds")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
@@ -333,7 +399,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "of the agent's config (an ablation, e.g. reinforce:replay_p=0)",
     )
     p.add_argument("--seeds", type=int, default=10, help="runs per agent, seeds 0..N-1")
-    p.add_argument("--budget", type=int, default=100, help="child trainings per run")
+    p.add_argument("--budget", type=int, default=None, help="child trainings per run (default 100)")
+    p.add_argument(
+        "--budget-seconds",
+        type=float,
+        default=None,
+        help="train seconds per run (recorded or predicted), alone or beside --budget",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at once (processes)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="env kwarg, e.g. accuracy=mean")
@@ -349,8 +421,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             p.error(str(e))
     if len(set(agents)) != len(agents):
         p.error("an agent is listed twice")
-    if args.seeds < 1 or args.budget < 1 or args.workers < 1:
+    if args.budget is None and args.budget_seconds is None:
+        args.budget = 100
+    if args.seeds < 1 or (args.budget is not None and args.budget < 1) or args.workers < 1:
         p.error("--seeds, --budget and --workers must be >= 1")
+    if args.budget_seconds is not None and not args.budget_seconds > 0:
+        p.error("--budget-seconds must be > 0")
     env_kwargs = parse_pairs(args.set)
     import gymnasium as gym
 
@@ -360,7 +436,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"unknown env id {args.env!r}")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    jobs = [(args.env, env_kwargs, a, s, args.budget) for a in agents for s in range(args.seeds)]
+    jobs = [
+        (args.env, env_kwargs, a, s, args.budget, args.budget_seconds)
+        for a in agents
+        for s in range(args.seeds)
+    ]
     start = time.perf_counter()
     runs: list[Run] = []
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
@@ -370,24 +450,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(run)
             print(
                 f"[{i}/{len(jobs)}] {run.agent} seed {run.seed}: best {run.final_best:.2%} after "
-                f"{run.trainings[-1] if run.trainings else 0} trainings ({run.wall_seconds:.1f} s)",
+                f"{run.trainings[-1] if run.trainings else 0} trainings, {run.seconds[-1] if run.seconds else 0:.0f} "
+                f"train s ({run.wall_seconds:.1f} s)",
                 flush=True,
             )
     wall = time.perf_counter() - start
 
     write_csv(runs, args.out / "results.csv")
+    budget_text = " and ".join(
+        ([f"{args.budget} trainings"] if args.budget is not None else [])
+        + ([f"{args.budget_seconds:g} train seconds"] if args.budget_seconds is not None else [])
+    )
     header = [
         f"# Agents compared on `{args.env}`",
         "",
-        f"{len(agents)} agents x {args.seeds} seeds (0..{args.seeds - 1}) x budget {args.budget} "
-        f"trainings; env kwargs {env_kwargs or 'as registered'}; {time.strftime('%Y-%m-%d')}; "
+        f"{len(agents)} agents x {args.seeds} seeds (0..{args.seeds - 1}) x budget {budget_text}; "
+        f"env kwargs {env_kwargs or 'as registered'}; {time.strftime('%Y-%m-%d')}; "
         f"wall time {wall:.0f} s with {args.workers} worker processes.",
         "",
         "Command: `python benchmarks/compare_agents.py " + " ".join(argv or sys.argv[1:]) + "`",
     ]
     summary = summarize(runs, agents, args.budget, header)
     (args.out / "summary.md").write_text(summary, encoding="utf-8")
-    plot(runs, agents, args.budget, args.out / "best_so_far.png", f"{args.env}, {args.seeds} seeds")
+    plot(
+        runs,
+        agents,
+        args.budget,
+        args.out / "best_so_far.png",
+        f"{args.env}, {args.seeds} seeds",
+        args.budget_seconds,
+    )
     print(summary)
     print(f"wrote {args.out / 'results.csv'}, {args.out / 'summary.md'}, {args.out / 'best_so_far.png'}")
     return 0

@@ -66,6 +66,7 @@ class ArchEvaluator(Protocol):
 
     ``trainings`` counts this object's store misses (and retries); ``lookup`` is what
     ``evaluate`` would answer without training (None: it would train; anything else is stored);
+    ``recorded_seconds`` what a training cost;
     ``ledger_tag`` names the search whose trainings are being written (the store's ledger);
     ``result_store`` is that store, or None for an evaluator that keeps no ledger.
     """
@@ -80,6 +81,11 @@ class ArchEvaluator(Protocol):
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult: ...
 
     def lookup(self, arch: Architecture | str, seed: int) -> Any: ...
+
+    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+        """What training ``arch`` with ``seed`` cost in seconds (the store's row, the table's entry,
+        the surrogate's prediction); 0.0 for one not trained. A budget in seconds counts these."""
+        ...
 
     def num_params(self, arch: Architecture | str) -> int: ...
 
@@ -344,6 +350,11 @@ class Evaluator:
         if row is None or may_retry(row, self.time_limit, self.retry_failed):
             return None
         return row
+
+    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+        """The train seconds of the stored row of ``arch`` (0.0 when there is none)."""
+        row = self.stored(arch, seed)
+        return 0.0 if row is None else float(row.train_seconds)
 
     def record_trained(
         self,

@@ -68,6 +68,14 @@ class FunctionEvaluator:
     def lookup(self, arch: Architecture | str, seed: int) -> float | None:
         return self._cache.get(str(arch))
 
+    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+        """A training "costs" one second per layer, so budgets in seconds can be tested."""
+        return (
+            float(len(Architecture.parse(arch) if isinstance(arch, str) else arch))
+            if str(arch) in self._cache
+            else 0.0
+        )
+
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         key = str(arch)
@@ -75,7 +83,7 @@ class FunctionEvaluator:
         if not cached:
             self.trainings += 1
             self._cache[key] = float(self.fn(arch))
-        return EvalResult(key, self._cache[key], 0, "ok", cached, 0.0)
+        return EvalResult(key, self._cache[key], 0, "ok", cached, 0.0 if cached else float(len(arch)))
 
     def num_params(self, arch: Architecture) -> int:
         return 0

@@ -141,6 +141,29 @@ def test_compare_agents_writes_its_three_outputs(tmp_path: Path) -> None:
     assert (out / "best_so_far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_compare_agents_at_equal_train_seconds(tmp_path: Path) -> None:
+    """A budget of seconds on the table: every run stops once its recorded seconds reach it, and
+    the summary reports budget use."""
+    import csv
+
+    out = tmp_path / "cmp"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_agents.py"), "--agents", "random,evolution,local_search",
+         "--seeds", "2", "--budget-seconds", "40", "--workers", "2", "--out", str(out)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for agent in ("random", "evolution", "local_search"):
+        for seed in ("0", "1"):
+            seconds = [float(r["train_seconds"]) for r in rows if r["agent"] == agent and r["seed"] == seed]
+            assert seconds == sorted(seconds) and seconds[-1] >= 40 > seconds[-2]
+    summary = (out / "summary.md").read_text()
+    assert "40 train seconds" in summary and "prefix share of trainings" in summary
+    assert "P(X > evolution)" in summary and "complete archs" in summary
+
+
 def test_tabular_steps_benchmark_runs() -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "tabular_steps.py"), "--steps", "500"],

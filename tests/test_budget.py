@@ -7,6 +7,7 @@ C32k3 C64k3 C64k5 R32 R64s2 MP2 AP3 DR HEAD; at most 3 layers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -99,10 +100,74 @@ def test_reward_final_counts_only_the_closed_architecture():
     assert [row.training for row in env.history if row.new_training] == [1, 2]
 
 
-@pytest.mark.parametrize("budget", [0, -1, True, 2.5, "3", None])
+@pytest.mark.parametrize("budget", [0, -1, True, 2.5, "3"])
 def test_a_budget_that_is_not_a_positive_whole_number_is_refused(budget):
     with pytest.raises(ValueError, match="budget must be a positive number of trainings"):
         TrackedEnv(tabular(), budget=budget)
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, float("inf"), float("nan"), True, "10"])
+def test_a_budget_of_seconds_that_is_not_a_positive_number_is_refused(seconds):
+    with pytest.raises(ValueError, match="budget_seconds must be a positive number of seconds"):
+        TrackedEnv(tabular(), budget=None, budget_seconds=seconds)
+    with pytest.raises(ValueError, match="needs a budget"):
+        TrackedEnv(tabular(), budget=None)
+
+
+def _seconds_env(budget=None, budget_seconds=None) -> TrackedEnv:
+    from synthetic import function_env, layer_quality
+
+    # the test evaluator charges one second per layer
+    return TrackedEnv(function_env(layer_quality), budget=budget, budget_seconds=budget_seconds)
+
+
+@pytest.mark.parametrize("agent", ["random", "evolution", "local_search", "reinforce"])
+def test_a_budget_of_seconds_stops_the_search_once_they_are_spent(agent):
+    env = _seconds_env(budget_seconds=60)
+    run_agent(agent, env, seed=0)
+    rows = [r for r in env.history if r.new_training]
+    cost = [len(r.arch.split("-")) for r in rows]
+    # each row's seconds are the sum of its and the earlier trainings' costs
+    assert [r.seconds for r in rows] == pytest.approx(np.cumsum(cost).tolist())
+    # the last training crosses the line, every one before it started below it
+    assert rows[-1].seconds >= 60 > rows[-2].seconds
+    assert env.exhausted and env.progress == 1.0
+    with pytest.raises(BudgetExhausted, match="60 train seconds"):
+        env.evaluate("C32k3-C32k3-C32k3-C32k3-C32k3-C32k3-C32k3")
+
+
+def test_with_both_budgets_the_search_ends_at_the_first_one_reached():
+    by_trainings = _seconds_env(budget=5, budget_seconds=10_000)
+    run_agent("evolution", by_trainings, seed=1)
+    assert by_trainings.trainings == 5 and by_trainings.history.rows[-1].seconds < 10_000
+    by_seconds = _seconds_env(budget=10_000, budget_seconds=20)
+    run_agent("evolution", by_seconds, seed=1)
+    assert by_seconds.trainings < 10_000 and by_seconds.history.rows[-1].seconds >= 20
+
+
+def test_a_table_search_is_charged_the_seconds_the_table_records():
+    table = load_table()
+    env = TrackedEnv(tabular(), budget=None, budget_seconds=30)
+    run_agent("random", env, seed=2)
+    rows = [r for r in env.history if r.new_training]
+    recorded = [table.get(r.arch).train_seconds[table.column(env.train_seed)] for r in rows]
+    assert [r.seconds for r in rows] == pytest.approx(np.cumsum(recorded).tolist(), abs=1e-6)
+    assert rows[-1].seconds >= 30 > rows[-2].seconds
+
+
+def test_budget_use_counts_complete_architectures_and_prefix_trainings():
+    from agents.common.history import prefix_use
+
+    rows = [  # an episode A, A-B, A-B-C (closed), then a direct evaluation of A-D
+        HistoryRow(1, "C32k3", 0.5, 1, True, 0),
+        HistoryRow(2, "C32k3-MP2", 0.6, 2, True, 0),
+        HistoryRow(3, "C32k3-MP2-DR", 0.7, 3, True, 0),
+        HistoryRow(4, "C32k3-MP2-DR", 0.7, 3, False, 0),  # HEAD: the same architecture, free
+        HistoryRow(5, "C32k3-R64", 0.8, 4, True, 1),
+        HistoryRow(6, "C32k3", 0.5, 4, False, 2),  # a free re-evaluation ends its own episode
+    ]
+    use = prefix_use(rows)
+    assert use == {"complete": 3, "trainings": 4, "prefix_trainings": 2, "prefix_share": 0.5}
 
 
 def test_a_numpy_integer_budget_is_accepted():
@@ -141,6 +206,11 @@ def test_every_step_is_one_row_with_its_training_index_and_episode(tmp_path):
         HistoryRow(6, "MP2", table_accuracy("MP2", 1), 3, True, 2),
         HistoryRow(7, "MP2", table_accuracy("MP2", 1), 3, False, 3),
     ]
+    # each row carries the train seconds so far: the table's recorded seconds of each training
+    table = load_table()
+    costs = [table.get(a).train_seconds[table.column(1)] for a in ("C32k3", "C32k3-R32", "MP2")]
+    so_far = np.cumsum(costs)[[0, 0, 0, 1, 1, 2, 2]]
+    want = [dataclasses.replace(r, seconds=float(t)) for r, t in zip(want, so_far, strict=True)]
     assert env.history.rows == want
     assert seen == want  # listeners see each row as it is recorded
     # the file holds the same rows, one JSON object a line, and loads back to them

@@ -31,7 +31,18 @@ pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "NASFashionMini-v0"
-AGENT_NAMES = ["reinforce", "random", "evolution", "ppo", "a2c", "dqn", "maskable_ppo"]
+AGENT_NAMES = [
+    "reinforce",
+    "random",
+    "evolution",
+    "local_search",
+    "bananas",
+    "tpe",
+    "ppo",
+    "a2c",
+    "dqn",
+    "maskable_ppo",
+]
 
 
 # the tests' tiny budget, and at most 3 layers so that a search stays short
@@ -518,3 +529,32 @@ def test_samples_build_trains_resumes_and_takes_in_a_search(tmp_path, capsys):
     ]
     assert len([r for r in grown.samples if r.source == "random"]) == 6
     assert "trained samples" in capsys.readouterr().out
+
+
+def test_search_with_a_budget_of_seconds_reports_both_counts_and_resumes_only_with_it(tmp_path, capsys):
+    out = tmp_path / "seconds"
+    args = [
+        "search",
+        "--env",
+        "NASTabular-v0",
+        "--agent",
+        "random",
+        "--budget-seconds",
+        "25",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rows = [r for r in history_rows(out) if r["new_training"]]
+    assert summary["budget"] is None and summary["budget_left"] is None and summary["budget_seconds"] == 25
+    assert summary["train_seconds"] == pytest.approx(rows[-1]["seconds"], abs=1e-3)
+    assert rows[-1]["seconds"] >= 25 > rows[-2]["seconds"]  # the last training crosses the line
+    assert summary["trainings"] == len(rows) and 0 < summary["complete"] <= len(rows)
+    assert 0.0 <= summary["prefix_share"] <= 1.0
+    printed = capsys.readouterr().out
+    assert "train s" in printed and "complete architectures" in printed
+    assert main([*args[:-4], "--budget-seconds", "30", "--out", str(out)]) == 2
+    assert "--budget-seconds 25.0, not 30.0" in capsys.readouterr().err
+    assert main(args) == 0  # the same search resumes: nothing more to train
+    assert len([r for r in history_rows(out) if r["new_training"]]) == len(rows)

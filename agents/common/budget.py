@@ -4,7 +4,12 @@ An agent receives a :class:`TrackedEnv` (a Gymnasium wrapper over any NAS env) a
 ``env.exhausted``. Every step (and every direct evaluation, for agents that score whole
 architectures such as regularized evolution) is recorded as one :class:`HistoryRow`. The budget
 counts *trainings*, i.e. store misses and retries: a step answered from the store is free, so
-agents are compared at equal numbers of trained children.
+agents are compared at equal numbers of trained children. A budget in *seconds* may stand beside
+it or alone (``budget_seconds``): each training costs the seconds its evaluator records for it (the
+store's row for real training, the table's entry, the surrogate's prediction), as NAS-Bench-201
+and NATS-Bench charge a query its recorded training time; no training starts once they are spent,
+so only the last training crosses the line (with a pool, the batch in flight when it is crossed
+finishes and counts). The history keeps both counts.
 
 The count is exact whatever stops the process: every training is written to the result store's
 ledger with the search's tag in the same transaction as its row, so children a pool trained but
@@ -53,10 +58,11 @@ class TrackedEnv(gym.Wrapper):
     def __init__(
         self,
         env: gym.Env,
-        budget: int,
+        budget: int | None,
         history: History | None = None,
         pool: Any = None,
         tag: str | None = None,
+        budget_seconds: float | None = None,
     ) -> None:
         super().__init__(env)
         if not isinstance(env.unwrapped, NASEnvBase):
@@ -64,9 +70,21 @@ class TrackedEnv(gym.Wrapper):
                 f"TrackedEnv needs a NAS env (nas_gym.envs.NASEnvBase), got {type(env.unwrapped).__name__}"
             )
         self.base: NASEnvBase = env.unwrapped
-        if isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0:
+        if budget is None and budget_seconds is None:
+            raise ValueError("a search needs a budget: of trainings, of train seconds, or both")
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, int | np.integer) or budget <= 0
+        ):
             raise ValueError(f"budget must be a positive number of trainings, got {budget!r}")
-        self.budget = int(budget)
+        if budget_seconds is not None and (
+            isinstance(budget_seconds, bool)
+            or not isinstance(budget_seconds, int | float | np.number)
+            or not np.isfinite(budget_seconds)
+            or budget_seconds <= 0
+        ):
+            raise ValueError(f"budget_seconds must be a positive number of seconds, got {budget_seconds!r}")
+        self.budget = None if budget is None else int(budget)
+        self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
         self.history = history if history is not None else History()
         self._recorded = list(self.history.rows)  # rows a replay must reproduce
         self._cursor = 0  # rows replayed so far
@@ -82,6 +100,7 @@ class TrackedEnv(gym.Wrapper):
         self.tag = tag
         self.evaluator.ledger_tag = tag
         self._reached = 0  # trainings recorded by steps so far (the history's training index)
+        self._reached_seconds = 0.0  # their train seconds (the history's seconds)
         self._reached_archs: Counter[str] = Counter()
         for previous, row in zip([None, *self.history.rows], self.history.rows, strict=False):
             if row.new_training:
@@ -127,6 +146,42 @@ class TrackedEnv(gym.Wrapper):
         """Trainings this search has used: those recorded, plus those a step has yet to reach."""
         return self._reached + (0 if self.replaying else sum(self._pending.values()))
 
+    @property
+    def seconds(self) -> float:
+        """Train seconds of the trainings recorded by the steps so far."""
+        return self._reached_seconds
+
+    @property
+    def spent_seconds(self) -> float:
+        """Train seconds this search has used: those recorded, plus those of pending children."""
+        if self.replaying or not self._pending:
+            return self._reached_seconds
+        seed = self.train_seed
+        return self._reached_seconds + sum(
+            n * self.evaluator.recorded_seconds(a, seed) for a, n in self._pending.items()
+        )
+
+    @property
+    def progress(self) -> float:
+        """The fraction of the budget spent, in [0, 1]: of the trainings or of the seconds, whichever
+        is further (what agents that schedule on their budget read)."""
+        done = 0.0
+        if self.budget is not None:
+            done = self._reached / self.budget
+        if self.budget_seconds is not None:
+            done = max(done, self._reached_seconds / self.budget_seconds)
+        return min(1.0, done)
+
+    def would_overspend(self, extra: int) -> bool:
+        """Whether one more training, after ``extra`` already asked for, is past the budget."""
+        if self.budget is not None and self.spent + extra >= self.budget:
+            return True
+        return self._seconds_spent()
+
+    def trainings_left(self) -> int | None:
+        """Trainings the budget still allows (None: no budget of trainings, only of seconds)."""
+        return None if self.budget is None else max(0, self.budget - self.spent)
+
     def prefetch(self, archs: Iterable[Architecture | str]) -> None:
         """Train, all at once on the pool, those of ``archs`` (in the order the agent will step them)
         that the coming steps would train, as far as the budget goes. No pool: nothing to do.
@@ -137,8 +192,10 @@ class TrackedEnv(gym.Wrapper):
         if self.pool is None or self.replaying:
             return
         seed, todo = self.train_seed, list[str]()
+        if self._seconds_spent():
+            return
         for arch in dict.fromkeys(str(a) for a in archs):
-            if self.spent + len(todo) >= self.budget:
+            if self.budget is not None and self.spent + len(todo) >= self.budget:
                 break
             if arch and arch not in self._pending and self.evaluator.lookup(arch, seed) is None:
                 todo.append(arch)
@@ -171,11 +228,17 @@ class TrackedEnv(gym.Wrapper):
     @property
     def exhausted(self) -> bool:
         """No training may start, and no child trained for this search is waiting for a step."""
-        return self._reached >= self.budget or (self.spent >= self.budget and not self._pending)
+        reached = (self.budget is not None and self._reached >= self.budget) or (
+            self.budget_seconds is not None and self._reached_seconds >= self.budget_seconds
+        )
+        return reached or (self._spent_all and not self._pending)
 
     @property
     def _spent_all(self) -> bool:
-        return self.spent >= self.budget
+        return (self.budget is not None and self.spent >= self.budget) or self._seconds_spent()
+
+    def _seconds_spent(self) -> bool:
+        return self.budget_seconds is not None and self.spent_seconds >= self.budget_seconds
 
     def action_masks(self) -> np.ndarray:
         return self.base.action_masks()
@@ -185,7 +248,7 @@ class TrackedEnv(gym.Wrapper):
         # which architecture the step evaluates matters only at the budget's end or with pending children
         evaluated = self._evaluated_arch(action) if self._pending or self._spent_all else None
         if self._spent_all and self._would_train(evaluated):
-            raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
+            raise BudgetExhausted(f"the budget of {self._budget_text()} is spent")
         obs, reward, terminated, truncated, info = self.env.step(action)
         count = self.evaluator.trainings - before
         if evaluated is not None:
@@ -199,13 +262,19 @@ class TrackedEnv(gym.Wrapper):
     def evaluate(self, arch: Architecture | str) -> float:
         """Score a whole architecture directly (one training at most), recorded as one episode."""
         if self._spent_all and self._would_train(arch):
-            raise BudgetExhausted(f"the budget of {self.budget} trainings is spent")
+            raise BudgetExhausted(f"the budget of {self._budget_text()} is spent")
         before = self.evaluator.trainings
         result = self.evaluator.evaluate(arch, self.train_seed)
         count = self.evaluator.trainings - before + self._take_pending(result.arch)
         self._record(result.arch, result.accuracy, count)
         self.episode += 1
         return result.accuracy
+
+    def _budget_text(self) -> str:
+        parts = [] if self.budget is None else [f"{self.budget} trainings"]
+        if self.budget_seconds is not None:
+            parts.append(f"{self.budget_seconds:g} train seconds")
+        return " or ".join(parts)
 
     @property
     def train_seed(self) -> int:
@@ -239,16 +308,27 @@ class TrackedEnv(gym.Wrapper):
             self._cursor += 1
             if expected.arch == arch and expected.episode == self.episode and count == 0:
                 self._reached = expected.training
+                self._reached_seconds = expected.seconds
                 return
             # the replay left the recorded path (an agent that is not deterministic here):
             # keep what is recorded and go on from here as a new run
             self.replay_mismatches += 1
             self._reached = self.history.trainings
+            self._reached_seconds = self.history.rows[-1].seconds if self.history.rows else 0.0
             self._cursor = len(self._recorded)
         self._reached += count
         if count:
             self._reached_archs[arch] += count
-        row = HistoryRow(len(self.history) + 1, arch, float(accuracy), self._reached, count > 0, self.episode)
+            self._reached_seconds += count * float(self.evaluator.recorded_seconds(arch, self.train_seed))
+        row = HistoryRow(
+            len(self.history) + 1,
+            arch,
+            float(accuracy),
+            self._reached,
+            count > 0,
+            self.episode,
+            self._reached_seconds,
+        )
         self.history.append(row)
         for listener in self.listeners:
             listener(row)

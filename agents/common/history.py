@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["History", "HistoryRow"]
+__all__ = ["History", "HistoryRow", "prefix_use"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class HistoryRow:
     training: int  # trainings spent so far, this row included
     new_training: bool  # this row trained a child (a store miss)
     episode: int  # 0-based episode index (direct evaluations count one episode each)
+    seconds: float = 0.0  # train seconds spent so far, this row included (0.0 in older files)
 
 
 class History:
@@ -77,6 +78,13 @@ class History:
                 best = row
         return best
 
+    def budget_use(self) -> dict[str, int | float]:
+        """How the trainings were spent: ``complete`` distinct architectures that ended an episode (a
+        HEAD step, the last layer, or a direct evaluation), ``prefix_trainings`` trainings of an
+        architecture that is a strict prefix of another one this history evaluated, and their share
+        of all trainings (``prefix_share``)."""
+        return prefix_use(self.rows)
+
     def best_so_far(self) -> list[tuple[int, float]]:
         """(trainings, best accuracy so far) after each new training."""
         out, best = [], 0.0
@@ -85,3 +93,34 @@ class History:
             if row.new_training:
                 out.append((row.training, best))
         return out
+
+
+def prefix_use(rows: Iterable[HistoryRow]) -> dict[str, int | float]:
+    """See :meth:`History.budget_use`; ``rows`` in history order."""
+    rows = list(rows)
+    complete: set[str] = set()
+    for row, following in zip(rows, [*rows[1:], None], strict=True):
+        if row.arch and (following is None or following.episode != row.episode):
+            complete.add(row.arch)
+    evaluated = {row.arch for row in rows if row.arch}
+    # every strict prefix of an evaluated architecture, as text ("A-B" of "A-B-C")
+    prefixes: set[str] = set()
+    for arch in evaluated:
+        parts = arch.split("-")
+        prefixes.update("-".join(parts[:i]) for i in range(1, len(parts)))
+    trainings = 0
+    prefix_trainings = 0
+    previous = 0
+    for row in rows:
+        count = row.training - previous
+        previous = row.training
+        if row.new_training:
+            trainings += count
+            if row.arch in prefixes:
+                prefix_trainings += count
+    return {
+        "complete": len(complete),
+        "trainings": trainings,
+        "prefix_trainings": prefix_trainings,
+        "prefix_share": prefix_trainings / trainings if trainings else 0.0,
+    }

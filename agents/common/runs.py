@@ -47,7 +47,8 @@ class RunSpec:
     agent: str
     seed: int
     env_kwargs: dict[str, Any]
-    budget: int | None = None  # trainings; None in run folders of earlier versions
+    budget: int | None = None  # trainings; None in run folders of earlier versions, or seconds only
+    budget_seconds: float | None = None  # train seconds; None: no budget of seconds
 
     def save(self, folder: Path) -> None:
         tmp = folder / "run.json.tmp"
@@ -73,6 +74,11 @@ class RunSpec:
                 raise RunError(
                     f"{folder} holds a search with {name}={theirs!r}, not {mine!r}; use another --out folder"
                 )
+        if other.budget_seconds != self.budget_seconds:
+            raise RunError(
+                f"{folder} holds a search with --budget-seconds {other.budget_seconds}, not "
+                f"{self.budget_seconds}; resume it with the same budget, or use another --out folder"
+            )
         if other.budget is not None and self.budget != other.budget:
             raise RunError(
                 f"{folder} holds a search with --budget {other.budget}, not {self.budget}: resume it with "
@@ -119,17 +125,33 @@ def layer_table(arch: str, accuracy: float | None = None) -> Table:
 
 
 def write_outputs(
-    folder: Path, spec: RunSpec, history: History, tree: ReplayTree, budget: int, spent: int | None = None
+    folder: Path,
+    spec: RunSpec,
+    history: History,
+    tree: ReplayTree,
+    budget: int | None,
+    spent: int | None = None,
+    budget_seconds: float | None = None,
 ) -> dict[str, Any]:
     """summary.json, tree.json, tree.dot and the PNG; returns the summary. ``spent``: the
-    trainings the store's ledger holds for the search (default: those the history records)."""
+    trainings the store's ledger holds for the search (default: those the history records).
+    ``budget_left``: trainings left (None under a budget of seconds alone)."""
     best = history.best()
+    trainings = history.trainings if spent is None else spent
+    seconds = history.rows[-1].seconds if history.rows else 0.0
     summary = {
         "best_arch": best.arch if best else None,
         "best_accuracy": best.accuracy if best else None,
-        "trainings": history.trainings if spent is None else spent,
-        "budget_left": budget - (history.trainings if spent is None else spent),
+        "trainings": trainings,
+        "budget_left": None if budget is None else budget - trainings,
         "budget": budget,
+        "train_seconds": round(seconds, 3),
+        "budget_seconds": budget_seconds,
+        **{
+            k: (round(v, 4) if isinstance(v, float) else v)
+            for k, v in history.budget_use().items()
+            if k != "trainings"
+        },
         "steps": len(history),
         "agent": spec.agent,
         "env": spec.env,

@@ -91,7 +91,7 @@ def _budgeted(venv: Any, tracked: TrackedEnv) -> Any:
                     and nxt not in asked
                     and tracked.evaluator.lookup(nxt, tracked.train_seed) is None
                 )
-                if trains and tracked.spent + len(asked) >= tracked.budget:
+                if trains and tracked.would_overspend(len(asked)):
                     actions[i], trains = head, False  # HEAD trains nothing (masked at t=0: ends it)
                 elif trains:
                     asked.add(str(nxt))
@@ -148,7 +148,9 @@ def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
 def learn_to_budget(model: BaseAlgorithm, env: TrackedEnv, max_steps_per_training: int) -> None:
     """Run ``model.learn`` until the budget is spent (or ``max_steps_per_training`` x the trainings
     left, a cap on steps the store answers for free)."""
-    left = env.budget - env.spent
+    left = env.trainings_left()
+    if left is None:  # a budget of seconds only: the cap on steps is what this sets
+        left = 10_000
     try:
         model.learn(total_timesteps=left * max_steps_per_training, callback=stop_callback(env))
     except BudgetExhausted:
