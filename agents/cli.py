@@ -303,9 +303,12 @@ def cmd_search(args: argparse.Namespace) -> None:
     if summary["best_arch"]:
         console.print(layer_table(summary["best_arch"], summary["best_accuracy"]))
     console.print(
-        f"{summary['trainings']} trainings ({summary['train_seconds']:.1f} train s; "
-        f"{summary['complete']} complete architectures, {summary['prefix_share']:.0%} of the trainings "
-        f"on prefixes of others); best {summary['best_arch']} at {(summary['best_accuracy'] or 0):.2%}; outputs in {out}"
+        f"budget use: {summary['train_seconds']:.1f} train seconds, {summary['complete']} complete "
+        f"architectures, {summary['prefix_share']:.0%} of the trainings on prefixes of others"
+    )
+    console.print(
+        f"{summary['trainings']} trainings; best {summary['best_arch']} at "
+        f"{(summary['best_accuracy'] or 0):.2%}; outputs in {out}"
     )
     env.close()
 

@@ -50,6 +50,7 @@ class Agent:
 
 AGENTS: dict[str, Agent] = {
     "reinforce": Agent("agents.reinforce", "ReinforceConfig", "run", checkpoint=True),
+    "reinforce_uct": Agent("agents.reinforce_uct", "ReinforceUCTConfig", "run"),
     "random": Agent("agents.random_search", "RandomSearchConfig", "run"),
     "evolution": Agent("agents.evolution", "EvolutionConfig", "run"),
     "local_search": Agent("agents.local_search", "LocalSearchConfig", "run"),

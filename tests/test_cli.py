@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENV_ID = "NASFashionMini-v0"
 AGENT_NAMES = [
     "reinforce",
+    "reinforce_uct",
     "random",
     "evolution",
     "local_search",
@@ -553,7 +554,7 @@ def test_search_with_a_budget_of_seconds_reports_both_counts_and_resumes_only_wi
     assert summary["trainings"] == len(rows) and 0 < summary["complete"] <= len(rows)
     assert 0.0 <= summary["prefix_share"] <= 1.0
     printed = capsys.readouterr().out
-    assert "train s" in printed and "complete architectures" in printed
+    assert "train s" in printed and "complete architectures" in printed and "budget use:" in printed
     assert main([*args[:-4], "--budget-seconds", "30", "--out", str(out)]) == 2
     assert "--budget-seconds 25.0, not 30.0" in capsys.readouterr().err
     assert main(args) == 0  # the same search resumes: nothing more to train

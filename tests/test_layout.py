@@ -31,6 +31,7 @@ STEPS = {
 }
 ALGORITHMS = {
     "agents.reinforce",
+    "agents.reinforce_uct",
     "agents.random_search",
     "agents.evolution",
     "agents.local_search",

@@ -21,8 +21,9 @@ from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-NEW = ("local_search", "bananas", "tpe")
+NEW = ("local_search", "bananas", "tpe", "reinforce_uct")
 FAST = {"bananas": {"epochs": 60, "ensemble_size": 3}}  # same method, a quicker fit for the tests
+UCT_ABLATIONS = ({"guidance": False}, {"counts": False}, {"evaluate": "prefix"}, {"completion": "best"})
 
 
 def _one_edit(a: Architecture, b: Architecture) -> bool:
@@ -75,7 +76,9 @@ def test_new_searchers_spend_exactly_their_budget_and_repeat_with_the_seed(name)
 @pytest.mark.parametrize("name", NEW)
 def test_new_searchers_keep_the_budget_on_real_training(name):
     env = TrackedEnv(gym.make("NASFashionMini-v0", **TINY_BUDGET), budget=4)
-    config = {"initial_samples": 2} if name != "tpe" else {"n_startup_trials": 2}
+    config = {"tpe": {"n_startup_trials": 2}, "reinforce_uct": {"batch_size": 2}}.get(
+        name, {"initial_samples": 2}
+    )
     run_agent(name, env, seed=0, config={**FAST.get(name, {}), **config})
     assert_budget_kept(env)
 
@@ -164,3 +167,34 @@ def test_tpe_without_optuna_says_what_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_optuna)
     with pytest.raises(ImportError, match=r"nas-gym\[tpe\]"):
         run_agent("tpe", TrackedEnv(function_env(layer_quality), budget=2), seed=0)
+
+
+@pytest.mark.parametrize("overrides", UCT_ABLATIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_reinforce_uct_ablations_keep_the_budget_and_the_seed(overrides):
+    runs = []
+    for _ in range(2):
+        env = TrackedEnv(function_env(layer_quality), budget=30)
+        run_agent("reinforce_uct", env, seed=2, config=overrides)
+        assert_budget_kept(env)
+        runs.append(trace(env))
+    assert runs[0] == runs[1]
+
+
+def test_reinforce_uct_prefix_mode_trains_prefixes_and_direct_mode_does_not():
+    from agents.common.history import prefix_use
+
+    direct = TrackedEnv(function_env(layer_quality), budget=40)
+    run_agent("reinforce_uct", direct, seed=0)
+    prefix = TrackedEnv(function_env(layer_quality), budget=40)
+    run_agent("reinforce_uct", prefix, seed=0, config={"evaluate": "prefix"})
+    assert prefix_use(prefix.history.rows)["prefix_share"] > prefix_use(direct.history.rows)["prefix_share"]
+    assert all(r.episode == i for i, r in enumerate(direct.history.rows))  # one evaluation per episode
+
+
+@pytest.mark.slow  # about 2 minutes: the controller alone rarely finds the optimum
+def test_reinforce_uct_tree_guidance_beats_its_controller_alone():
+    """The tree's search finds the known optimum in fewer trainings than the same agent without it."""
+    seeds = range(6)
+    guided = [_trainings_to_optimum("reinforce_uct", s, 150) for s in seeds]
+    alone = [_trainings_to_optimum("reinforce_uct", s, 150, {"guidance": False}) for s in seeds]
+    assert statistics.median(guided) < statistics.median(alone), (guided, alone)
