@@ -158,7 +158,9 @@ def run(env: TrackedEnv, seed: int, config: ReinforceUCTConfig | None = None) ->
 
     def build(guided: bool) -> tuple[list[int], list[np.ndarray]]:
         """One architecture's actions (HEAD last) and the masks they were chosen under."""
-        arch, actions, masks = Architecture(), [], []
+        arch = Architecture()
+        actions: list[int] = []
+        masks: list[np.ndarray] = []
         prev, state = torch.tensor([controller.num_actions]), None
         while True:
             mask = vocab.action_mask(arch, image_size)
@@ -183,12 +185,12 @@ def run(env: TrackedEnv, seed: int, config: ReinforceUCTConfig | None = None) ->
                 scores[allowed] += config.noise * rng.gumbel(size=len(allowed))
                 action = int(np.argmax(scores))
                 if config.completion == "best" and parent in stats.best_arch and action != head:
-                    child = arch.append(vocab.layer_of(action))
-                    if _key(child) not in stats.visits:  # leaving the tree: a one-layer edit of the best
+                    branch = arch.append(vocab.layer_of(action))
+                    if _key(branch) not in stats.visits:  # leaving the tree: a one-layer edit of the best
                         best = stats.best_arch[parent]
                         skip = 1 if rng.random() < 0.5 else 0  # replace its next layer, or insert before it
                         for rest in (best[len(arch) + skip :], best[len(arch) + 1 - skip :], ()):
-                            edited = Architecture((*child.layers, *rest))
+                            edited = Architecture((*branch.layers, *rest))
                             if len(edited) <= vocab.max_layers and vocab.is_valid(edited, image_size):
                                 break
                         return [*actions, *vocab.actions_of(edited[len(arch) :]), head], [
