@@ -63,5 +63,9 @@ def register_envs() -> None:
         gym.register(id=TABULAR_ID, entry_point="nas_gym.envs:NASTabularEnv", kwargs=dict(_TABULAR_KWARGS))
     if SURROGATE_ID not in gym.registry:
         gym.register(
-            id=SURROGATE_ID, entry_point="nas_gym.envs:NASSurrogateEnv", kwargs=dict(_SURROGATE_KWARGS)
+            id=SURROGATE_ID,
+            entry_point="nas_gym.envs:NASSurrogateEnv",
+            # gym.make_vec(SURROGATE_ID, num_envs=N): one batched prediction per step for all N
+            vector_entry_point="nas_gym.vector:NASSurrogateVectorEnv",
+            kwargs=dict(_SURROGATE_KWARGS),
         )

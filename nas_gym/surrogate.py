@@ -21,6 +21,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -202,6 +203,20 @@ class Surrogate:
             accuracy, seconds = self._accuracy(y[:, 0])[0], np.exp(y[0, 1])
             hit = self._cache[key] = (round(float(accuracy), 6), round(float(seconds), 4))
         return hit
+
+    def predict_keys(
+        self, keys: list[str], make_features: Callable[[list[int]], np.ndarray]
+    ) -> list[tuple[float, float]]:
+        """:meth:`predict` of the architectures named by ``keys``, those not cached yet in one
+        batched forward pass over ``make_features(indices)`` (their :func:`features`, a row each):
+        what the vector env asks each step."""
+        missing = [j for j, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            x = np.asarray(make_features(missing), dtype=np.float32).astype(np.float64)
+            y = self._forward(x)
+            for j, accuracy, seconds in zip(missing, self._accuracy(y[:, 0]), np.exp(y[:, 1]), strict=True):
+                self._cache[keys[j]] = (round(float(accuracy), 6), round(float(seconds), 4))
+        return [self._cache[key] for key in keys]
 
 
 _erf = np.frompyfunc(math.erf, 1, 1)
