@@ -35,6 +35,18 @@ def _env_kwargs(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def _check_trains_children(env_id: str, what: str) -> None:
+    """``what`` (a table, samples) is made of real trainings: refuse an env that reads or predicts
+    its rewards, naming the envs that train."""
+    import gymnasium as gym
+
+    import nas_gym
+
+    if env_id in gym.registry and gym.spec(env_id).entry_point != "nas_gym.envs:NASEnv":
+        training = ", ".join(i for i in nas_gym.ENV_IDS if gym.spec(i).entry_point == "nas_gym.envs:NASEnv")
+        raise CliError(f"{what} is trained on an env that trains children ({training}), not {env_id}")
+
+
 def _make_env(env_id: str, overrides: dict[str, Any]):
     import gymnasium as gym
 
@@ -111,6 +123,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     evaluator = env.unwrapped.evaluator
     if not arch.fits(evaluator.image_size):
         raise CliError(f"{arch} shrinks the {evaluator.image_size}x{evaluator.image_size} input below 1x1")
+    from nas_gym.evaluation import Evaluator
+
+    if not isinstance(evaluator, Evaluator):  # a table or a surrogate: what it answers, no training
+        _print_answer(env, arch, seed, env_id)
+        return
     console = Console()
     console.print(f"training [bold]{arch}[/] on {env_id} ({evaluator.epochs:g} epochs, seed {seed}) ...")
     try:
@@ -124,11 +141,43 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     test = "-" if result.test_accuracy is None else f"{result.test_accuracy:.4f}"
     table.add_row("test accuracy", test)
     table.add_row("parameters", f"{result.num_params:,}")
-    seconds = evaluator.lookup(arch, seed).train_seconds
+    seconds = evaluator.recorded_seconds(arch, seed)
     table.add_row("train seconds", f"{seconds:.1f}" + (" (from the store)" if result.cached else ""))
     table.add_row("status", result.status)
     table.add_row("device", evaluator.device_type)
     console.print(table)
+
+
+def _print_answer(env: Any, arch: Any, seed: int, env_id: str) -> None:
+    """``nas-gym evaluate`` on an env that answers from a table or a surrogate: its answer."""
+    from rich.console import Console
+    from rich.table import Table
+
+    evaluator = env.unwrapped.evaluator
+    vocabulary = env.unwrapped.vocabulary
+    if not vocabulary.is_valid(arch, evaluator.image_size):
+        try:
+            vocabulary.validate(arch, evaluator.image_size)
+        except ValueError as e:
+            raise CliError(f"{arch} is not in {env_id}'s space: {e}") from e
+    if env_id == "NASTabular-v0" and str(arch) not in evaluator.table.entries:
+        raise CliError(f"{arch} is not in the table")
+    result = evaluator.evaluate(arch, seed)
+    kind = "table" if env_id == "NASTabular-v0" else "surrogate"
+    table = Table(
+        title=f"{arch} on {env_id} ({'read from the table' if kind == 'table' else 'predicted'}, seed {seed})"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("validation accuracy", f"{result.accuracy:.4f}")
+    table.add_row("test accuracy", "- (no test set behind a " + kind + ")")
+    table.add_row("parameters", f"{result.num_params:,}")
+    table.add_row(
+        "train seconds",
+        f"{evaluator.recorded_seconds(arch, seed):.1f} ({'recorded' if kind == 'table' else 'predicted'})",
+    )
+    Console().print(table)
+    env.close()
 
 
 DEFAULT_BUDGET = 80  # trainings; a few minutes with REINFORCE on NASFashionMini-v0 on 2 cores
@@ -326,8 +375,7 @@ def cmd_table_build(args: argparse.Namespace) -> None:
 
     from nas_gym.tabular import Space, build_table
 
-    if args.env == "NASTabular-v0":
-        raise CliError("a table is built from an env that trains children, not from NASTabular-v0")
+    _check_trains_children(args.env, "a table")
     kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
     from nas_gym.pool import evaluator_kwargs
 
@@ -378,8 +426,7 @@ def cmd_samples_build(args: argparse.Namespace) -> None:
     from nas_gym.pool import evaluator_kwargs
     from nas_gym.samples import build_samples
 
-    if args.env in ("NASTabular-v0", "NASSurrogate-v0"):
-        raise CliError(f"samples are trained on an env that trains children, not {args.env}")
+    _check_trains_children(args.env, "a samples file")
     kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
     if args.n < 0 or args.workers < 1 or args.second_seed_every < 1:
         raise CliError("--n must be >= 0, --workers and --second-seed-every >= 1")

@@ -68,7 +68,11 @@ def run(env: TrackedEnv, seed: int, config: RandomSearchConfig | None = None) ->
             planned.extend(
                 plan_episode(vocabulary, image_size, rng, config) for _ in range(config.batch_episodes)
             )
-            env.prefetch(a for actions in planned for a in prefixes_of(vocabulary, image_size, actions))
+            env.prefetch(
+                a
+                for actions in planned
+                for a in prefixes_of(vocabulary, image_size, actions, env.reward_mode)
+            )
         actions = planned.popleft()
         if not first:
             env.reset()

@@ -169,7 +169,7 @@ def run(
         k = free_episodes // max(1, config.explore_after)
         explore = max(explore, 0.0 if k == 0 else min(1.0, 0.1 * 2 ** (k - 1)))
         plans = [
-            _plan_episode(controller, generator, vocab, image_size, max_layers, explore)
+            _plan_episode(controller, generator, vocab, image_size, max_layers, explore, env.reward_mode)
             for _ in range(config.episodes_per_update - len(batch))
         ]
         env.prefetch(arch for plan in plans for arch in plan.archs)
@@ -252,9 +252,11 @@ def _plan_episode(
     image_size: int,
     max_layers: int,
     explore: float = 0.0,
+    reward: str = "prefix",
 ) -> _Plan:
     """Draw one episode's actions from the controller, each one uniform among the allowed actions
-    with probability ``explore``: up to HEAD or the env's ``max_layers``."""
+    with probability ``explore``: up to HEAD or the env's ``max_layers``; ``archs`` are what the
+    episode's steps evaluate under the env's ``reward`` mode (what a pool trains ahead)."""
     plan = _Plan([], [], [])
     arch = Architecture()
     prev, state = torch.tensor([controller.num_actions]), None
@@ -269,7 +271,7 @@ def _plan_episode(
             action = int(torch.multinomial(probs, 1, generator=generator))
         plan.actions.append(action)
         plan.masks.append(mask)
-        step = vocab.step(arch, action, image_size, mask=mask)  # the env's rules (prefix rewards)
+        step = vocab.step(arch, action, image_size, reward, mask)  # the env's rules, its reward mode
         if step.evaluated is not None:
             plan.archs.append(str(step.evaluated))
         if step.terminated:

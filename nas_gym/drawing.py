@@ -43,7 +43,7 @@ def _describe(layer: Layer) -> tuple[str, str]:
     if isinstance(layer, Pool):
         return "pool", f"{layer.kind} {layer.kernel}x{layer.kernel}, /2"
     if isinstance(layer, Dropout):
-        return "dropout", "train only"
+        return "dropout", f"p={Dropout.P:g}"
     raise TypeError(f"no drawing for {type(layer).__name__}")
 
 

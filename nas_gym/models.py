@@ -12,7 +12,7 @@ from nas_gym.search_space import Architecture, Conv, Dropout, Layer, Pool, Resid
 
 __all__ = ["DROPOUT_P", "build_model", "count_parameters", "inherit_from", "scaled_channels"]
 
-DROPOUT_P = 0.25  # the DR token's drop probability
+DROPOUT_P = Dropout.P  # the DR token's drop probability (stated in nas_gym.search_space.Dropout)
 
 
 def scaled_channels(channels: int, width: float) -> int:

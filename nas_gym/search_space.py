@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -94,6 +95,8 @@ class Pool:
 
 @dataclass(frozen=True, order=True)
 class Dropout:
+    P: ClassVar[float] = 0.25  # the drop probability of the DR token (the builder, the layer table)
+
     @property
     def token(self) -> str:
         return "DR"

@@ -336,3 +336,30 @@ def test_the_tag_defaults_to_the_history_folder(tmp_path: Path) -> None:
     assert a.tag == str(tmp_path.resolve()) and a.evaluator.ledger_tag == a.tag
     b, c = TrackedEnv(tabular(), budget=1), TrackedEnv(tabular(), budget=1)
     assert b.tag != c.tag  # no file: a fresh id each
+
+
+class _EvaluatingPool:
+    """A pool that trains what it is handed with the env's own evaluator (as a worker would, into
+    the same store and ledger) and remembers what it was handed."""
+
+    def __init__(self, env: TrackedEnv) -> None:
+        self.env, self.asked = env, []
+
+    def train(self, archs, seed, tag) -> None:
+        self.asked += list(archs)
+        for arch in archs:
+            self.env.evaluator.evaluate(arch, seed)
+
+
+@pytest.mark.parametrize("agent", ["random", "reinforce"])
+@pytest.mark.parametrize("reward", ["prefix", "final"])
+def test_planners_prefetch_only_what_the_env_reward_mode_evaluates(agent, reward):
+    # under reward="final" only the closed architecture of an episode is trained: a planner that
+    # prefetched every prefix spent trainings no step reached, then died on BudgetExhausted
+    env = TrackedEnv(gym.make("NASTabular-v0", reward=reward), budget=40)
+    env.pool = _EvaluatingPool(env)
+    run_agent(agent, env, seed=0)
+    assert env.trainings == env.spent == 40
+    reached = {r.arch for r in env.history if r.new_training}
+    assert set(env.pool.asked) <= reached | set(env._pending)
+    assert not env._pending  # nothing trained that no step reached

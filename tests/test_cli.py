@@ -559,3 +559,23 @@ def test_search_with_a_budget_of_seconds_reports_both_counts_and_resumes_only_wi
     assert "--budget-seconds 25.0, not 30.0" in capsys.readouterr().err
     assert main(args) == 0  # the same search resumes: nothing more to train
     assert len([r for r in history_rows(out) if r["new_training"]]) == len(rows)
+
+
+@pytest.mark.parametrize("env_id", ["NASTabular-v0", "NASSurrogate-v0"])
+def test_evaluate_on_a_table_or_a_surrogate_prints_its_answer(env_id, capsys):
+    # these envs have no trainer: evaluate used to end in AttributeError ('epochs')
+    assert main(["evaluate", "C32k3-MP2", "--env", env_id]) == 0
+    printed = capsys.readouterr().out
+    assert "validation accuracy" in printed and ("read from the table" in printed or "predicted" in printed)
+    assert main(["evaluate", "C32k1-C32k1-C32k1-C32k1", "--env", "NASTabular-v0"]) == 2
+    assert "not in NASTabular-v0's space" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command", [["table", "build", "--space", "C32k3,MP2:2"], ["samples", "build", "--n", "2"]]
+)
+def test_tables_and_samples_refuse_an_env_that_trains_nothing(command, tmp_path, capsys):
+    # table build on the surrogate used to end in a TypeError traceback
+    for env_id in ("NASSurrogate-v0", "NASTabular-v0"):
+        assert main([*command, "--env", env_id, "--out", str(tmp_path / "x.json")]) == 2
+        assert "trains children (NASCifar10-v0" in capsys.readouterr().err

@@ -120,6 +120,11 @@ class TrackedEnv(gym.Wrapper):
     def image_size(self) -> int:
         return self.base.image_size
 
+    @property
+    def reward_mode(self) -> str:
+        """The env's reward mode: which architectures a step evaluates (planners ask it)."""
+        return self.base.reward_mode
+
     def _ledger(self) -> Counter[str] | None:
         store = self.evaluator.result_store
         return None if store is None else store.trained_archs(self.tag)

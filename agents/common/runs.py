@@ -107,7 +107,7 @@ def _describe(layer) -> tuple[str, str]:
         kind = "Max pool" if layer.kind == "max" else "Average pool"
         return kind, f"Kernel_size={layer.kernel}; Stride=2"
     if isinstance(layer, Dropout):
-        return "Dropout", "p=0.25"
+        return "Dropout", f"p={Dropout.P:g}"
     raise TypeError(layer)
 
 

@@ -83,11 +83,14 @@ def random_architecture(
         arch = vocabulary.step(arch, action, image_size, mask=mask).arch
 
 
-def prefixes_of(vocabulary: Vocabulary, image_size: int, actions: list[int]) -> list[Architecture]:
-    """The architectures an episode of ``actions`` evaluates, in order (``reward="prefix"``)."""
+def prefixes_of(
+    vocabulary: Vocabulary, image_size: int, actions: list[int], reward: str = "prefix"
+) -> list[Architecture]:
+    """The architectures an episode of ``actions`` evaluates under the env's ``reward`` mode, in
+    order: every prefix (``"prefix"``, ``"improvement"``), or only the closed one (``"final"``)."""
     arch, out = Architecture(), []
     for action in actions:
-        step = vocabulary.step(arch, action, image_size)
+        step = vocabulary.step(arch, action, image_size, reward)
         if step.evaluated is not None:
             out.append(step.evaluated)
         if step.terminated:
