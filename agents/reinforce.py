@@ -95,9 +95,6 @@ class Controller(nn.Module):
         self.cell = nn.LSTMCell(hidden_size, hidden_size)
         self.head = nn.Linear(hidden_size, num_actions)
 
-    def initial(self) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None, int]:
-        return torch.tensor([self.num_actions]), None, 0
-
     def step(self, prev: torch.Tensor, state):
         h, c = self.cell(self.embed(prev), state)
         return self.head(h)[0], (h, c)

@@ -37,7 +37,7 @@ __all__ = [
 
 FINAL_STATUSES = ("ok", "diverged", "mixed")  # "mixed": a table row whose seeds disagree
 RETRYABLE_STATUSES = ("timeout", "out_of_memory", "error", "crashed", "hung")
-STATUSES = ("ok", "diverged", *RETRYABLE_STATUSES)
+STATUSES = ("ok", "diverged", "mixed", *RETRYABLE_STATUSES)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

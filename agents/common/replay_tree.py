@@ -4,7 +4,7 @@ Every node is a layer; every path from the root is an architecture; every node h
 token, (2) the mean validation accuracy R of the architecture that ends at that node and (3) how many
 times that architecture was observed. The REINFORCE agent inserts every scored prefix of every
 episode, and with probability ``p`` replays architectures sampled from the tree in its update
-(DESIGN.md §1 and §6).
+(the README's "The method"); ``agents.reinforce_uct`` searches the tree's counts and accuracies.
 
 Why a tree and not a flat dict: the env scores every prefix ``a_1..a_t`` of an episode, so the
 architectures of a search share long prefixes. The tree stores each shared prefix once, shows at a
@@ -123,11 +123,8 @@ class ReplayTree:
     walk, and the order is what breaks ties in :meth:`best` and what sampling indexes into, so it is
     part of the state: it is saved, restored and compared by ``==``.
 
-    Typical use by an agent::
-
-        tree.add_episode([(info["arch"], reward) for each trained step])
-        if tree.should_replay(rng, p):
-            replayed = tree.sample(rng, k=m)
+    How the REINFORCE agent uses it: :meth:`insert` for every prefix a step trained, with its
+    reward, and :meth:`sample` of ``replay_k`` architectures for an update that replays.
     """
 
     def __init__(self) -> None:
