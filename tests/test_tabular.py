@@ -321,7 +321,10 @@ def test_table_build_and_show_from_the_command_line(tmp_path):
     "args, words",
     [
         (["table", "build", "--space", "C32k3,QQ:2", "--out", "t.json"], "QQ"),
-        (["table", "build", "--space", "C32k3:2", "--out", "t.json", "--env", "NASTabular-v0"], "trains children"),
+        (
+            ["table", "build", "--space", "C32k3:2", "--out", "t.json", "--env", "NASTabular-v0"],
+            "trains children",
+        ),
         (["table", "build", "--space", "C32k3:2", "--out", "t.json", "--env", "Nope-v0"], "unknown env"),
         (["table", "show", "missing.json"], "does not exist"),
     ],
