@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.common.budget import TrackedEnv
+from agents.common.budget import BudgetExhausted, TrackedEnv
 
 if TYPE_CHECKING:
     from agents.common.replay_tree import ReplayTree
@@ -103,5 +103,10 @@ def run_agent(
         overrides = {"n_envs": workers, **overrides}
     run = getattr(importlib.import_module(agent.module), agent.run)
     extra = {"checkpoint": checkpoint} if agent.checkpoint else {}
-    result = run(env, seed, agent.make_config(overrides), **extra)
+    try:
+        result = run(env, seed, agent.make_config(overrides), **extra)
+    except BudgetExhausted:  # an evaluation that did not fit in what was left ended the search
+        if not env.exhausted:
+            raise
+        return None
     return result if agent.checkpoint else None

@@ -2,6 +2,7 @@
 
     python benchmarks/scaling.py [--env NASFashionMini-v0] [--workers 1,2] [--children 12]
     python benchmarks/scaling.py --env NASFashionMNIST-v0 --device cuda --workers 1,2,4,8
+    python benchmarks/scaling.py --backend ray [--nodes 1,2] [--children 12]
 
 Each setting is an ``nas_gym.pool.VectorPool``: a Gymnasium async vector env of N spawned
 workers (``gym.make_vec(..., vectorization_mode="async")``) sharing one result store, as
@@ -14,6 +15,13 @@ of the cores (torch threads = cores // N; 1 worker uses them all); on one GPU al
 
 The last line is ``speedup_best_vs_1: X.XX``: the best setting's children per minute over the
 single-worker setting measured in the same run.
+
+``--backend ray``: the same children through ``nas_gym.pool.RayPool`` on a
+``ray.cluster_utils.Cluster`` of a CPU-less head and N simulated worker nodes of 1 CPU each (all on
+this machine, so they share its cores), 1 torch thread per child, after one warm-up child per node.
+First the local pool with 1 worker on the same children, the baseline: the last lines are
+``ray_overhead_per_child_s`` (Ray's seconds over the local pool's, per child, 1 node) and
+``ray_1_node_vs_local: X.XX`` (children per minute, Ray's 1 node over the local worker's).
 """
 
 from __future__ import annotations
@@ -67,6 +75,40 @@ def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> 
     return wall, statuses
 
 
+def measure_ray(env_id: str, overrides: dict, children: list[str], nodes: int) -> tuple[float, list[str]]:
+    """Seconds for a Ray cluster of ``nodes`` 1-CPU worker nodes to train ``children`` (fresh
+    store, fresh cluster), and the statuses."""
+    import gymnasium as gym
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from nas_gym.evaluation import ResultStore
+    from nas_gym.pool import RayPool, evaluator_kwargs
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    for _ in range(nodes):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            store = os.path.join(folder, "results.sqlite")
+            env = gym.make(env_id, store=store, **overrides)
+            pool = RayPool(
+                env.unwrapped.evaluator, evaluator_kwargs({**gym.spec(env_id).kwargs, **overrides})
+            )
+            pool.train(sample_children(nodes, int(gym_image_size(env_id)), seed=12345), seed=12345)
+            start = time.perf_counter()
+            pool.train(children, seed=0)
+            wall = time.perf_counter() - start
+            statuses = [r.status for r in ResultStore(store).rows() if r.seed == 0]
+            env.close()
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    return wall, statuses
+
+
 def gym_image_size(env_id: str) -> int:
     import gymnasium as gym
 
@@ -89,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> float:
         default=None,
         help="draw children from these layers, TOKENS:DEPTH (default: all 24 actions)",
     )
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--nodes", default="1,2", help="ray: comma-separated simulated node counts")
     args = parser.parse_args(argv)
 
     import nas_gym  # noqa: F401
@@ -100,6 +144,8 @@ def main(argv: Sequence[str] | None = None) -> float:
     if args.threads is not None:
         overrides["threads"] = args.threads
     children = sample_children(args.children, gym_image_size(args.env), args.seed, args.space)
+    if args.backend == "ray":
+        return _main_ray(args, {**overrides, "threads": args.threads or 1}, children)
     counts = [int(w) for w in args.workers.split(",")]
     print(
         f"{args.env} on {device}, {len(children)} children per setting from "
@@ -117,6 +163,32 @@ def main(argv: Sequence[str] | None = None) -> float:
     speedup = best / base if base else float("nan")
     print(f"speedup_best_vs_1: {speedup:.2f}")
     return speedup
+
+
+def _main_ray(args: argparse.Namespace, overrides: dict, children: list[str]) -> float:
+    print(
+        f"{args.env} on {overrides['device']}, {len(children)} children per setting, 1 thread each, "
+        f"cpus {os.cpu_count()} (the simulated nodes share them)"
+    )
+    print(f"{'backend':>8} {'nodes':>6} {'seconds':>9} {'children/min':>13} {'failed':>7}")
+    local, statuses = measure(args.env, overrides, children, 1)
+    print(
+        f"{'local':>8} {'-':>6} {local:>9.1f} {60 * len(children) / local:>13.1f} {sum(s != 'ok' for s in statuses):>7}"
+    )
+    walls = {}
+    for n in [int(x) for x in args.nodes.split(",")]:
+        walls[n], statuses = measure_ray(args.env, overrides, children, n)
+        rate = 60.0 * len(children) / walls[n]
+        print(
+            f"{'ray':>8} {n:>6} {walls[n]:>9.1f} {rate:>13.1f} {sum(s != 'ok' for s in statuses):>7}",
+            flush=True,
+        )
+    if 1 not in walls:
+        return float("nan")
+    print(f"ray_overhead_per_child_s: {(walls[1] - local) / len(children):.3f}")
+    ratio = local / walls[1]
+    print(f"ray_1_node_vs_local: {ratio:.2f}")
+    return ratio
 
 
 def _cuda() -> bool:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,7 @@ class ArchEvaluator(Protocol):
 
     ``trainings`` counts this object's store misses (and retries); ``lookup`` is what
     ``evaluate`` would answer without training (None: it would train; anything else is stored);
-    ``recorded_seconds`` what a training cost;
+    ``recorded_seconds`` what a training cost; ``training_plan`` what an evaluation would train;
     ``ledger_tag`` names the search whose trainings are being written (the store's ledger);
     ``result_store`` is that store, or None for an evaluator that keeps no ledger.
     """
@@ -85,6 +86,12 @@ class ArchEvaluator(Protocol):
     def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
         """What training ``arch`` with ``seed`` cost in seconds (the store's row, the table's entry,
         the surrogate's prediction); 0.0 for one not trained. A budget in seconds counts these."""
+        ...
+
+    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+        """The trainings evaluating ``arch`` would start, in order: none when ``lookup`` answers it,
+        else ``arch``, after the prefixes an inheriting evaluator trains first for their weights.
+        A budget counts these ahead; a pool trains them."""
         ...
 
     def num_params(self, arch: Architecture | str) -> int: ...
@@ -271,8 +278,9 @@ class Evaluator:
         name = hashlib.sha256(f"{self.dataset}|{self.config_key}|{arch}|{seed}".encode()).hexdigest()[:24]
         return self.weights_dir / f"{name}.pt"
 
-    def _prune_weights(self, keep: set[Path]) -> None:
+    def prune_weights(self, keep: set[Path] | None = None) -> None:
         """Delete the oldest weight files beyond ``weights_cache_mb`` (never those in ``keep``)."""
+        keep = keep or set()
         files = sorted(self.weights_dir.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
         total, limit = 0, self.weights_cache_mb * 2**20
         for f in files:
@@ -290,14 +298,42 @@ class Evaluator:
             return None
         parent = Architecture(arch.layers[:-1])
         path = self.weights_file(parent, seed)
-        if path.exists():
-            return path
-        row = self.lookup(parent, seed)
-        if row is None or row.status == "ok":  # never trained here, or its weights are gone
+        if self._needs_parent(parent, seed):
             result = self._train(parent, seed, final=False)
             if result.status == "ok" and path.exists():
                 return path
-        return None  # a parent that failed: the child trains from scratch
+        return path if path.exists() else None  # a parent that failed: the child trains from scratch
+
+    def _needs_parent(self, parent: Architecture, seed: int) -> bool:
+        """Whether an inheriting child of ``parent`` trains ``parent`` first: its weights are not
+        here and it has not failed (never trained here, or trained and its weights are gone)."""
+        if self.weights_file(parent, seed).exists():
+            return False
+        row = self.lookup(parent, seed)
+        return row is None or row.status == "ok"
+
+    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+        """The trainings an evaluation of ``arch`` would start, in order: none when it is stored;
+        with ``inherit``, the prefixes it would train first for their weights, shortest first, then
+        ``arch``. What a pool trains for a batch, and what a budget counts ahead."""
+        arch = Architecture.parse(arch) if isinstance(arch, str) else arch
+        if self.lookup(arch, seed) is not None:
+            return []
+        plan = [str(arch)]
+        while self.inherit and len(arch) >= 2:
+            arch = Architecture(arch.layers[:-1])
+            if not self._needs_parent(arch, seed):
+                break
+            plan.append(str(arch))
+        return plan[::-1]
+
+    def train_from(self, arch: Architecture | str, seed: int, parent_weights: Path | None) -> EvalResult:
+        """Train ``arch`` now, starting from ``parent_weights`` (its prefix's trained weights, a file
+        of :meth:`weights_file`'s format) or from scratch when None; never trains a prefix. With
+        ``inherit``, its own weights are kept at :meth:`weights_file`. For a pool whose prefixes
+        trained elsewhere (a Ray task: its parent's weights come through the object store)."""
+        arch = Architecture.parse(arch) if isinstance(arch, str) else arch
+        return self._train(arch, int(seed), final=False, parent=parent_weights, find_parent=False)
 
     def num_params(self, arch: Architecture | str) -> int:
         import torch
@@ -369,14 +405,20 @@ class Evaluator:
         device: str = "",
         test_accuracy: float | None = None,
         replace_ok: bool = False,
+        node: str = "",
+        host: str | None = None,
     ) -> StoredResult:
         """Write a training to this evaluator's store, under its key, with its line in the ledger
         under ``tag``: this evaluator's own trainings, and those done elsewhere (a Ray task has no
-        access to this store). ``replace_ok``: see :meth:`ResultStore.record_training`."""
+        access to this store). ``replace_ok``: see :meth:`ResultStore.record_training`. ``node`` /
+        ``host``: where it trained (the Ray node id, '' outside Ray; the host name, default this
+        machine's)."""
         now = time.time()
+        host = platform.node() if host is None else host
         return self.result_store.record_training(
             StoredResult(self.dataset, self.config_key, str(arch), int(seed), accuracy, test_accuracy,
-                         num_params, train_seconds, status, message, device, now, now, 1, self.time_limit),
+                         num_params, train_seconds, status, message, device, now, now, 1, self.time_limit,
+                         node, host),
             tag=tag,
             replace_ok=replace_ok,
         )  # fmt: skip
@@ -407,12 +449,17 @@ class Evaluator:
             return EvalResult.from_stored(stored)
         return self._train(arch, int(seed), final=True)
 
-    def _train(self, arch: Architecture, seed: int, final: bool) -> EvalResult:
+    def _train(
+        self, arch: Architecture, seed: int, final: bool, parent: Path | None = None, find_parent: bool = True
+    ) -> EvalResult:
         if not arch.fits(self.image_size):  # type: ignore[arg-type]
             raise ValueError(f"{arch} shrinks a {self.image_size}x{self.image_size} input below 1x1")
         params = self.num_params(arch)
         threads = self.torch_threads if self.device_type == "cpu" else None
-        parent = self._parent_weights(arch, seed)
+        if find_parent:
+            parent = self._parent_weights(arch, seed)
+        elif parent is not None and not self.inherit:
+            raise ValueError("parent weights given to an evaluator that does not inherit (inherit=False)")
         config = self.config
         save = None
         if self.inherit:
@@ -442,7 +489,7 @@ class Evaluator:
                 break
             log.warning("training %s (seed %d) once more", arch, seed)
         if self.inherit:
-            self._prune_weights({Path(save)} if save else set())
+            self.prune_weights({Path(save)} if save else set())
         return EvalResult(
             stored.arch,
             stored.accuracy,

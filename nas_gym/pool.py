@@ -37,6 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from nas_gym.evaluation import EVALUATOR_KWARGS, ArchEvaluator, Evaluator
+from nas_gym.store import ResultStore
 
 __all__ = [
     "EVALUATOR_KWARGS",
@@ -85,9 +86,27 @@ class VectorPool:
 _evaluators: dict[str, Evaluator] = {}  # one per budget in each Ray worker process: data stay loaded
 
 
-def train_child(kwargs: dict[str, Any], arch: str, seed: int, threads: int) -> dict[str, Any]:
-    """Train one child in this process (a Ray task) and return its row for the driver's store."""
+def _node_id() -> str:
+    """The Ray node id of this process ('' outside a Ray worker)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    except Exception:  # noqa: BLE001  (no Ray, or no runtime context here)
+        return ""
+
+
+def train_child(
+    kwargs: dict[str, Any], arch: str, seed: int, threads: int, parent_weights: bytes | None = None
+) -> dict[str, Any]:
+    """Train one child in this process (a Ray task) and return its row for the driver's store.
+
+    Trains ``arch`` and nothing else: with ``inherit``, the driver sends the prefix's trained
+    weights (``parent_weights``, None: from scratch) and gets the child's back in the row
+    (``weights``), so no node needs another's disk.
+    """
     import json
+    import platform
 
     import torch
 
@@ -96,21 +115,26 @@ def train_child(kwargs: dict[str, Any], arch: str, seed: int, threads: int) -> d
     key = json.dumps(kwargs, sort_keys=True)
     evaluator = _evaluators.get(key)
     if evaluator is None:
-        evaluator = _evaluators[key] = Evaluator(**kwargs)  # in-memory store
-    done = evaluator.result_store.trainings()
-    result = evaluator.evaluate(arch, seed)
+        evaluator = _evaluators[key] = Evaluator(**kwargs)
+    evaluator.store = ResultStore(None)  # this training's row only: the driver's store keeps them all
+    parent = None
+    if parent_weights is not None:
+        parent = evaluator.weights_dir / f"parent-{os.getpid()}.pt"
+        parent.write_bytes(parent_weights)
+    try:
+        result = evaluator.train_from(arch, seed, parent)
+    finally:
+        if parent is not None:
+            parent.unlink(missing_ok=True)
     stored = evaluator.stored(arch, seed)
     assert stored is not None
-    # prefixes trained first for their weights (inheritance) are trainings too: the driver records them
-    prefixes = []
-    for _dataset, _budget, other, other_seed in evaluator.result_store.ledger_after(done):
-        row = evaluator.stored(other, other_seed)
-        if other != arch and row is not None:
-            prefixes.append({"arch": other, "seed": other_seed, "accuracy": row.accuracy,
-                             "num_params": row.num_params, "train_seconds": row.train_seconds,
-                             "status": row.status, "message": row.message, "device": row.device})  # fmt: skip
+    weights = None
+    if evaluator.inherit:
+        own = evaluator.weights_file(arch, seed)
+        if own.exists():
+            weights = own.read_bytes()
+            own.unlink()  # the driver keeps them
     return {
-        "prefixes": prefixes,
         "accuracy": stored.accuracy,
         "num_params": stored.num_params,
         "train_seconds": stored.train_seconds,
@@ -118,7 +142,9 @@ def train_child(kwargs: dict[str, Any], arch: str, seed: int, threads: int) -> d
         "message": stored.message,
         "device": stored.device,
         "budget": evaluator.config_key,
-        "host": os.uname().nodename,
+        "node": _node_id(),
+        "host": platform.node(),
+        "weights": weights,
     }
 
 
@@ -129,6 +155,12 @@ class RayPool:
     ``"auto"`` or ``"ray://host:10001"`` joins a cluster. ``workers``: tasks in flight at most
     (default: as many as the cluster's CPUs allow). ``train_fn`` replaces :func:`train_child`
     (same arguments), e.g. to inject faults in tests.
+
+    Nothing is shared on disk: the driver keeps the store and, with ``inherit``, the trained
+    weights (next to its store, as in one process). A batch is trained in the order of
+    :meth:`Evaluator.training_plan` (an inheriting child's missing prefixes first); a child whose
+    prefix is in the batch waits for it and gets its weights through Ray's object store, so each
+    architecture trains once, wherever its parent trained. Every row records the node and host.
     """
 
     def __init__(
@@ -160,6 +192,8 @@ class RayPool:
             "device": kwargs.get("device") or evaluator.device_type,
             "threads": evaluator.torch_threads,
         }
+        if bool(self.kwargs.get("inherit", False)) != evaluator.inherit:
+            raise ValueError("the pool's settings and its evaluator's disagree on inherit")
         self.threads = evaluator.torch_threads
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_child, 1)))
         self._remote = ray.remote(
@@ -167,36 +201,74 @@ class RayPool:
         )(train_fn or train_child)
         self.failures = 0
 
+    def _parent(self, arch: str) -> str | None:
+        layers = arch.split("-")
+        return "-".join(layers[:-1]) if self.evaluator.inherit and len(layers) >= 2 else None
+
     def train(self, archs: Sequence[str], seed: int, tag: str = "") -> None:
-        ray = self.ray
-        queue = [str(a) for a in archs if self.evaluator.lookup(a, seed) is None]
+        """Train what evaluating each of ``archs`` would train (see :meth:`Evaluator.training_plan`),
+        ``workers`` at a time, each child once; the rows and ledger lines (under ``tag``) go to the
+        driver's store as the tasks finish."""
+        ray, seed = self.ray, int(seed)
+        queue: list[str] = []
+        for a in archs:
+            queue += [p for p in self.evaluator.training_plan(str(a), seed) if p not in queue]
         running: dict[Any, str] = {}
+        sent: dict[str, Any] = {}  # parent -> its weights in the object store, for this batch
         while queue or running:
-            while queue and len(running) < self.workers:
-                arch = queue.pop(0)
-                running[self._remote.remote(self.kwargs, arch, int(seed), self.threads)] = arch
+            for arch in list(queue):
+                if len(running) >= self.workers:
+                    break
+                parent = self._parent(arch)
+                if parent is not None and (parent in queue or parent in running.values()):
+                    continue  # its prefix trains first (a chain's shortest is never waiting)
+                queue.remove(arch)
+                weights = None if parent is None else self._weights_ref(parent, seed, sent)
+                running[self._remote.remote(self.kwargs, arch, seed, self.threads, weights)] = arch
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
-                self._store(running.pop(ref), int(seed), ref, tag)
+                self._store(running.pop(ref), seed, ref, tag)
+
+    def _weights_ref(self, parent: str, seed: int, sent: dict[str, Any]) -> Any:
+        """The object-store ref of ``parent``'s weights (kept by this driver), or None (it failed,
+        or they are gone: the child trains from scratch, as it would in one process)."""
+        if parent not in sent:
+            path = self.evaluator.weights_file(parent, seed)
+            sent[parent] = self.ray.put(path.read_bytes()) if path.exists() else None
+        return sent[parent]
 
     def _store(self, arch: str, seed: int, ref: Any, tag: str) -> None:
-        prefixes: list[dict[str, Any]] = []
+        weights = None
         try:
             row = self.ray.get(ref)
-            prefixes = row.get("prefixes", [])
+            weights = row.get("weights")
             fields = {
-                k: row[k] for k in ("accuracy", "num_params", "train_seconds", "status", "message", "device")
+                k: row[k]
+                for k in (
+                    "accuracy",
+                    "num_params",
+                    "train_seconds",
+                    "status",
+                    "message",
+                    "device",
+                    "node",
+                    "host",
+                )
             }
         except self.ray.exceptions.RayError as e:  # the task failed twice, or its worker died twice
             self.failures += 1
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             fields = dict(accuracy=0.0, num_params=self.evaluator.num_params(arch), train_seconds=0.0,
-                          status="error", message=f"{type(e).__name__}: {first_line}"[:500], device="")  # fmt: skip
-        for p in prefixes:  # prefixes trained first for their weights: trainings of this search too
-            self.evaluator.record_trained(
-                p["arch"], p["seed"], tag, **{k: v for k, v in p.items() if k not in ("arch", "seed")}
-            )
+                          status="error", message=f"{type(e).__name__}: {first_line}"[:500], device="",
+                          host="")  # fmt: skip
+        if weights is not None:  # kept before the row is written: a resumed search finds both
+            path = self.evaluator.weights_file(arch, seed)
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(weights)
+            tmp.replace(path)
         self.evaluator.record_trained(arch, seed, tag, **fields)
+        if weights is not None:
+            self.evaluator.prune_weights()
 
     def close(self) -> None:
         pass  # Ray stays up for the process (ray.shutdown() ends a local one)

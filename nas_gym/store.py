@@ -56,6 +56,8 @@ CREATE TABLE IF NOT EXISTS results (
     updated_at    REAL    NOT NULL,
     attempts      INTEGER NOT NULL DEFAULT 1,  -- trainings that went into this row
     time_limit    REAL,              -- seconds the last attempt was allowed; NULL: none
+    node          TEXT    NOT NULL DEFAULT '',  -- the Ray node that trained it ('' outside Ray)
+    host          TEXT    NOT NULL DEFAULT '',  -- the machine that trained it ('' before it was kept)
     PRIMARY KEY (dataset, budget, arch, seed)
 )
 """
@@ -78,7 +80,12 @@ CREATE TABLE IF NOT EXISTS claims (  -- who trains what, when several workers sh
 """
 
 # columns added after the first release, with their defaults: older stores gain them on open
-_ADDED_COLUMNS = {"attempts": "INTEGER NOT NULL DEFAULT 1", "time_limit": "REAL"}
+_ADDED_COLUMNS = {
+    "attempts": "INTEGER NOT NULL DEFAULT 1",
+    "time_limit": "REAL",
+    "node": "TEXT NOT NULL DEFAULT ''",
+    "host": "TEXT NOT NULL DEFAULT ''",
+}
 
 
 class StoreError(ValueError):
@@ -102,6 +109,8 @@ class StoredResult:
     updated_at: float
     attempts: int = 1
     time_limit: float | None = None
+    node: str = ""  # the Ray node id of the worker that trained it ('' outside Ray)
+    host: str = ""  # the host name of the machine that trained it
 
 
 # the configuration's column keeps its first name, "budget", so stores written before read unchanged

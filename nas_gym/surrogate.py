@@ -294,6 +294,10 @@ class SurrogateEvaluator:
         self.train_seconds += seconds
         return EvalResult(text, accuracy, params, "ok", False, seconds, None, 1)
 
+    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+        """What evaluating ``arch`` would train: itself, unless this search has asked for it."""
+        return [] if self.lookup(arch, seed) is not None else [str(arch)]
+
     def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
         return self.surrogate.predict(arch)[1]
 

@@ -327,6 +327,10 @@ class TableEvaluator:
         self.train_seconds += seconds
         return EvalResult(text, accuracy, entry.num_params, status, False, seconds)
 
+    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+        """What evaluating ``arch`` would train: itself, unless this search has looked it up."""
+        return [] if self.lookup(arch, seed) is not None else [str(arch)]
+
     def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
         """What training ``arch`` took when the table was built (its seed column, or the mean)."""
         return self._values(self.table.get(str(arch)), self._column(seed))[1]

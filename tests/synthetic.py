@@ -68,6 +68,10 @@ class FunctionEvaluator:
     def lookup(self, arch: Architecture | str, seed: int) -> float | None:
         return self._cache.get(str(arch))
 
+    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+        """What evaluating ``arch`` would train: itself, unless evaluated before."""
+        return [] if self.lookup(arch, seed) is not None else [str(arch)]
+
     def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
         """A training "costs" one second per layer, so budgets in seconds can be tested."""
         return (

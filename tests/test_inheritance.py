@@ -105,12 +105,29 @@ def test_a_resumed_search_with_inheritance_replays_without_training(tmp_path: Pa
     assert '"inherit_epochs"' in next(ResultStore(out / "results.sqlite").rows()).config
 
 
-def test_a_remote_worker_reports_the_prefixes_it_trained_for_their_weights() -> None:
+def test_a_remote_worker_trains_one_child_from_the_weights_it_is_sent() -> None:
+    """A Ray task trains only the child it is given, from the prefix weights the driver sends (no
+    shared disk), and sends its own back: the same child as one process trains."""
+    import platform
+
     from nas_gym.pool import train_child
 
     kwargs = {**KWARGS, "inherit": True, "inherit_epochs": 0.25}
-    row = train_child(kwargs, "C32k3-MP2-R32", 0, 1)  # a fresh worker: no prefix weights yet
-    assert row["status"] == "ok"
-    assert [p["arch"] for p in row["prefixes"]] == ["C32k3", "C32k3-MP2"]  # the driver counts these
-    again = train_child(kwargs, "C32k3-MP2-R32-DR", 0, 1)  # the same worker has them now
-    assert again["prefixes"] == []
+    parent = train_child(kwargs, "C32k3-MP2", 0, 1)
+    assert parent["status"] == "ok" and parent["weights"] and parent["host"] == platform.node()
+    child = train_child(kwargs, "C32k3-MP2-R32", 0, 1, parent_weights=parent["weights"])
+    scratch = train_child(kwargs, "C32k3-MP2-R32", 0, 1)  # nothing sent: from scratch, full epochs
+    local = inheriting()
+    local.evaluate("C32k3-MP2-R32", 0)  # trains C32k3, C32k3-MP2, then the child from its prefix
+    assert local.trainings == 3
+    assert child["accuracy"] == local.stored("C32k3-MP2-R32", 0).accuracy
+    assert scratch["accuracy"] == Evaluator(**KWARGS).evaluate("C32k3-MP2-R32", 0).accuracy
+
+
+def test_the_training_plan_lists_the_prefixes_an_inheriting_child_trains_first() -> None:
+    evaluator = inheriting()
+    assert evaluator.training_plan("C32k3-MP2-R32", 0) == ["C32k3", "C32k3-MP2", "C32k3-MP2-R32"]
+    evaluator.evaluate("C32k3-MP2", 0)
+    assert evaluator.training_plan("C32k3-MP2-R32", 0) == ["C32k3-MP2-R32"]
+    assert evaluator.training_plan("C32k3-MP2", 0) == []
+    assert Evaluator(**KWARGS).training_plan("C32k3-MP2-R32", 0) == ["C32k3-MP2-R32"]

@@ -178,7 +178,7 @@ def test_a_ray_worker_killed_mid_training_is_retried_then_recorded(tmp_path, loc
     keep.put(_row("C32k3-C32k3-C32k3", 22, 0.5))  # a row from before the search
     keep.close()
 
-    def killer(kwargs, arch, seed, threads, _always=always, _once=once, _marker=str(marker)):
+    def killer(kwargs, arch, seed, threads, parent=None, _always=always, _once=once, _marker=str(marker)):
         import os as _os
 
         from nas_gym.pool import train_child
@@ -188,7 +188,7 @@ def test_a_ray_worker_killed_mid_training_is_retried_then_recorded(tmp_path, loc
         if arch == _once and not _os.path.exists(_marker):
             open(_marker, "w").close()
             _os._exit(1)  # the first time only
-        return train_child(kwargs, arch, seed, threads)
+        return train_child(kwargs, arch, seed, threads, parent)
 
     tracked, ray_pool, _ = _ray_search(tmp_path, 22, 10, train_fn=killer)
     assert tracked.trainings == 10 and ray_pool.failures == 1

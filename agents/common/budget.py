@@ -106,6 +106,8 @@ class TrackedEnv(gym.Wrapper):
             if row.new_training:
                 self._reached_archs[row.arch] += row.training - (previous.training if previous else 0)
         self._pending: Counter[str] = Counter()
+        self._cut_short = False  # an evaluation did not fit in what was left (see _check_fits)
+        self._prefixes_for: dict[str, list[str]] = {}  # prefixes prefetched for an inheriting child
         self._sync_pending()
 
     @property
@@ -133,9 +135,18 @@ class TrackedEnv(gym.Wrapper):
         """Pending = trained for this search (the store's ledger) and not reached by a step yet."""
         ledger = self._ledger()
         if ledger is not None:
-            self._pending = Counter(
-                {a: n - self._reached_archs[a] for a, n in ledger.items() if n > self._reached_archs[a]}
-            )
+            reached = self._reached_archs
+            pending = Counter({a: n - reached[a] for a, n in ledger.items() if n > reached[a]})
+            # a step that recorded its prefixes' trainings (inheritance, see _take_prefixes) holds
+            # more than its own: those prefixes are reached, not pending
+            for a in [a for a, n in reached.items() if n > ledger[a]]:
+                excess, layers = reached[a] - ledger[a], a.split("-")
+                for i in range(len(layers) - 1, 0, -1):
+                    p = "-".join(layers[:i])
+                    took = min(excess, pending[p])
+                    pending[p] -= took
+                    excess -= took
+            self._pending = +pending
 
     @property
     def replaying(self) -> bool:
@@ -200,10 +211,19 @@ class TrackedEnv(gym.Wrapper):
         if self._seconds_spent():
             return
         for arch in dict.fromkeys(str(a) for a in archs):
-            if self.budget is not None and self.spent + len(todo) >= self.budget:
+            if not arch or arch in self._pending:
+                continue
+            # with inheritance, the prefixes it trains first count too (and train first)
+            plan = [
+                a
+                for a in self.evaluator.training_plan(arch, seed)
+                if a not in todo and a not in self._pending
+            ]
+            if self.budget is not None and self.spent + len(todo) + len(plan) > self.budget:
                 break
-            if arch and arch not in self._pending and self.evaluator.lookup(arch, seed) is None:
-                todo.append(arch)
+            todo += plan
+            if plan and plan[-1] == arch:  # the step that reaches arch records its prefixes' trainings too
+                self._prefixes_for[arch] = plan[:-1]
         if todo:
             release = getattr(self.evaluator, "release", None)
             if release is not None:  # claims left by workers stopped mid-training (a resumed search)
@@ -230,11 +250,23 @@ class TrackedEnv(gym.Wrapper):
             return 0
         return self._pending.pop(arch)
 
+    def _take_prefixes(self, arch: str | None) -> tuple[int, float]:
+        """The trainings (and their seconds) of the prefixes a pool trained first for an inheriting
+        ``arch`` that no step reached: the step that reaches ``arch`` records them."""
+        count, seconds = 0, 0.0
+        for p in self._prefixes_for.pop(str(arch), []) if arch is not None else []:
+            n = self._pending.pop(p, 0)
+            count += n
+            seconds += n * float(self.evaluator.recorded_seconds(p, self.train_seed))
+        return count, seconds
+
     @property
     def exhausted(self) -> bool:
         """No training may start, and no child trained for this search is waiting for a step."""
-        reached = (self.budget is not None and self._reached >= self.budget) or (
-            self.budget_seconds is not None and self._reached_seconds >= self.budget_seconds
+        reached = (
+            self._cut_short
+            or (self.budget is not None and self._reached >= self.budget)
+            or (self.budget_seconds is not None and self._reached_seconds >= self.budget_seconds)
         )
         return reached or (self._spent_all and not self._pending)
 
@@ -250,28 +282,34 @@ class TrackedEnv(gym.Wrapper):
 
     def step(self, action: Any):
         before = self.evaluator.trainings
-        # which architecture the step evaluates matters only at the budget's end or with pending children
-        evaluated = self._evaluated_arch(action) if self._pending or self._spent_all else None
-        if self._spent_all and self._would_train(evaluated):
-            raise BudgetExhausted(f"the budget of {self._budget_text()} is spent")
+        # which architecture the step evaluates matters only near the budget's end (an inheriting
+        # evaluator may train up to max_layers prefixes first) or with pending children
+        near_end = self._spent_all or (
+            self.budget is not None and self.spent + self.vocabulary.max_layers > self.budget
+        )
+        evaluated = self._evaluated_arch(action) if self._pending or near_end else None
+        self._check_fits(evaluated)
         obs, reward, terminated, truncated, info = self.env.step(action)
         count = self.evaluator.trainings - before
+        prefixes = (0, 0.0)
         if evaluated is not None:
-            count += self._take_pending(str(evaluated))
-        self._record(info["arch"], info["accuracy"], count)
+            prefixes = self._take_prefixes(str(evaluated))
+            count += self._take_pending(str(evaluated)) + prefixes[0]
+        self._record(info["arch"], info["accuracy"], count, *prefixes)
         if terminated or truncated:
             self.episode += 1
         info = {**info, "new_training": count > 0, "trainings": self.trainings}
         return obs, reward, terminated, truncated, info
 
     def evaluate(self, arch: Architecture | str) -> float:
-        """Score a whole architecture directly (one training at most), recorded as one episode."""
-        if self._spent_all and self._would_train(arch):
-            raise BudgetExhausted(f"the budget of {self._budget_text()} is spent")
+        """Score a whole architecture directly, recorded as one episode: one training at most, or,
+        with an inheriting evaluator, its missing prefixes first (all counted)."""
+        self._check_fits(arch)
         before = self.evaluator.trainings
         result = self.evaluator.evaluate(arch, self.train_seed)
-        count = self.evaluator.trainings - before + self._take_pending(result.arch)
-        self._record(result.arch, result.accuracy, count)
+        prefixes = self._take_prefixes(result.arch)
+        count = self.evaluator.trainings - before + self._take_pending(result.arch) + prefixes[0]
+        self._record(result.arch, result.accuracy, count, *prefixes)
         self.episode += 1
         return result.accuracy
 
@@ -301,13 +339,27 @@ class TrackedEnv(gym.Wrapper):
             env.arch, index, env.image_size, env.reward_mode, env.action_masks()
         ).evaluated
 
-    def _would_train(self, arch: Architecture | str | None) -> bool:
-        if arch is None:
-            return False
-        return not self._pending[str(arch)] and self.evaluator.lookup(arch, self.train_seed) is None
+    def _check_fits(self, arch: Architecture | str | None) -> None:
+        """Raise :class:`BudgetExhausted` when evaluating ``arch`` now would start a training past
+        the budget: none once it is spent; with inheritance, not its prefixes' and its own when
+        they do not all fit (the search ends there, ``exhausted``, rather than overspend)."""
+        if arch is None or self._pending[str(arch)]:
+            return
+        plan = [a for a in self.evaluator.training_plan(arch, self.train_seed) if not self._pending[a]]
+        if not plan:
+            return
+        if self._seconds_spent() or (self.budget is not None and self.spent + len(plan) > self.budget):
+            self._cut_short = True
+            left = "" if self.budget is None else f" ({max(0, self.budget - self.spent)} left)"
+            raise BudgetExhausted(
+                f"the budget of {self._budget_text()} is spent: {arch} would train {len(plan)}{left}"
+            )
 
-    def _record(self, arch: str, accuracy: float, count: int) -> None:
-        """Record a step that took ``count`` trainings (0: answered from the store)."""
+    def _record(
+        self, arch: str, accuracy: float, count: int, prefix_count: int = 0, prefix_seconds: float = 0.0
+    ) -> None:
+        """Record a step that took ``count`` trainings (0: answered from the store), of which
+        ``prefix_count`` of its prefixes (``prefix_seconds``) trained first for their weights."""
         if self.replaying:
             expected = self._recorded[self._cursor]
             self._cursor += 1
@@ -324,7 +376,8 @@ class TrackedEnv(gym.Wrapper):
         self._reached += count
         if count:
             self._reached_archs[arch] += count
-            self._reached_seconds += count * float(self.evaluator.recorded_seconds(arch, self.train_seed))
+            own = (count - prefix_count) * float(self.evaluator.recorded_seconds(arch, self.train_seed))
+            self._reached_seconds += own + prefix_seconds
         row = HistoryRow(
             len(self.history) + 1,
             arch,
