@@ -214,7 +214,6 @@ class ChildProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._beat: mmap.mmap | None = None
         self._beat_file: Any = None
-        self.starts = 0  # workers started so far (one more after every hang or crash)
 
     def _start(self) -> None:
         self._beat_file = tempfile.TemporaryFile()
@@ -232,7 +231,6 @@ class ChildProcess:
         )
         assert self._proc.stdin is not None
         _send(self._proc.stdin, self.spec)
-        self.starts += 1
 
     def _heartbeat(self) -> int:
         assert self._beat is not None

@@ -141,7 +141,6 @@ def train_child(
         "status": result.status,
         "message": stored.message,
         "device": stored.device,
-        "budget": evaluator.config_key,
         "node": _node_id(),
         "host": platform.node(),
         "weights": weights,

@@ -131,3 +131,19 @@ def test_the_training_plan_lists_the_prefixes_an_inheriting_child_trains_first()
     assert evaluator.training_plan("C32k3-MP2-R32", 0) == ["C32k3-MP2-R32"]
     assert evaluator.training_plan("C32k3-MP2", 0) == []
     assert Evaluator(**KWARGS).training_plan("C32k3-MP2-R32", 0) == ["C32k3-MP2-R32"]
+
+
+def test_evolution_with_inheritance_never_trains_past_its_budget() -> None:
+    """A direct evaluation whose missing prefixes would train past the budget is refused before it
+    trains (it used to overshoot: 58-69 trainings for a budget of 56); the search ends there."""
+    import gymnasium as gym
+
+    from agents.common.budget import TrackedEnv
+    from agents.registry import run_agent
+
+    env = gym.make("NASFashionMini-v0", store=None, **{**KWARGS, "inherit": True, "inherit_epochs": 0.25})
+    tracked = TrackedEnv(env, 12)
+    run_agent("evolution", tracked, 0)
+    ledger = env.unwrapped.evaluator.result_store.trainings()
+    assert tracked.exhausted and tracked.trainings == tracked.spent == ledger <= 12
+    assert ledger >= 12 - env.unwrapped.vocabulary.max_layers  # it stopped only for want of room
