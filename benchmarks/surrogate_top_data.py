@@ -179,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     def export() -> SampleSet:
         source = {(j["arch"], j["seed"]): j["source"] for j in doc["jobs"]}
         rows = {(r.arch, r.seed): r for r in ResultStore(store_file).rows(evaluator.dataset, config)}
-        samples = dict(previous)
+        # what is on disk now, not what was at the start: another invocation may have exported more
+        on_disk = SampleSet.load(export_file).samples if export_file.exists() else previous.values()
+        samples = {(s.arch, s.seed): s for s in on_disk}
         for key, r in rows.items():
             if key in source:
                 samples[key] = Sample(
