@@ -409,3 +409,30 @@ def test_final_evaluate_after_a_search_keeps_the_validation_row() -> None:
     assert final.test_accuracy is not None
     row = evaluator.lookup("R32-AP2", 2)
     assert row is not None and row.test_accuracy == final.test_accuracy
+
+
+def test_a_row_records_the_host_and_an_older_store_gains_the_columns(tmp_path: Path) -> None:
+    """Where a child trained is kept with it; a store written before the columns existed opens,
+    keeps its rows (empty host and node), and answers them under the same keys."""
+    import platform
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:  # the results table as first released (no attempts, no host)
+        conn.execute(
+            "CREATE TABLE results (dataset TEXT NOT NULL, budget TEXT NOT NULL, arch TEXT NOT NULL, "
+            "seed INTEGER NOT NULL, accuracy REAL NOT NULL, test_accuracy REAL, num_params INTEGER NOT NULL, "
+            "train_seconds REAL NOT NULL, status TEXT NOT NULL, message TEXT NOT NULL DEFAULT '', "
+            "device TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL, updated_at REAL NOT NULL, "
+            "PRIMARY KEY (dataset, budget, arch, seed))"
+        )
+        evaluator = make_evaluator()
+        conn.execute(
+            "INSERT INTO results VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            ("fashion_mini", evaluator.config_key, "C32k3", 0, 0.5, None, 1, 0.1, "ok", "", "cpu", 0.0, 0.0),
+        )
+    evaluator = make_evaluator(store=path)
+    old = evaluator.lookup("C32k3", 0)
+    assert old is not None and old.accuracy == 0.5 and old.host == old.node == ""
+    evaluator.evaluate("C32k3-MP2", 0)
+    new = evaluator.stored("C32k3-MP2", 0)
+    assert new is not None and new.host == platform.node() and new.node == ""
