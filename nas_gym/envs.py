@@ -141,9 +141,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         self.evaluator.ledger_tag = tag
 
     def close(self) -> None:
-        close = getattr(self.evaluator, "close", None)
-        if close is not None:
-            close()
+        self.evaluator.close()
         super().close()
 
     def render(self) -> str | np.ndarray | None:

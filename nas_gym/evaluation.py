@@ -68,6 +68,7 @@ class ArchEvaluator(Protocol):
     ``trainings`` counts this object's store misses (and retries); ``lookup`` is what
     ``evaluate`` would answer without training (None: it would train; anything else is stored);
     ``recorded_seconds`` what a training cost; ``training_plan`` what an evaluation would train;
+    ``claim`` / ``release`` share a batch between processes through the store;
     ``ledger_tag`` names the search whose trainings are being written (the store's ledger);
     ``result_store`` is that store, or None for an evaluator that keeps no ledger.
     """
@@ -95,6 +96,23 @@ class ArchEvaluator(Protocol):
         ...
 
     def num_params(self, arch: Architecture | str) -> int: ...
+
+    def claim(self, arch: Architecture | str, seed: int) -> bool:
+        """Claim ``arch``'s training for this process in a store shared by several (True: train it;
+        False: another has claimed it). An evaluator whose store is not shared claims everything."""
+        ...
+
+    def release(self, archs: list[str], seed: int) -> None:
+        """Drop stale claims on ``archs`` (left by a worker stopped mid-training)."""
+        ...
+
+    def set_epochs(self, epochs: float) -> None:
+        """Train later children for ``epochs`` (a curriculum); ValueError where nothing trains."""
+        ...
+
+    def close(self) -> None:
+        """Release what the evaluator holds (a worker process); it may be used again after."""
+        ...
 
 
 @dataclass

@@ -284,18 +284,18 @@ def train_share(
     Every worker walks the whole list and trains what it claims first in the shared store, so the
     work is shared out as workers become free; results and their ledger lines (under ``tag``, the
     search's id) go to the store, where the env that drives the search finds them. An evaluator
-    without claims takes every ``workers``-th architecture from its index in the vector env.
+    whose store is not a file the workers share takes every ``workers``-th architecture from its
+    index in the vector env instead.
     """
     from nas_gym.workers import worker_index
 
-    claim = getattr(evaluator, "claim", None)
+    store = evaluator.result_store
+    shared = store is not None and store.path is not None
     evaluator.ledger_tag = tag
-    mine = list(archs) if claim is not None else list(archs)[(worker_index() or 0) :: workers]
+    mine = list(archs) if shared else list(archs)[(worker_index() or 0) :: workers]
     statuses = []
     for arch in mine:  # claim one, train it, then claim the next: the free worker takes it
-        if claim is not None and (
-            evaluator.lookup(arch, int(seed)) is not None or not claim(arch, int(seed))
-        ):
+        if shared and (evaluator.lookup(arch, int(seed)) is not None or not evaluator.claim(arch, int(seed))):
             continue
         statuses.append(evaluator.evaluate(arch, int(seed)).status)
     return statuses

@@ -301,6 +301,20 @@ class SurrogateEvaluator:
     def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
         return self.surrogate.predict(arch)[1]
 
+    def claim(self, arch: Architecture | str, seed: int) -> bool:
+        return self.store.claim(self.dataset, self._budget, str(arch), self._seed(int(seed)))
+
+    def release(self, archs: list[str], seed: int) -> None:
+        self.store.release(self.dataset, self._budget, [str(a) for a in archs], self._seed(int(seed)))
+
+    def set_epochs(self, epochs: float) -> None:
+        raise ValueError(
+            "a surrogate predicts one training configuration: its epochs are fixed (a curriculum of epochs needs an env that trains its children)"
+        )
+
+    def close(self) -> None:
+        pass  # nothing held: the surrogate is plain arrays
+
     def num_params(self, arch: Architecture | str) -> int:
         parsed = Architecture.parse(arch) if isinstance(arch, str) else arch
         meta = self.surrogate.meta

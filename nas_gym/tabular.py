@@ -335,6 +335,22 @@ class TableEvaluator:
         """What training ``arch`` took when the table was built (its seed column, or the mean)."""
         return self._values(self.table.get(str(arch)), self._column(seed))[1]
 
+    def claim(self, arch: Architecture | str, seed: int) -> bool:
+        return self.store.claim(self.dataset, self._budget, str(arch), max(self._column(int(seed)), 0))
+
+    def release(self, archs: list[str], seed: int) -> None:
+        self.store.release(
+            self.dataset, self._budget, [str(a) for a in archs], max(self._column(int(seed)), 0)
+        )
+
+    def set_epochs(self, epochs: float) -> None:
+        raise ValueError(
+            "a table answers what was trained when it was built: its epochs are fixed (a curriculum of epochs needs an env that trains its children)"
+        )
+
+    def close(self) -> None:
+        pass  # nothing held: the table is plain arrays
+
     def num_params(self, arch: Architecture | str) -> int:
         entry = self.table.entries.get(str(arch))
         return 0 if entry is None else entry.num_params

@@ -68,6 +68,20 @@ class FunctionEvaluator:
     def lookup(self, arch: Architecture | str, seed: int) -> float | None:
         return self._cache.get(str(arch))
 
+    def claim(self, arch: Architecture | str, seed: int) -> bool:
+        return True  # no store shared with anyone
+
+    def release(self, archs: list[str], seed: int) -> None:
+        pass
+
+    def set_epochs(self, epochs: float) -> None:
+        raise ValueError(
+            "a function answers: no epochs (a curriculum of epochs needs an env that trains its children)"
+        )
+
+    def close(self) -> None:
+        pass
+
     def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
         """What evaluating ``arch`` would train: itself, unless evaluated before."""
         return [] if self.lookup(arch, seed) is not None else [str(arch)]

@@ -346,3 +346,25 @@ def test_every_status_a_row_can_hold_is_a_known_status():
 
     assert set(FINAL_STATUSES) | set(RETRYABLE_STATUSES) <= set(STATUSES)
     assert {s for e in load_table() for s in e.status} <= set(STATUSES)
+
+
+def test_every_evaluator_answers_the_whole_contract_without_probing() -> None:
+    """The table and the surrogate answer every method of ArchEvaluator: claims through their
+    store, close as a no-op, and a curriculum of epochs refused with a clear error."""
+    import gymnasium as gym
+
+    from nas_gym.evaluation import ArchEvaluator
+
+    for env_id in ("NASTabular-v0", "NASSurrogate-v0"):
+        env = gym.make(env_id)
+        evaluator = env.unwrapped.evaluator
+        assert isinstance(evaluator, ArchEvaluator)
+        arch = "C32k3" if env_id == "NASSurrogate-v0" else next(iter(evaluator.table.entries))
+        assert evaluator.claim(arch, 0) and not evaluator.claim(arch, 0)  # the second asker waits
+        evaluator.release([arch], 0)
+        assert evaluator.claim(arch, 0)
+        with pytest.raises(ValueError, match="curriculum of epochs needs an env that trains"):
+            evaluator.set_epochs(1.0)
+        assert evaluator.training_plan(arch, 0) == [arch]
+        env.close()
+        env.close()  # closing twice is harmless

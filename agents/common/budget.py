@@ -225,9 +225,9 @@ class TrackedEnv(gym.Wrapper):
             if plan and plan[-1] == arch:  # the step that reaches arch records its prefixes' trainings too
                 self._prefixes_for[arch] = plan[:-1]
         if todo:
-            release = getattr(self.evaluator, "release", None)
-            if release is not None:  # claims left by workers stopped mid-training (a resumed search)
-                release(todo, seed)
+            self.evaluator.release(
+                todo, seed
+            )  # claims left by workers stopped mid-training (a resumed search)
             try:
                 self.pool.train(todo, seed, self.tag)
             finally:
