@@ -13,6 +13,15 @@ two seeds it compares like with like: the tau between the two seeds (the noise c
 cannot rank the other seed's results better than that) beside the tau of the surrogate against the
 second seed, on the same architectures. Then it fits on every architecture and writes ``--out``.
 Ends with ``kendall_tau: X``, ``seed_tau: Y`` and ``surrogate_seed_tau: Z``.
+
+``--split grouped`` holds out as NAS-Bench-301 does (Siems et al. 2020): every search run's
+architectures stay together in one fold, so no trajectory is predicted by a model that saw its
+neighbours; ``--split searcher`` leaves one searcher out at a time (all its runs), predicting only
+the searches' architectures; ``--split all`` runs the three and prints them side by side: Kendall
+tau, sparse tau (accuracies rounded to 0.1 pp first, NAS-Bench-301's), Spearman, tau within the
+measured top 20% and top 5% each beside the seed-to-seed tau of the two-seed architectures there,
+and the predicted train seconds' tau and mean abs error. ``--samples`` may be given more than once
+(e.g. the shipped samples and ``benchmarks/data/surrogate_top/samples.json``).
 """
 
 from __future__ import annotations
@@ -37,7 +46,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     from nas_gym.surrogate import fit_surrogate
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--samples", required=True)
+    p.add_argument("--samples", action="append", required=True, help="a samples file (repeatable: merged)")
+    p.add_argument(
+        "--split",
+        choices=("random", "grouped", "searcher", "all"),
+        default="random",
+        help="how architectures are held out (see above)",
+    )
     p.add_argument("--with-table", action="store_true", help="add the shipped table's 583 x 2 trainings")
     p.add_argument("--out", default=None, help="write the surrogate fitted on every architecture here")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, by architecture (>= 2)")
@@ -48,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     if args.folds < 2:
         p.error("--folds must be >= 2")
 
-    samples = SampleSet.load(args.samples)
+    samples = SampleSet.load(args.samples[0])
+    for more in args.samples[1:]:
+        samples = samples.merged(SampleSet.load(more))
     if args.with_table:
         from nas_gym.tabular import load_table
 
@@ -58,10 +75,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     depths = np.bincount([len(Architecture.parse(a)) for a in names], minlength=16)[1:]
     two = [a for a in names if len({r.seed for r in by_arch[a]}) >= 2]
     print(
-        f"{args.samples}: {len(samples.samples)} trainings, {len(names)} architectures, {len(two)} with 2 seeds"
+        f"{', '.join(args.samples)}: {len(samples.samples)} trainings, {len(names)} architectures, {len(two)} with 2 seeds"
     )
     print("architectures per depth 1..15: " + " ".join(str(int(d)) for d in depths))
 
+    if args.split != "random":
+        _splits(args, samples, by_arch, names)
+        return {}
     order = np.random.default_rng(args.seed).permutation(len(names))
     predicted = np.zeros(len(names))
     predicted_seconds = np.zeros(len(names))
@@ -121,6 +141,108 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     print(f"seed_tau: {seed_tau:.3f}")
     print(f"surrogate_seed_tau: {mine:.3f}")
     return {"kendall_tau": tau, "seed_tau": seed_tau, "surrogate_seed_tau": mine}
+
+
+def _run_of(source: str) -> str | None:
+    """The search run a sample came from (``runs/evolution-s0``, ``run:bananas-s3``), or None."""
+    if source.startswith("runs/"):
+        return source[len("runs/") :]
+    if source.startswith("run:"):
+        return source[len("run:") :]
+    return None
+
+
+def _searcher_of(run: str) -> str:
+    return run.rsplit("-s", 1)[0]
+
+
+def _fold_plan(split: str, names: list[str], by_arch: dict, folds: int, seed: int) -> list[np.ndarray]:
+    """Index arrays of the architectures each fit holds out."""
+    rng = np.random.default_rng(seed)
+    runs = {i: sorted(r for r in (_run_of(s.source) for s in by_arch[a]) if r) for i, a in enumerate(names)}
+    if split == "random":
+        return list(np.array_split(rng.permutation(len(names)), folds))
+    if split == "searcher":  # one fit per searcher, holding out every architecture any of its runs reached
+        searchers = sorted({_searcher_of(r) for rs in runs.values() for r in rs})
+        return [
+            np.array([i for i, rs in runs.items() if any(_searcher_of(r) == who for r in rs)])
+            for who in searchers
+        ]
+    # grouped: a run's architectures together (an architecture two runs reached goes with the first)
+    groups: dict[str, list[int]] = {}
+    loose = []
+    for i, rs in runs.items():
+        if rs:
+            groups.setdefault(rs[0], []).append(i)
+        else:
+            loose.append(i)
+    plan: list[list[int]] = [[] for _ in range(folds)]
+    for key in rng.permutation(sorted(groups)):
+        min(plan, key=len).extend(groups[str(key)])
+    for i in rng.permutation(loose):
+        min(plan, key=len).append(int(i))
+    return [np.array(sorted(f)) for f in plan]
+
+
+def _predict(samples, names: list[str], plan: list[np.ndarray], args) -> tuple[np.ndarray, np.ndarray]:
+    from nas_gym.surrogate import fit_surrogate
+
+    predicted = np.full(len(names), np.nan)
+    seconds = np.full(len(names), np.nan)
+    for fold in plan:
+        held = {names[i] for i in fold}
+        model, _ = fit_surrogate(
+            samples, members=args.members, epochs=args.epochs, seed=args.seed, holdout=held
+        )
+        out = model.predict_many([names[i] for i in fold])
+        predicted[fold], seconds[fold] = out[:, 0], out[:, 1]
+    return predicted, seconds
+
+
+def _metrics(predicted, measured, p_sec, m_sec, pairs) -> dict[str, str]:
+    """One column of the side-by-side table, on the architectures that got a prediction."""
+    ok = ~np.isnan(predicted)
+    x, y = predicted[ok], measured[ok]
+    out = {"architectures": f"{int(ok.sum())}"}
+    tau, rho = _taus(x, y)
+    out["kendall tau"], out["spearman rho"] = f"{tau:.3f}", f"{rho:.3f}"
+    out["sparse kendall tau (0.1 pp)"] = f"{_taus(np.round(x, 3), np.round(y, 3))[0]:.3f}"
+    for q, label in ((0.8, "top 20%"), (0.95, "top 5%")):
+        top = y >= np.quantile(y, q)
+        t = _taus(x[top], y[top])[0]
+        index = np.flatnonzero(ok)[top]
+        two = [(a, b) for i in index if (ab := pairs.get(int(i))) is not None for a, b in [ab]]
+        seed = _taus(*map(np.array, zip(*two, strict=True)))[0] if len(two) >= 3 else float("nan")
+        out[f"tau, measured {label}"] = f"{t:.3f} ({int(top.sum())}); seed-to-seed {seed:.3f} ({len(two)})"
+    out["mean abs error"] = f"{100 * np.mean(np.abs(x - y)):.2f} pp"
+    out["train seconds: tau, MAE"] = (
+        f"{_taus(p_sec[ok], m_sec[ok])[0]:.3f}, {np.mean(np.abs(p_sec[ok] - m_sec[ok])):.2f} s"
+    )
+    return out
+
+
+def _splits(args, samples, by_arch: dict, names: list[str]) -> None:
+    measured = np.array([np.mean([r.accuracy for r in by_arch[a]]) for a in names])
+    m_sec = np.array([np.mean([r.train_seconds for r in by_arch[a]]) for a in names])
+    pairs = {}  # the first two distinct seeds of an architecture (repeated same-seed trainings left out)
+    for i, a in enumerate(names):
+        seeds = sorted({r.seed: r.accuracy for r in by_arch[a]}.items())
+        if len(seeds) >= 2:
+            pairs[i] = (seeds[0][1], seeds[1][1])
+    splits = ("random", "grouped", "searcher") if args.split == "all" else (args.split,)
+    columns = {}
+    for split in splits:
+        started = time.perf_counter()
+        plan = _fold_plan(split, names, by_arch, args.folds, args.seed)
+        predicted, p_sec = _predict(samples, names, plan, args)
+        columns[split] = _metrics(predicted, measured, p_sec, m_sec, pairs)
+        print(f"{split}: {len(plan)} fits in {time.perf_counter() - started:.0f} s", flush=True)
+    rows = list(next(iter(columns.values())))
+    labels = {"random": "random split", "grouped": "grouped by run", "searcher": "leave one searcher out"}
+    print("| | " + " | ".join(labels[s] for s in columns) + " |")
+    print("| --- | " + " | ".join("---" for _ in columns) + " |")
+    for r in rows:
+        print(f"| {r} | " + " | ".join(c[r] for c in columns.values()) + " |")
 
 
 if __name__ == "__main__":

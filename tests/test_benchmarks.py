@@ -209,3 +209,24 @@ def test_surrogate_benchmark_ranks_held_out_architectures(tmp_path: Path) -> Non
     assert 0.5 < seed_tau < 1 and 0.3 < mine < 1, out  # every table architecture has two seeds
     assert "583 architectures, 583 with 2 seeds" in out
     assert model.exists()
+
+
+def test_surrogate_validation_grouped_and_leave_one_searcher_out() -> None:
+    """The three hold-outs side by side on the shipped samples: random and grouped predict every
+    architecture, leave-one-searcher-out exactly those the searches reached."""
+    from nas_gym.samples import SampleSet
+
+    shipped = (
+        Path(__file__).resolve().parents[1] / "nas_gym" / "data" / "surrogate" / "fashion_mini_samples.json"
+    )
+    samples = SampleSet.load(shipped)
+    ok = {a for a, rows in samples.by_arch().items() if all(r.status == "ok" for r in rows)}
+    searched = {s.arch for s in samples.samples if s.source.startswith("runs/") and s.arch in ok}
+    out = _run(
+        "surrogate.py", "--samples", str(shipped), "--split", "all", "--members", "1", "--epochs", "20"
+    )
+    assert "| | random split | grouped by run | leave one searcher out |" in out, out
+    assert f"| architectures | {len(ok)} | {len(ok)} | {len(searched)} |" in out, out
+    taus = re.search(r"^\| kendall tau \| (\S+) \| (\S+) \| (\S+) \|$", out, re.M)
+    assert taus is not None and all(0.3 < float(t) < 1 for t in taus.groups()), out
+    assert "searcher: 2 fits" in out  # evolution and REINFORCE, each held out whole

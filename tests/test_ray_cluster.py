@@ -150,3 +150,21 @@ def test_inheritance_on_two_nodes_trains_each_architecture_once(tmp_path, cluste
     tracked, pool = _search(tmp_path / "evolution", c.address, "evolution", 6, 14, inherit=True)
     ledger = _ledger(tmp_path / "evolution" / "results.sqlite")
     assert tracked.trainings == sum(ledger.values()) == len(ledger) <= 14 and tracked.exhausted
+
+
+@pytest.mark.slow  # three clusters and a local pool: from 30 s to minutes on a busy 2-core machine
+def test_the_scaling_benchmark_measures_ray_against_the_local_pool() -> None:
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "scaling.py"), "--backend", "ray", "--nodes", "1,2",
+         "--children", "3", "--epochs", "0.05"],
+        capture_output=True, text=True, timeout=600, cwd=root,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert [line.split()[:2] for line in lines if line.split()[:1] in (["local"], ["ray"])] == [
+        ["local", "-"], ["ray", "1"], ["ray", "2"]
+    ]  # fmt: skip
+    assert all(line.split()[-1] == "0" for line in lines if line.split()[:1] in (["local"], ["ray"]))
+    assert any(line.startswith("ray_overhead_per_child_s: ") for line in lines)
+    assert float(lines[-1].split(": ")[1]) > 0  # ray_1_node_vs_local
