@@ -163,7 +163,9 @@ def build_samples(
 
     if n < 0 or second_seed_every < 1:
         raise ValueError("n must be >= 0 and second_seed_every >= 1")
-    threads = threads or evaluator_kwargs.get("threads") or max(1, (os.cpu_count() or 1) // workers)
+    from nas_gym.workers import cpu_share
+
+    threads = threads or evaluator_kwargs.get("threads") or cpu_share(workers)
     kwargs = {**evaluator_kwargs, "store": str(store), "threads": threads}
     evaluator = Evaluator(**kwargs)
     image_size = int(evaluator.image_size)  # type: ignore[arg-type]

@@ -385,7 +385,9 @@ def build_table(
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
-    threads = threads or evaluator_kwargs.get("threads") or max(1, (os.cpu_count() or 1) // workers)
+    from nas_gym.workers import cpu_share
+
+    threads = threads or evaluator_kwargs.get("threads") or cpu_share(workers)
     # the thread count is in the store key on the CPU: the workers' count, here too
     kwargs = {**evaluator_kwargs, "store": str(store), "threads": threads}
     evaluator = Evaluator(**kwargs)  # checks the kwargs and opens the store; loads no data
