@@ -199,10 +199,13 @@ class Evaluator:
         return {**self.__dict__, "_runner": None}
 
     def close(self) -> None:
-        """End the worker process, if any (it also ends with this process)."""
+        """End the worker process, if any (it also ends with this process), and close the store's
+        file, which the next use opens again."""
         if self._runner is not None and hasattr(self._runner, "close"):
             self._runner.close()
         self._runner = None
+        if isinstance(self.store, ResultStore):
+            self.store.close_file()
 
     @property
     def config(self) -> Any:

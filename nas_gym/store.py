@@ -213,6 +213,13 @@ class ResultStore:
         self._snapshot = state.get("dump")
         self._connect()
 
+    def close_file(self) -> None:
+        """Close a file store's connection (the next use opens it again), so no journal is left
+        next to the file while the object lives on; an in-memory store keeps its connection,
+        which is its data."""
+        if self.path is not None:
+            self.close()
+
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():
             self._conn.close()

@@ -349,7 +349,7 @@ class TableEvaluator:
         )
 
     def close(self) -> None:
-        pass  # nothing held: the table is plain arrays
+        self.store.close_file()  # the table is plain arrays; the store's file is opened again on the next use
 
     def num_params(self, arch: Architecture | str) -> int:
         entry = self.table.entries.get(str(arch))

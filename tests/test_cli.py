@@ -175,6 +175,12 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory, torch_single_thread) 
     return out
 
 
+def test_a_finished_search_leaves_its_store_closed(finished_run):
+    """No WAL journal is left next to the store once ``main`` returns: the folder is complete as
+    it is (to copy or commit), and a later reader cannot change it by closing a connection."""
+    assert sorted(p.name for p in finished_run.glob("results.sqlite*")) == ["results.sqlite"]
+
+
 # -- every agent, end to end --------------------------------------------------------------------
 
 
