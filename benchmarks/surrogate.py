@@ -27,6 +27,7 @@ and the predicted train seconds' tau and mean abs error. ``--samples`` may be gi
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from collections.abc import Sequence
@@ -56,12 +57,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     p.add_argument("--with-table", action="store_true", help="add the shipped table's 583 x 2 trainings")
     p.add_argument("--out", default=None, help="write the surrogate fitted on every architecture here")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, by architecture (>= 2)")
+    p.add_argument(
+        "--model",
+        default="mlp",
+        help="the model: mlp, trees or mlp+trees (the two averaged); with --split, a comma-separated "
+        "list compares them, one table each, in the same run",
+    )
+    p.add_argument("--blend", type=float, default=0.5, help="the trees' weight in mlp+trees")
     p.add_argument("--members", type=int, default=5)
     p.add_argument("--epochs", type=int, default=400)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.folds < 2:
         p.error("--folds must be >= 2")
+    from nas_gym.surrogate import MODELS
+
+    args.models = args.model.split(",")
+    if unknown := [m for m in args.models if m not in MODELS]:
+        p.error(f"--model: {', '.join(unknown)} not one of {', '.join(MODELS)}")
+    if len(args.models) > 1 and args.split == "random" and args.out is None:
+        p.error("several --model values compare them: give --split (random, grouped, searcher or all)")
+    args.model = args.models[0]
 
     samples = SampleSet.load(args.samples[0])
     for more in args.samples[1:]:
@@ -81,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
     if args.split != "random":
         _splits(args, samples, by_arch, names)
+        if args.out:
+            _write(args, samples, by_arch, {"folds": args.folds, "split": args.split})
         return {}
     order = np.random.default_rng(args.seed).permutation(len(names))
     predicted = np.zeros(len(names))
@@ -88,9 +106,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     started = time.perf_counter()
     for fold in np.array_split(order, args.folds):
         held = {names[i] for i in fold}
-        model, _ = fit_surrogate(
-            samples, members=args.members, epochs=args.epochs, seed=args.seed, holdout=held
-        )
+        model, _ = fit_surrogate(samples, holdout=held, **_fit_args(args, args.model))
         out = model.predict_many([names[i] for i in fold])
         predicted[fold], predicted_seconds[fold] = out[:, 0], out[:, 1]
     fit_seconds = time.perf_counter() - started
@@ -129,18 +145,64 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
               f"(rho {seed_rho:.3f}); surrogate vs second seed {mine:.3f} (rho {mine_rho:.3f}), "
               f"{mine / seed_tau:.0%} of the seed-to-seed tau")  # fmt: skip
     if args.out:
-        final, arrays = fit_surrogate(samples, members=args.members, epochs=args.epochs, seed=args.seed)
-        final.meta["cross_validation"] = {
+        _write(args, samples, by_arch, {
             "folds": args.folds, "kendall_tau": round(tau, 4), "spearman_rho": round(rho, 4),
             "kendall_tau_top20": round(tau_top, 4), "seed_tau": round(seed_tau, 4),
             "surrogate_seed_tau": round(mine, 4), "two_seed_architectures": len(two),
-        }  # fmt: skip
-        final.save(args.out, arrays)
-        print(f"surrogate fitted on all {final.meta['fitted_on']} architectures -> {args.out}")
+        })  # fmt: skip
     print(f"kendall_tau: {tau:.3f}")
     print(f"seed_tau: {seed_tau:.3f}")
     print(f"surrogate_seed_tau: {mine:.3f}")
     return {"kendall_tau": tau, "seed_tau": seed_tau, "surrogate_seed_tau": mine}
+
+
+def _write(args, samples, by_arch: dict, cross_validation: dict) -> None:
+    """Fit on every architecture, write ``--out``, and print how its noise compares with the seeds'."""
+    from nas_gym.surrogate import fit_surrogate
+
+    final, arrays = fit_surrogate(samples, **_fit_args(args, args.model))
+    final.meta["cross_validation"] = cross_validation
+    final.save(args.out, arrays)
+    print(f"surrogate ({args.model}) fitted on all {final.meta['fitted_on']} architectures -> {args.out}")
+    _noise_table(final, by_arch)
+
+
+def _noise_table(model, by_arch: dict) -> None:
+    """The seed spread of the two-seed architectures, measured and drawn by ``noise=True`` (each
+    architecture's two seeds), overall, in the measured top decile and by accuracy band."""
+    from nas_gym.surrogate import SurrogateEvaluator, first_two_seeds
+
+    noisy = SurrogateEvaluator(model, noise=True)
+    rows = []  # mean measured, measured diff, drawn diff
+    for arch, trainings in by_arch.items():
+        two = first_two_seeds(trainings)
+        if two is not None:
+            (s0, a0), (s1, a1) = two
+            rows.append(((a0 + a1) / 2, a0 - a1, noisy._values(arch, s0)[0] - noisy._values(arch, s1)[0]))
+    table = np.array(rows)
+    means = np.array([np.mean([r.accuracy for r in t]) for t in by_arch.values()])
+    decile = float(np.quantile(means, 0.9))
+
+    def spread(d: np.ndarray) -> str:
+        return f"{100 * np.sqrt(np.mean(d**2) / 2):.2f} pp"
+
+    print(f"\nseed spread (one seed's standard deviation, from the pairs' differences), noise=True "
+          f"against the {len(table)} architectures trained with two seeds; pooled before: "
+          f"{100 * model.seed_std:.2f} pp everywhere")  # fmt: skip
+    print("| architectures | pairs | measured | noise=True |")
+    print("| --- | --- | --- | --- |")
+    bands = [
+        ("all", np.ones(len(table), dtype=bool)),
+        (f"top decile (>= {100 * decile:.2f}%)", table[:, 0] >= decile),
+    ]
+    edges = [0.0, 0.7, 0.8, 0.84, 0.86, 0.87, 0.88, 1.0]
+    bands += [
+        (f"{100 * lo:.0f}-{100 * hi:.0f}%", (table[:, 0] >= lo) & (table[:, 0] < hi))
+        for lo, hi in itertools.pairwise(edges)
+    ]
+    for label, mask in bands:
+        if mask.sum():
+            print(f"| {label} | {int(mask.sum())} | {spread(table[mask, 1])} | {spread(table[mask, 2])} |")
 
 
 def _run_of(source: str) -> str | None:
@@ -184,16 +246,26 @@ def _fold_plan(split: str, names: list[str], by_arch: dict, folds: int, seed: in
     return [np.array(sorted(f)) for f in plan]
 
 
-def _predict(samples, names: list[str], plan: list[np.ndarray], args) -> tuple[np.ndarray, np.ndarray]:
+def _fit_args(args, model: str) -> dict:
+    return {
+        "members": args.members,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "model": model,
+        "blend": args.blend,
+    }
+
+
+def _predict(
+    samples, names: list[str], plan: list[np.ndarray], args, which: str
+) -> tuple[np.ndarray, np.ndarray]:
     from nas_gym.surrogate import fit_surrogate
 
     predicted = np.full(len(names), np.nan)
     seconds = np.full(len(names), np.nan)
     for fold in plan:
         held = {names[i] for i in fold}
-        model, _ = fit_surrogate(
-            samples, members=args.members, epochs=args.epochs, seed=args.seed, holdout=held
-        )
+        model, _ = fit_surrogate(samples, holdout=held, **_fit_args(args, which))
         out = model.predict_many([names[i] for i in fold])
         predicted[fold], seconds[fold] = out[:, 0], out[:, 1]
     return predicted, seconds
@@ -211,9 +283,16 @@ def _metrics(predicted, measured, p_sec, m_sec, pairs) -> dict[str, str]:
         top = y >= np.quantile(y, q)
         t = _taus(x[top], y[top])[0]
         index = np.flatnonzero(ok)[top]
-        two = [(a, b) for i in index if (ab := pairs.get(int(i))) is not None for a, b in [ab]]
-        seed = _taus(*map(np.array, zip(*two, strict=True)))[0] if len(two) >= 3 else float("nan")
-        out[f"tau, measured {label}"] = f"{t:.3f} ({int(top.sum())}); seed-to-seed {seed:.3f} ({len(two)})"
+        # like with like on the two-seed architectures there: one seed ranking the other, and the
+        # surrogate ranking that second seed
+        two = [(j, *pairs[int(i)]) for j, i in enumerate(index) if int(i) in pairs]
+        seed = mine = float("nan")
+        if len(two) >= 3:
+            j, first, second = map(np.array, zip(*two, strict=True))
+            seed, mine = _taus(first, second)[0], _taus(x[top][j.astype(int)], second)[0]
+        out[f"tau, measured {label}"] = (
+            f"{t:.3f} ({int(top.sum())}); 2 seeds ({len(two)}): seed-to-seed {seed:.3f}, surrogate-to-seed {mine:.3f}"
+        )
     out["mean abs error"] = f"{100 * np.mean(np.abs(x - y)):.2f} pp"
     out["train seconds: tau, MAE"] = (
         f"{_taus(p_sec[ok], m_sec[ok])[0]:.3f}, {np.mean(np.abs(p_sec[ok] - m_sec[ok])):.2f} s"
@@ -230,19 +309,21 @@ def _splits(args, samples, by_arch: dict, names: list[str]) -> None:
         if len(seeds) >= 2:
             pairs[i] = (seeds[0][1], seeds[1][1])
     splits = ("random", "grouped", "searcher") if args.split == "all" else (args.split,)
-    columns = {}
-    for split in splits:
-        started = time.perf_counter()
-        plan = _fold_plan(split, names, by_arch, args.folds, args.seed)
-        predicted, p_sec = _predict(samples, names, plan, args)
-        columns[split] = _metrics(predicted, measured, p_sec, m_sec, pairs)
-        print(f"{split}: {len(plan)} fits in {time.perf_counter() - started:.0f} s", flush=True)
-    rows = list(next(iter(columns.values())))
     labels = {"random": "random split", "grouped": "grouped by run", "searcher": "leave one searcher out"}
-    print("| | " + " | ".join(labels[s] for s in columns) + " |")
-    print("| --- | " + " | ".join("---" for _ in columns) + " |")
-    for r in rows:
-        print(f"| {r} | " + " | ".join(c[r] for c in columns.values()) + " |")
+    for which in args.models:
+        columns = {}
+        for split in splits:
+            started = time.perf_counter()
+            plan = _fold_plan(split, names, by_arch, args.folds, args.seed)
+            predicted, p_sec = _predict(samples, names, plan, args, which)
+            columns[split] = _metrics(predicted, measured, p_sec, m_sec, pairs)
+            print(f"{which}, {split}: {len(plan)} fits in {time.perf_counter() - started:.0f} s", flush=True)
+        rows = list(next(iter(columns.values())))
+        print(f"\nmodel {which}" + (f" (trees' weight {args.blend})" if which == "mlp+trees" else ""))
+        print("| | " + " | ".join(labels[s] for s in columns) + " |")
+        print("| --- | " + " | ".join("---" for _ in columns) + " |")
+        for r in rows:
+            print(f"| {r} | " + " | ".join(c[r] for c in columns.values()) + " |")
 
 
 if __name__ == "__main__":

@@ -32,10 +32,13 @@ from nas_gym.evaluation import EvalResult
 from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture, Conv, Dropout, Pool, Residual, Vocabulary
 from nas_gym.store import ResultStore, StoredResult
 
-__all__ = ["SHIPPED_SURROGATE", "Surrogate", "SurrogateEvaluator", "features", "fit_surrogate"]
+__all__ = ["MODELS", "SHIPPED_SURROGATE", "Surrogate", "SurrogateEvaluator", "features", "fit_surrogate"]
 
 SHIPPED_SURROGATE = Path(__file__).parent / "data" / "surrogate" / "fashion_mini_surrogate.npz"
 FORMAT = "nas-gym-surrogate/3"
+# the model behind the features: an MLP ensemble, boosted trees, or the two averaged (meta "blend":
+# the trees' weight); a file without "model" is an MLP ensemble
+MODELS = ("mlp", "trees", "mlp+trees")
 _STAGES = 4  # resolution stages: before the 1st, 2nd, 3rd downsampling, and after
 
 
@@ -120,6 +123,94 @@ def features(arch: Architecture, image_size: int, vocabulary: Vocabulary = DEFAU
     return np.concatenate([counts, staged.ravel(), first, present, scalars]).astype(np.float32)
 
 
+class _Trees:
+    """Boosted regression trees as plain arrays, one row per tree and one column per node: the
+    feature a node tests, its threshold (a row goes left when its value is at most that), its two
+    children and, at a leaf, the value. A leaf is its own child, so every row walks ``depth`` steps
+    and rests at its leaf; the prediction is the sum of the leaves reached."""
+
+    FIELDS = ("feature", "threshold", "left", "right", "value")
+
+    def __init__(self, feature, threshold, left, right, value) -> None:  # type: ignore[no-untyped-def]
+        self.feature, self.threshold = feature.astype(np.int64), threshold.astype(np.float64)
+        self.left, self.right = left.astype(np.int64), right.astype(np.int64)
+        self.value = value.astype(np.float64)
+        self.depth = self._depth()
+        # the tables raveled, children as flat indices (tree * width + node): what a walk reads
+        width = self.feature.shape[1]
+        base = (np.arange(len(self.feature)) * width)[:, None]
+        self._roots = base[:, 0][None, :]
+        self._feature, self._threshold, self._value = (
+            self.feature.ravel(),
+            self.threshold.ravel(),
+            self.value.ravel(),
+        )
+        self._left, self._right = (self.left + base).ravel(), (self.right + base).ravel()
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> _Trees:
+        return cls(*(arrays[f"{prefix}_{name}"] for name in cls.FIELDS))
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}_{name}": getattr(self, name) for name in self.FIELDS}
+
+    def _depth(self) -> int:
+        """The longest root-to-leaf walk; checks that each child is numbered after its parent (as
+        the export numbers them, in preorder) and within the table."""
+        width = self.feature.shape[1]
+        depth = np.zeros(self.feature.shape, dtype=np.int64)
+        trees = np.arange(len(self.feature))
+        for j in range(width):
+            inner = (self.left[:, j] != j) | (self.right[:, j] != j)  # a leaf is its own two children
+            for child in (self.left[inner, j], self.right[inner, j]):
+                if np.any(child <= j) or np.any(child >= width):
+                    raise ValueError(
+                        "surrogate trees are malformed: a child is not numbered after its parent"
+                    )
+                depth[trees[inner], child] = depth[inner, j] + 1
+        return int(depth.max())
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        # flat indices: (row, tree) pairs walk the raveled tables, a row's features at row * d
+        node = np.broadcast_to(self._roots, (n, len(self.feature))).copy()
+        offset = (np.arange(n) * x.shape[1])[:, None]
+        flat = x.ravel()
+        for _ in range(self.depth):
+            left = flat[offset + self._feature[node]] <= self._threshold[node]
+            node = np.where(left, self._left[node], self._right[node])
+        return self._value[node].sum(axis=1)
+
+    @classmethod
+    def from_lightgbm(cls, booster: Any) -> _Trees:
+        """A LightGBM booster's trees (numeric splits, no missing values: the features have none)."""
+        trees = []
+        for info in booster.dump_model()["tree_info"]:
+            nodes: list[list[float]] = []  # feature, threshold, left, right, value
+
+            def add(node: dict[str, Any], nodes: list[list[float]] = nodes) -> int:
+                index = len(nodes)
+                nodes.append([0, np.inf, index, index, 0.0])
+                if "leaf_value" in node or "split_feature" not in node:
+                    nodes[index][4] = float(node.get("leaf_value", 0.0))
+                    return index
+                if node.get("decision_type", "<=") != "<=":
+                    raise ValueError(f"a tree split of type {node['decision_type']!r} cannot be exported")
+                left, right = add(node["left_child"]), add(node["right_child"])
+                nodes[index] = [node["split_feature"], float(node["threshold"]), left, right, 0.0]
+                return index
+
+            add(info["tree_structure"])
+            trees.append(nodes)
+        width = max(len(t) for t in trees)
+        table = np.zeros((len(trees), width, 5))
+        for t, nodes in enumerate(trees):
+            table[t, :, 1] = np.inf
+            table[t, :, 2] = table[t, :, 3] = np.arange(width)  # padding: leaves of value 0
+            table[t, : len(nodes)] = nodes
+        return cls(*(table[:, :, i] for i in range(5)))
+
+
 class Surrogate:
     """An ensemble of MLPs (tanh) mapping :func:`features` to (accuracy, log train seconds)."""
 
@@ -130,17 +221,27 @@ class Surrogate:
         self.y_mean, self.y_std = arrays["y_mean"], arrays["y_std"]
         self.accuracy_p, self.accuracy_q = arrays["accuracy_p"], arrays["accuracy_q"]
         self.accuracy_bounds = (float(self.accuracy_q[0]), float(self.accuracy_q[-1]))
-        members = int(meta["members"])
-        layers = int(meta["layers"])
-        # the members stacked, so one forward pass is a few batched products: (members, in, out)
-        self.weights = [
-            (
-                np.stack([arrays[f"m{m}_w{i}"] for m in range(members)]),
-                np.stack([arrays[f"m{m}_b{i}"] for m in range(members)])[:, None, :],
-            )
-            for i in range(layers)
-        ]
+        self.model = str(meta.get("model", "mlp"))
+        if self.model not in MODELS:
+            raise ValueError(f"surrogate model {self.model!r} is not one of {', '.join(MODELS)}")
+        self.weights = []
+        if "mlp" in self.model:
+            members = int(meta["members"])
+            layers = int(meta["layers"])
+            # the members stacked, so one forward pass is a few batched products: (members, in, out)
+            self.weights = [
+                (
+                    np.stack([arrays[f"m{m}_w{i}"] for m in range(members)]),
+                    np.stack([arrays[f"m{m}_b{i}"] for m in range(members)])[:, None, :],
+                )
+                for i in range(layers)
+            ]
+        self.trees = [_Trees.from_arrays(arrays, f"t{h}") for h in range(2)] if "trees" in self.model else []
+        self.blend = float(meta.get("blend", 0.5)) if self.model == "mlp+trees" else None
         self.seed_std = float(meta.get("seed_std", 0.0))
+        # the seed spread by accuracy (a file without the curve: the pooled spread everywhere)
+        self.noise_accuracy = arrays.get("noise_accuracy", np.zeros(1))
+        self.noise_std = arrays.get("noise_std", np.full(1, self.seed_std))
         digest = hashlib.sha256()
         for name in sorted(arrays):
             digest.update(name.encode())
@@ -171,12 +272,29 @@ class Surrogate:
         np.savez_compressed(path, **{"meta": meta, **arrays})  # type: ignore[arg-type]
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
+        """The model's two outputs (accuracy's normal score, log seconds) of feature rows ``x``."""
+        if self.model == "mlp":
+            return self._mlp(x) * self.y_std + self.y_mean
+        if self.model == "trees":
+            return self._boosted(x) * self.y_std + self.y_mean
+        assert self.blend is not None
+        return ((1 - self.blend) * self._mlp(x) + self.blend * self._boosted(x)) * self.y_std + self.y_mean
+
+    def _mlp(self, x: np.ndarray) -> np.ndarray:
         h = ((x - self.mean) / self.std)[None]  # (1, n, in), broadcast over the members
         for i, (w, b) in enumerate(self.weights):
             h = np.matmul(h, w) + b
             if i < len(self.weights) - 1:
                 np.tanh(h, out=h)
-        return h.sum(axis=0) / len(h) * self.y_std + self.y_mean  # the members' mean
+        return h.sum(axis=0) / len(h)  # the members' mean, in standardised units
+
+    def _boosted(self, x: np.ndarray) -> np.ndarray:
+        return np.stack([trees(x) for trees in self.trees], axis=1)
+
+    def seed_spread(self, accuracy: float) -> float:
+        """The standard deviation of one seed's accuracy about the mean, at ``accuracy``: the
+        measured spread of the two-seed architectures there (:func:`_noise_curve`)."""
+        return float(np.interp(accuracy, self.noise_accuracy, self.noise_std))
 
     def predict_many(self, archs: list[Architecture | str]) -> np.ndarray:
         """(accuracy, train seconds) per architecture, shape (n, 2)."""
@@ -263,10 +381,11 @@ class SurrogateEvaluator:
     def _values(self, arch: Architecture | str, seed: int, text: str | None = None) -> tuple[float, float]:
         text = str(arch) if text is None else text
         accuracy, seconds = self.surrogate.predict(arch, text)
-        if self.noise and self.surrogate.seed_std > 0:
+        spread = self.surrogate.seed_spread(accuracy) if self.noise else 0.0
+        if spread > 0:
             digest = hashlib.sha256(f"{text}|{seed}".encode()).digest()
             rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-            accuracy = float(np.clip(accuracy + rng.normal(0.0, self.surrogate.seed_std), 0.0, 1.0))
+            accuracy = float(np.clip(accuracy + rng.normal(0.0, spread), 0.0, 1.0))
         return accuracy, seconds
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
@@ -313,7 +432,7 @@ class SurrogateEvaluator:
         )
 
     def close(self) -> None:
-        pass  # nothing held: the surrogate is plain arrays
+        self.store.close_file()  # the surrogate is plain arrays; the store's file is opened again on the next use
 
     def num_params(self, arch: Architecture | str) -> int:
         parsed = Architecture.parse(arch) if isinstance(arch, str) else arch
@@ -345,10 +464,19 @@ def fit_surrogate(
     epochs: int = 400,
     seed: int = 0,
     holdout: set[str] | None = None,
+    model: str = "mlp",
+    blend: float = 0.5,
 ) -> tuple[Surrogate, dict[str, np.ndarray]]:
-    """Fit the ensemble to a :class:`~nas_gym.samples.SampleSet` (mean over seeds per architecture,
-    failed trainings left out), leaving out the architectures in ``holdout``. Needs torch."""
+    """Fit the model to a :class:`~nas_gym.samples.SampleSet` (mean over seeds per architecture,
+    failed trainings left out), leaving out the architectures in ``holdout``. ``model``: one of
+    :data:`MODELS` (``blend``: the trees' weight in ``"mlp+trees"``). Needs torch, and LightGBM
+    for trees (fitting only: a fitted surrogate predicts with numpy)."""
     import torch
+
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")
+    if not 0.0 <= blend <= 1.0:
+        raise ValueError(f"blend is the trees' weight, in [0, 1]; got {blend!r}")
 
     from nas_gym.training.data import DATASETS
 
@@ -384,20 +512,23 @@ def fit_surrogate(
     # batches of 128 rows: one thread is many times faster than a pool contending for shared cores
     torch.set_num_threads(1)
     try:
-        _fit_members(arrays, xt, yt, members, hidden, epochs, seed)
+        if "mlp" in model:
+            _fit_members(arrays, xt, yt, members, hidden, epochs, seed)
+        if "trees" in model:
+            for h in range(2):  # on the raw features (a split does not care for scale)
+                arrays.update(_fit_trees(x, yt[:, h].numpy(), seed).to_arrays(f"t{h}"))
     finally:
         torch.set_num_threads(threads)
-    two = [
-        rows
-        for rows in by_arch.values()
-        if len({r.seed for r in rows}) >= 2 and all(r.status == "ok" for r in rows)
-    ]
-    diffs = [rows[0].accuracy - rows[1].accuracy for rows in two]
-    seed_std = float(np.std(diffs) / np.sqrt(2)) if diffs else 0.0
+    pairs = seed_pairs(by_arch)
+    seed_std = float(np.sqrt(np.mean(pairs[:, 1] ** 2) / 2)) if len(pairs) else 0.0
+    arrays["noise_accuracy"], arrays["noise_std"] = _noise_curve(pairs)
     meta = {
         "format": FORMAT,
         "accuracy_bounds": [lo, hi],
         "accuracy_target": "normal score of the rank",
+        "model": model,
+        **({"blend": blend} if model == "mlp+trees" else {}),
+        **({"trees": TREE_PARAMS} if "trees" in model else {}),
         "members": members,
         "layers": 3,
         "hidden": hidden,
@@ -410,10 +541,78 @@ def fit_surrogate(
         "num_classes": num_classes,
         "width": float(samples.budget.get("width", 1.0)),
         "fitted_on": len(names),
-        "seed_std": seed_std,
+        "seed_std": seed_std,  # pooled over every pair; noise=True draws from the curve by accuracy
+        "seed_pairs": len(pairs),
         "samples_build": samples.build,
     }
     return Surrogate(arrays, meta), arrays
+
+
+# LightGBM's settings for the trees: shallow trees (depth 8 at most, so a prediction walks 8 steps),
+# a slow learning rate, row and feature subsampling; chosen by the grouped cross-validation of
+# benchmarks/surrogate.py (see benchmarks/RESULTS.md), one thread (deterministic)
+TREE_PARAMS: dict[str, Any] = {
+    "objective": "regression", "num_boost_round": 800, "learning_rate": 0.03, "num_leaves": 31,
+    "max_depth": 8, "min_data_in_leaf": 10, "bagging_fraction": 0.8, "bagging_freq": 1,
+    "feature_fraction": 0.8, "lambda_l2": 1.0,
+}  # fmt: skip
+
+
+def seed_pairs(by_arch: dict[str, list[Any]]) -> np.ndarray:
+    """(mean accuracy, first minus second) of each architecture trained with two distinct seeds
+    and no failure (:func:`first_two_seeds`). Shape (pairs, 2)."""
+    out = []
+    for rows in by_arch.values():
+        two = first_two_seeds(rows)
+        if two is not None:
+            (_, a), (_, b) = two
+            out.append(((a + b) / 2, a - b))
+    return np.array(out, dtype=np.float64).reshape(-1, 2)
+
+
+def first_two_seeds(rows: list[Any]) -> tuple[tuple[int, float], tuple[int, float]] | None:
+    """The (seed, accuracy) of the first training under each of the two lowest seeds of one
+    architecture's rows, or None if it has fewer than two seeds or a failed training. A repeated
+    training of one seed says nothing about seeds, so it is left out."""
+    if any(r.status != "ok" for r in rows):
+        return None
+    first: dict[int, float] = {}
+    for r in rows:
+        first.setdefault(int(r.seed), float(r.accuracy))
+    if len(first) < 2:
+        return None
+    a, b = sorted(first)[:2]
+    return (a, first[a]), (b, first[b])
+
+
+def _noise_curve(pairs: np.ndarray, per_bin: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The seed spread as a function of accuracy: the pairs sorted by their mean accuracy and cut
+    into bins of about ``per_bin`` (at least one bin); per bin, its median accuracy and the
+    standard deviation of one seed, sqrt(mean(diff^2) / 2) (the difference of two independent
+    seeds has twice one seed's variance). Between bins it is read by linear interpolation, flat
+    beyond the ends."""
+    if len(pairs) == 0:
+        return np.zeros(1), np.zeros(1)
+    ordered = pairs[np.argsort(pairs[:, 0], kind="stable")]
+    bins = np.array_split(ordered, max(1, len(ordered) // per_bin))
+    centres = np.array([np.median(b[:, 0]) for b in bins])
+    spread = np.array([np.sqrt(np.mean(b[:, 1] ** 2) / 2) for b in bins])
+    return centres, spread
+
+
+def _fit_trees(x: np.ndarray, y: np.ndarray, seed: int) -> _Trees:
+    """Boosted trees from features ``x`` to one target ``y``, exported to arrays."""
+    try:
+        import lightgbm
+    except ImportError:
+        raise ImportError("fitting a surrogate with trees needs LightGBM: pip install lightgbm") from None
+    params = {k: v for k, v in TREE_PARAMS.items() if k != "num_boost_round"}
+    booster = lightgbm.train(
+        {**params, "seed": seed, "num_threads": 1, "deterministic": True, "verbose": -1},
+        lightgbm.Dataset(x, y),
+        num_boost_round=TREE_PARAMS["num_boost_round"],
+    )
+    return _Trees.from_lightgbm(booster)
 
 
 def _fit_members(

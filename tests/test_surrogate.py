@@ -158,3 +158,79 @@ def test_a_search_on_the_shipped_surrogate_finds_no_accuracy_above_the_measured_
     run_agent("evolution", env, 0)
     best = max(r.accuracy for r in env.history)
     assert best <= model.meta["accuracy_bounds"][1] < 0.95
+
+
+def test_trees_exported_to_arrays_predict_what_lightgbm_predicts() -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    from nas_gym.surrogate import _Trees
+
+    archs = sample_architectures(400, np.random.default_rng(3), 14)
+    x = np.stack([features(a, 14) for a in archs]).astype(np.float64)
+    y = x[:, :24].sum(axis=1) * 0.1 + np.sin(x[:, -1] * 5)  # any target with splits to learn
+    params = {"objective": "regression", "verbose": -1, "num_threads": 1, "max_depth": 6, "seed": 0}
+    booster = lightgbm.train(params, lightgbm.Dataset(x[:300], y[:300]), num_boost_round=50)
+    trees = _Trees.from_lightgbm(booster)
+    assert trees.depth <= 6
+    assert np.allclose(trees(x[300:]), booster.predict(x[300:]), rtol=0, atol=1e-12)
+
+
+def test_a_tree_surrogate_loads_without_lightgbm_and_is_deterministic(tmp_path: Path) -> None:
+    pytest.importorskip("lightgbm")
+    samples = SampleSet.from_table(load_table())
+    for model_kind in ("trees", "mlp+trees"):
+        model, arrays = fit_surrogate(samples, members=2, hidden=16, epochs=20, seed=0, model=model_kind)
+        path = tmp_path / f"{model_kind}.npz"
+        model.save(path, arrays)
+        loaded = Surrogate.load(path)
+        assert loaded.meta["model"] == model_kind
+        archs = ["C32k3", "C64k3-MP2-C128k5", "R64-C32k1"]
+        assert np.array_equal(loaded.predict_many(archs), model.predict_many(archs))
+        lo, hi = loaded.meta["accuracy_bounds"]
+        assert ((loaded.predict_many(archs)[:, 0] >= lo) & (loaded.predict_many(archs)[:, 0] <= hi)).all()
+
+
+def test_malformed_trees_are_refused() -> None:
+    from nas_gym.surrogate import _Trees
+
+    feature = np.zeros((1, 3), dtype=np.int64)
+    threshold = np.array([[0.5, np.inf, np.inf]])
+    value = np.array([[0.0, 1.0, 2.0]])
+    good = _Trees(feature, threshold, np.array([[1, 1, 2]]), np.array([[2, 1, 2]]), value)
+    assert good(np.array([[0.0], [1.0]])).tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="malformed"):
+        _Trees(feature, threshold, np.array([[0, 1, 2]]), np.array([[5, 1, 2]]), value)
+
+
+def test_the_seed_spread_leaves_out_repeated_seeds_and_depends_on_accuracy() -> None:
+    from nas_gym.samples import Sample
+    from nas_gym.surrogate import _noise_curve, seed_pairs
+
+    def row(arch: str, seed: int, accuracy: float) -> Sample:
+        return Sample(arch, seed, accuracy, 1.0, 10, "ok", "random")
+
+    by_arch = {
+        "A": [row("A", 0, 0.80), row("A", 0, 0.60), row("A", 1, 0.70)],  # seed 0 twice: its first counts
+        "B": [row("B", 0, 0.90)],  # one seed: no pair
+        "C": [row("C", 3, 0.88), row("C", 5, 0.87)],
+    }
+    pairs = seed_pairs(by_arch)
+    assert sorted(map(tuple, np.round(pairs, 6))) == [(0.75, 0.1), (0.875, 0.01)]
+    rng = np.random.default_rng(0)
+    mean = np.concatenate([rng.uniform(0.5, 0.7, 300), rng.uniform(0.85, 0.9, 300)])
+    spread = np.where(mean < 0.8, 0.02, 0.005)
+    diffs = rng.normal(0, spread) - rng.normal(0, spread)
+    centres, std = _noise_curve(np.stack([mean, diffs], axis=1), per_bin=100)
+    assert centres.tolist() == sorted(centres.tolist()) and len(centres) == 6
+    assert np.allclose(std[:3], 0.02, rtol=0.25) and np.allclose(std[3:], 0.005, rtol=0.25)
+
+
+def test_noise_follows_the_measured_spread_at_each_accuracy(surrogate_file: Path) -> None:
+    from nas_gym.surrogate import SurrogateEvaluator
+
+    model = Surrogate.load(surrogate_file)
+    assert len(model.noise_std) > 1 and model.noise_std.min() < model.noise_std.max()
+    evaluator = SurrogateEvaluator(model, noise=True)
+    arch = "C32k3"
+    mean = model.predict(arch)[0]
+    draws = np.array([evaluator._values(arch, seed)[0] for seed in range(400)])
+    assert abs(draws.std() - model.seed_spread(mean)) < 0.2 * model.seed_spread(mean)
