@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--sizes", default="1,16,64")
+    p.add_argument("--env", default="NASSurrogate-v0", help="a surrogate env id")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
@@ -51,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> float:
     )
     ratio = 0.0
     for n in sizes:
-        ours = gym.make_vec("NASSurrogate-v0", num_envs=n)
-        sync = gym.make_vec("NASSurrogate-v0", num_envs=n, vectorization_mode="sync")
+        ours = gym.make_vec(args.env, num_envs=n)
+        sync = gym.make_vec(args.env, num_envs=n, vectorization_mode="sync")
         cart = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="sync")
         a, b, c = (
             _rate(ours, args.steps, True),

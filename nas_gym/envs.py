@@ -481,17 +481,23 @@ class NASSurrogateEnv(_SecondsInInfo):
     ## Arguments
 
     ```python
-    env = gym.make("NASSurrogate-v0")                 # the shipped surrogate, no noise
-    env = gym.make("NASSurrogate-v0", noise=True)     # seed-to-seed noise of the measured size
+    env = gym.make("NASSurrogate-v1")                 # the shipped surrogate, no noise
+    env = gym.make("NASSurrogate-v1", noise=True)     # seed-to-seed noise of the measured size
     ```
 
-    ``noise``: add to each (architecture, seed) a Gaussian draw of the measured seed-to-seed
-    standard deviation, from a generator seeded by both (deterministic). ``store``: where the rows
-    this env has answered go (a file makes a search resumable; a row there is not counted again).
+    ``surrogate``: the model, a shipped version's name (``"v0"``, ``"v1"``; ``None`` is ``"v0"``)
+    or the path of a file ``benchmarks/surrogate.py --out`` wrote. ``noise``: add to each
+    (architecture, seed) a Gaussian draw of the seed-to-seed standard deviation measured where
+    the architecture's predicted accuracy lies (a file without that curve: the pooled one), from a
+    generator seeded by both (deterministic). ``store``: where the rows this env has answered go (a
+    file makes a search resumable; a row there is not counted again).
 
     ## Version History
 
-    * v0: initial release.
+    * v1: fitted also on the real trainings of the region searches reach (searches of five
+      searchers, neighbours of the best measured architectures, second seeds of the top decile:
+      ``benchmarks/data/surrogate_top``); seed noise measured by accuracy band.
+    * v0: initial release (the full-space samples and the shipped table; one pooled seed noise).
     """
 
     def __init__(

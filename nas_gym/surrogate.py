@@ -32,9 +32,36 @@ from nas_gym.evaluation import EvalResult
 from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture, Conv, Dropout, Pool, Residual, Vocabulary
 from nas_gym.store import ResultStore, StoredResult
 
-__all__ = ["MODELS", "SHIPPED_SURROGATE", "Surrogate", "SurrogateEvaluator", "features", "fit_surrogate"]
+__all__ = [
+    "MODELS",
+    "SHIPPED_SURROGATE",
+    "SHIPPED_SURROGATES",
+    "Surrogate",
+    "SurrogateEvaluator",
+    "features",
+    "fit_surrogate",
+    "surrogate_path",
+]
 
 SHIPPED_SURROGATE = Path(__file__).parent / "data" / "surrogate" / "fashion_mini_surrogate.npz"
+# the shipped files by name, one per version of the surrogate env id (NASSurrogate-v0, -v1): a
+# version's file never changes, so results under one id stay comparable
+SHIPPED_SURROGATES = {
+    "v0": SHIPPED_SURROGATE,
+    "v1": SHIPPED_SURROGATE.with_name("fashion_mini_surrogate_v1.npz"),
+}
+
+
+def surrogate_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The file behind ``surrogate=``: ``None`` is v0's, a name in :data:`SHIPPED_SURROGATES` that
+    version's shipped file, anything else a path."""
+    if path is None:
+        return SHIPPED_SURROGATE
+    if isinstance(path, str) and path in SHIPPED_SURROGATES:
+        return SHIPPED_SURROGATES[path]
+    return Path(path).expanduser()
+
+
 FORMAT = "nas-gym-surrogate/3"
 # the model behind the features: an MLP ensemble, boosted trees, or the two averaged (meta "blend":
 # the trees' weight); a file without "model" is an MLP ensemble
@@ -139,13 +166,12 @@ class _Trees:
         # the tables raveled, children as flat indices (tree * width + node): what a walk reads
         width = self.feature.shape[1]
         base = (np.arange(len(self.feature)) * width)[:, None]
-        self._roots = base[:, 0][None, :]
-        self._feature, self._threshold, self._value = (
-            self.feature.ravel(),
-            self.threshold.ravel(),
-            self.value.ravel(),
-        )
-        self._left, self._right = (self.left + base).ravel(), (self.right + base).ravel()
+        self._roots = base[:, 0].astype(np.intp)
+        self._feature = self.feature.ravel().astype(np.intp)
+        self._threshold, self._value = self.threshold.ravel(), self.value.ravel()
+        # a node's two children side by side: node * 2 + (goes right) is where a row goes next
+        children = np.stack([(self.left + base).ravel(), (self.right + base).ravel()], axis=1)
+        self._child = children.ravel().astype(np.intp)
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> _Trees:
@@ -171,15 +197,16 @@ class _Trees:
         return int(depth.max())
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        n = len(x)
-        # flat indices: (row, tree) pairs walk the raveled tables, a row's features at row * d
-        node = np.broadcast_to(self._roots, (n, len(self.feature))).copy()
-        offset = (np.arange(n) * x.shape[1])[:, None]
-        flat = x.ravel()
+        n, trees = len(x), len(self._roots)
+        # (row, tree) pairs walk the raveled tables with flat indices (``take`` on 1-d arrays is
+        # the fastest numpy gather); a row's features start at row * width
+        node = np.tile(self._roots, n)
+        offset = np.repeat(np.arange(n, dtype=np.intp) * x.shape[1], trees)
+        flat = np.ascontiguousarray(x).ravel()
         for _ in range(self.depth):
-            left = flat[offset + self._feature[node]] <= self._threshold[node]
-            node = np.where(left, self._left[node], self._right[node])
-        return self._value[node].sum(axis=1)
+            right = flat.take(offset + self._feature.take(node)) > self._threshold.take(node)
+            node = self._child.take(2 * node + right)
+        return self._value.take(node).reshape(n, trees).sum(axis=1)
 
     @classmethod
     def from_lightgbm(cls, booster: Any) -> _Trees:
@@ -251,7 +278,7 @@ class Surrogate:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Surrogate:
-        p = Path(path) if path is not None else SHIPPED_SURROGATE
+        p = surrogate_path(path)
         try:
             with np.load(p, allow_pickle=False) as f:
                 arrays = {k: f[k] for k in f.files}
@@ -346,7 +373,7 @@ def _load_cached(path: str, mtime_ns: int) -> Surrogate:
 
 
 def load_surrogate(path: str | os.PathLike[str] | None = None) -> Surrogate:
-    p = Path(path) if path is not None else SHIPPED_SURROGATE
+    p = surrogate_path(path)
     if not p.exists():
         raise ValueError(f"surrogate {p} does not exist")
     return _load_cached(str(p.resolve()), p.stat().st_mtime_ns)

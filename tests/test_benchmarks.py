@@ -230,3 +230,21 @@ def test_surrogate_validation_grouped_and_leave_one_searcher_out() -> None:
     taus = re.search(r"^\| kendall tau \| (\S+) \| (\S+) \| (\S+) \|$", out, re.M)
     assert taus is not None and all(0.3 < float(t) < 1 for t in taus.groups()), out
     assert "searcher: 2 fits" in out  # evolution and REINFORCE, each held out whole
+
+
+def test_surrogate_ceiling_finds_at_least_what_a_search_found(tmp_path: Path) -> None:
+    """The ceiling is the best of its climbs, so no search on the same env finds more; and it stays
+    inside the surrogate's bound on what the data supports."""
+    import gymnasium as gym
+
+    from agents.common.budget import TrackedEnv
+    from agents.registry import run_agent
+    from nas_gym.surrogate import load_surrogate
+
+    ceiling = _load("surrogate_ceiling").main(
+        ["--env", "NASSurrogate-v1", "--starts", "2", "--evolution", "1", "--evolution-budget", "40"]
+    )
+    env = TrackedEnv(gym.make("NASSurrogate-v1"), 200)
+    run_agent("evolution", env, 0)
+    assert max(r.accuracy for r in env.history) <= ceiling + 1e-12
+    assert ceiling <= load_surrogate("v1").accuracy_bounds[1]

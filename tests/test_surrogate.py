@@ -11,7 +11,7 @@ import pytest
 import nas_gym  # noqa: F401
 from nas_gym.samples import SampleSet, sample_architectures
 from nas_gym.search_space import Architecture
-from nas_gym.surrogate import SHIPPED_SURROGATE, Surrogate, features, fit_surrogate
+from nas_gym.surrogate import SHIPPED_SURROGATE, SHIPPED_SURROGATES, Surrogate, features, fit_surrogate, load_surrogate
 from nas_gym.tabular import load_table
 
 
@@ -76,11 +76,20 @@ def test_the_accuracy_is_monotone_in_the_model_output_and_bounded(surrogate_file
     assert model._accuracy(np.array([0.0]))[0] == pytest.approx(middle)
 
 
-def test_the_shipped_surrogate_loads_without_network() -> None:
-    model = Surrogate.load(SHIPPED_SURROGATE)
+@pytest.mark.parametrize("version", sorted(SHIPPED_SURROGATES))
+def test_the_shipped_surrogates_load_without_network(version: str) -> None:
+    model = load_surrogate(version)
     accuracy, seconds = model.predict("R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3")
     assert 0 < accuracy <= 1 and seconds > 0
     assert model.meta["fitted_on"] > 0 and model.meta["budget"]["epochs"] == 3.0
+
+
+def test_each_surrogate_id_reads_its_own_shipped_file() -> None:
+    """v0 stays the file it was (results on it stay reproducible); v1 is another model."""
+    v0, v1 = gym.make("NASSurrogate-v0").unwrapped, gym.make("NASSurrogate-v1").unwrapped
+    assert v0.surrogate.digest == Surrogate.load(SHIPPED_SURROGATE).digest == load_surrogate("v0").digest
+    assert v1.surrogate.digest == load_surrogate("v1").digest != v0.surrogate.digest
+    assert v1.surrogate.meta["fitted_on"] > v0.surrogate.meta["fitted_on"]
 
 
 def test_surrogate_env_passes_both_checkers_and_has_the_real_spaces(surrogate_file: Path) -> None:
@@ -149,12 +158,13 @@ def test_predictions_never_leave_the_measured_range(surrogate_file: Path) -> Non
     assert (predicted >= lo).all() and (predicted <= hi).all()
 
 
-def test_a_search_on_the_shipped_surrogate_finds_no_accuracy_above_the_measured_best() -> None:
+@pytest.mark.parametrize("version", sorted(SHIPPED_SURROGATES))
+def test_a_search_on_the_shipped_surrogate_finds_no_accuracy_above_the_measured_best(version: str) -> None:
     from agents.common.budget import TrackedEnv
     from agents.registry import run_agent
 
-    model = Surrogate.load(SHIPPED_SURROGATE)
-    env = TrackedEnv(gym.make("NASSurrogate-v0"), 200)
+    model = load_surrogate(version)
+    env = TrackedEnv(gym.make(f"NASSurrogate-{version}"), 200)
     run_agent("evolution", env, 0)
     best = max(r.accuracy for r in env.history)
     assert best <= model.meta["accuracy_bounds"][1] < 0.95
