@@ -1,17 +1,19 @@
 """A surrogate benchmark of the full space: a model from architecture to (accuracy, train seconds).
 
 Fitted to real trainings sampled across the 24-action, 15-layer space (:mod:`nas_gym.samples`), as
-NAS-Bench-301 did for the DARTS space. The model is an ensemble of small MLPs over fixed
-architecture features (layer counts by resolution stage, positions, depth, downsamplings, final
-width, log parameters); it is fitted with torch and shipped as plain arrays (``.npz`` read with
+NAS-Bench-301 did for the DARTS space. The model (:data:`MODELS`) is an ensemble of small MLPs
+(fitted with torch), gradient-boosted trees (fitted with LightGBM, exported to arrays) or the two
+averaged, over fixed architecture features (layer counts by resolution stage, positions, depth,
+downsamplings, final width, log parameters); it is shipped as plain arrays (``.npz`` read with
 ``allow_pickle=False``: no pickled code runs at load time). Predictions need numpy only, are
 deterministic, and are cached per architecture.
 
 :class:`SurrogateEvaluator` answers an env's requests from the model as :class:`TableEvaluator`
 answers from a table: the first request of an (architecture, seed) is a "training", kept in a
 result store (so searches resume), ``train_seconds`` add the predicted training time. With
-``noise=True`` each seed's accuracy is the prediction plus Gaussian noise of the measured
-seed-to-seed spread, drawn from a generator seeded by (architecture, seed): deterministic too.
+``noise=True`` each seed's accuracy is the prediction plus Gaussian noise of the seed-to-seed
+spread measured at that predicted accuracy (:meth:`Surrogate.seed_spread`; a file without the
+curve: the pooled spread), drawn from a generator seeded by (architecture, seed): deterministic too.
 """
 
 from __future__ import annotations
