@@ -11,7 +11,14 @@ import pytest
 import nas_gym  # noqa: F401
 from nas_gym.samples import SampleSet, sample_architectures
 from nas_gym.search_space import Architecture
-from nas_gym.surrogate import SHIPPED_SURROGATE, SHIPPED_SURROGATES, Surrogate, features, fit_surrogate, load_surrogate
+from nas_gym.surrogate import (
+    SHIPPED_SURROGATE,
+    SHIPPED_SURROGATES,
+    Surrogate,
+    features,
+    fit_surrogate,
+    load_surrogate,
+)
 from nas_gym.tabular import load_table
 
 
