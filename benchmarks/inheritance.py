@@ -45,18 +45,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = p.parse_args(argv)
 
     table = load_table()
-    budget = dict(ENV_IDS["NASFashionMini-v0"])
     threads = int(table.build["torch_threads_per_worker"])
     store = args.store or str(tempfile.mkdtemp(prefix="inherit_") + "/results.sqlite")
-    common = dict(**budget, device="cpu", threads=threads, isolate=False, store=store)
-    inherited = Evaluator(**common, inherit=True, inherit_epochs=args.inherit_epochs)
+    config = ENV_IDS["NASFashionMini-v0"].replace(device="cpu", threads=threads, isolate=False)
+    inherited = Evaluator(config, store=store, inherit=True, inherit_epochs=args.inherit_epochs)
     archs = sorted(table.entries, key=lambda a: (a.count("-"), a))[: args.limit]
 
     # how fast this machine trains from scratch now, against the table's recorded seconds: these
     # architectures are trained from scratch too, each right after its inherited training
     rng = np.random.default_rng(0)
     sample = {archs[i] for i in rng.choice(len(archs), size=min(args.calibrate, len(archs)), replace=False)}
-    scratch = Evaluator(**common)
+    scratch = Evaluator(config, store=store)
     started = time.perf_counter()
     accuracy = {}
     for a in archs:
@@ -68,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     inherited_seconds = sum(rows[a].train_seconds for a in archs)
     steps_scratch = len(archs) * 375
     roots = sum(1 for a in archs if "-" not in a)
-    steps_inherited = roots * 375 + (len(archs) - roots) * round(375 * args.inherit_epochs / budget["epochs"])
+    steps_inherited = roots * 375 + (len(archs) - roots) * round(375 * args.inherit_epochs / config.epochs)
     now = [scratch.stored(a, 0).train_seconds for a in sorted(sample)]
     then = [table.get(a).train_seconds[0] for a in sorted(sample)]
     speed = float(np.sum(now) / np.sum(then))
@@ -87,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
     print(
         f"{len(archs)} architectures of the shipped table, inherit_epochs={args.inherit_epochs:g} "
-        f"(roots {budget['epochs']:g} epochs), {threads} thread(s), CPU; {wall:.0f} s wall"
+        f"(roots {config.epochs:g} epochs), {threads} thread(s), CPU; {wall:.0f} s wall"
     )
     print(f"{'':<28} {'kendall tau':>11} {'spearman rho':>12}")
     print(f"{'inherited vs table mean':<28} {tau:>11.3f} {rho:>12.3f}")

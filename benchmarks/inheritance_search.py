@@ -40,12 +40,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = p.parse_args(argv)
 
     env_id = "NASFashionMini-v0"
-    budget = dict(ENV_IDS[env_id])
+    budget = ENV_IDS[env_id]
     final = Evaluator(
-        **{**budget, "epochs": FINAL_EPOCHS_FACTOR * budget["epochs"]},
-        device="cpu",
-        threads=1,
-        isolate=False,
+        budget.replace(epochs=FINAL_EPOCHS_FACTOR * budget.epochs, device="cpu", threads=1, isolate=False),
         store=args.out / "final.sqlite",
     )
     modes = {

@@ -51,7 +51,7 @@ from torchvision import transforms
 from nas_gym.models import build_model, count_parameters
 from nas_gym.registration import ENV_IDS
 from nas_gym.search_space import Architecture
-from nas_gym.training.data import DATASETS, load_dataset, resize_images, split_train_val
+from nas_gym.training.data import load_dataset, resize_images, split_train_val
 from nas_gym.training.trainer import (
     DeviceData,
     TrainConfig,
@@ -97,25 +97,20 @@ def prepare(
     """Read the env's dataset and budget, carve the split, resize once, put it on ``device``."""
     if env_id not in ENV_IDS:
         raise SystemExit(f"unknown env {env_id!r}; known: {', '.join(ENV_IDS)}")
-    budget = dict(ENV_IDS[env_id])
-    info = DATASETS[budget["dataset"]]
-    image_size = int(budget.get("image_size", info.image_size))
-    config = TrainConfig(
-        epochs=float(epochs if epochs is not None else budget["epochs"]),
-        batch_size=int(budget["batch_size"]),
-        lr=float(budget["lr"]),
-        augment=info.augment,
-    )
+    budget = ENV_IDS[env_id]
+    info = budget.dataset_info
+    image_size = int(budget.image_size)  # type: ignore[arg-type]
+    config = budget.train_config(epochs=float(epochs) if epochs is not None else None)
     arch = Architecture.parse(arch_text)
     if not arch.fits(image_size):
         raise SystemExit(f"{arch} shrinks a {image_size}x{image_size} input below 1x1")
-    width = float(budget["width"])
+    width = float(budget.width)
 
     raw = load_dataset(info.name, data_dir, download)
     split = split_train_val(
         raw,
-        train_size if train_size is not None else budget["train_size"],
-        val_size if val_size is not None else budget["val_size"],
+        train_size if train_size is not None else budget.train_size,
+        val_size if val_size is not None else budget.val_size,
     )
     train_x = resize_images(split.train_x, image_size)
     data = DeviceData.from_numpy(

@@ -36,9 +36,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nas_gym.config import DEFAULT_BUILDER
+
 __all__ = ["ChildOutcome", "ChildProcess", "ChildRequest", "DataSpec", "LocalTrainer", "resolve_builder"]
 
-DEFAULT_BUILDER = "nas_gym.models:build_model"
 _TIMEOUT_GRACE = 5.0  # seconds past time_limit before the watchdog kills a child stuck in a step
 _POLL = 0.05  # seconds between two looks at the worker
 

@@ -9,10 +9,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from nas_gym.evaluation import EVALUATOR_KWARGS, ArchEvaluator, EvalResult, Evaluator, ResultStore
+from nas_gym.config import ChildConfig
+from nas_gym.evaluation import ArchEvaluator, EvalResult, Evaluator, ResultStore
 from nas_gym.search_space import DEFAULT_MAX_LAYERS, REWARD_MODES, Architecture, Vocabulary
 
 __all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASSurrogateEnv", "NASTabularEnv"]
+
+# what NASEnv() trains with no settings given (the registered ids give theirs)
+_ENV_DEFAULTS: dict[str, Any] = dict(dataset="fashion_mini", train_size=None, val_size=5000)
 
 
 class NASEnvBase(gym.Env[np.ndarray, np.int64]):
@@ -270,6 +274,7 @@ class NASEnv(NASEnvBase):
 
     | kwarg | meaning |
     | --- | --- |
+    | ``config`` | a :class:`nas_gym.config.ChildConfig` holding the settings below that say how a child trains; settings given beside it change it |
     | ``dataset`` | ``cifar10``, ``mnist``, ``fashion_mnist`` or ``fashion_mini`` |
     | ``data_dir`` | folder searched first for the data (then ``$NAS_GYM_DATA``, ``~/.cache/nas_gym``, Debian's folder, download) |
     | ``download`` | allow torchvision's download when the data are nowhere on disk |
@@ -291,8 +296,11 @@ class NASEnv(NASEnvBase):
     | ``inherit`` | prefix weight inheritance (below); ``False``: every child from scratch, as the poster |
     | ``inherit_epochs`` | epochs of a child that inherits its prefix's weights (its first layer trains ``epochs``) |
 
-    Each registered id fixes its budget through these kwargs (``gym.spec(id).kwargs``); any of
-    them can be overridden in ``gym.make``.
+    Each registered id fixes its budget as a ``ChildConfig`` (``nas_gym.ENV_IDS[id]``; its
+    settings are ``gym.spec(id).kwargs``); any of them can be overridden in ``gym.make``. All but
+    ``max_layers``, ``store``, ``reward``, ``train_seed`` and ``render_mode`` are the
+    configuration's (``env.unwrapped.evaluator.child``), whose ``key()`` files each training in
+    the store.
 
     ## Prefix weight inheritance
 
@@ -321,37 +329,26 @@ class NASEnv(NASEnvBase):
 
     def __init__(
         self,
-        dataset: str = "fashion_mini",
-        data_dir: str | None = None,
-        download: bool = True,
-        device: str | None = None,
+        config: ChildConfig | None = None,
+        *,
         max_layers: int = DEFAULT_MAX_LAYERS,
-        epochs: float = 1.0,
-        train_size: int | None = None,
-        val_size: int = 5000,
-        batch_size: int = 128,
-        lr: float = 0.05,
-        image_size: int | None = None,
-        width: float = 1.0,
         store: str | ResultStore | None = None,
         reward: str = "prefix",
-        time_limit: float | None = None,
         train_seed: int | None = None,
         render_mode: str | None = None,
-        threads: int | None = None,
-        isolate: bool = True,
-        hang_limit: float = 120.0,
-        retry_failed: bool = False,
-        inherit: bool = False,
-        inherit_epochs: float = 0.75,
+        **settings: Any,
     ) -> None:
         from nas_gym.workers import round_robin_device, worker_index
 
-        if device is None:  # in a vector env's worker on a machine with several GPUs: its own GPU
+        unknown = sorted(set(settings) - set(ChildConfig.names()))
+        if unknown:
+            raise TypeError(f"NASEnv.__init__() got an unexpected keyword argument {unknown[0]!r}")
+        given = config.kwargs() if config is not None else dict(_ENV_DEFAULTS)
+        config = ChildConfig(**{**given, **settings})
+        if config.device is None:  # in a vector env's worker on a machine with several GPUs: its own GPU
             device = round_robin_device(worker_index())
-        given = locals()
-        evaluator = Evaluator(**{k: given[k] for k in (*EVALUATOR_KWARGS, "store") if k in given})
-        super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
+            config = config if device is None else config.replace(device=device)
+        super().__init__(Evaluator(config, store=store), max_layers, reward, train_seed, render_mode)
 
     @property
     def torch_threads(self) -> int:

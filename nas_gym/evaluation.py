@@ -8,19 +8,16 @@ default (:mod:`nas_gym.child`), so one that hangs or crashes in native code beco
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-
-from nas_gym.child import DEFAULT_BUILDER, ChildOutcome, ChildRequest, DataSpec
+from nas_gym.child import ChildOutcome, ChildRequest, DataSpec
+from nas_gym.config import ChildConfig
 from nas_gym.search_space import Architecture
 from nas_gym.store import ResultStore, StoredResult, StoreError, may_retry
 
@@ -115,9 +112,12 @@ class ArchEvaluator(Protocol):
         ...
 
 
-@dataclass
 class Evaluator:
-    """Trains children of one dataset at one training configuration, through a result store.
+    """Trains children of one :class:`~nas_gym.config.ChildConfig` through a result store.
+
+    ``Evaluator(config, store=...)``, or ``Evaluator(store=..., **settings)`` with the settings of
+    a ``ChildConfig`` (``Evaluator(config, epochs=2)``: ``config`` with that change). The
+    configuration is ``child``; its store key is :attr:`config_key`.
 
     ``trainings`` and ``train_seconds`` count this object's trainings (store misses and retries);
     the store's ledger counts every process's (``result_store.trainings(tag)``), which is what a
@@ -129,70 +129,28 @@ class Evaluator:
     with a failure caused by the circumstances (out of memory, crashed, hung, error).
     """
 
-    dataset: str
-    train_size: int | None
-    val_size: int
-    image_size: int | None = None  # None: the dataset's own size
-    width: float = 1.0
-    epochs: float = 1.0
-    batch_size: int = 128
-    lr: float = 0.05
-    time_limit: float | None = None  # seconds per child
-    data_dir: str | None = None
-    download: bool = True
-    device: str | None = None  # None: CUDA when available
-    store: ResultStore | str | os.PathLike[str] | None = None
-    split_seed: int = 0
-    threads: int | None = None  # torch threads on the CPU; None: torch's count when first needed
-    isolate: bool = True
-    hang_limit: float = 120.0  # seconds without a training step before a child counts as hung
-    retry_failed: bool = False
-    model_builder: str = DEFAULT_BUILDER
-    inherit: bool = False  # start each child from its trained prefix (see _train)
-    inherit_epochs: float = 0.75  # epochs of an inheriting child (benchmarks/RESULTS.md)
-    weights_cache_mb: float = 512.0  # disk kept for trained weights, next to the store
-    trainings: int = field(default=0, init=False)
-    train_seconds: float = field(default=0.0, init=False)
-    ledger_tag: str = field(default="", init=False)
-
-    def __post_init__(self) -> None:
-        from nas_gym.training.data import DATASETS  # numpy only
-
-        if self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
-        self.info = DATASETS[self.dataset]
-        if self.image_size is None:
-            self.image_size = self.info.image_size
-        for name in ("val_size", "image_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.train_size is not None and (
-            not isinstance(self.train_size, int | np.integer) or self.train_size <= 0
-        ):
-            raise ValueError(f"train_size must be a positive int or None, got {self.train_size!r}")
-        if self.image_size > self.info.image_size:
-            raise ValueError(f"image_size {self.image_size} exceeds {self.dataset}'s {self.info.image_size}")
-        if not (isinstance(self.width, int | float) and self.width > 0):
-            raise ValueError(f"width must be a positive number, got {self.width!r}")
-        if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise ValueError(f"threads must be a positive int or None, got {self.threads!r}")
-        if not (isinstance(self.inherit_epochs, int | float) and self.inherit_epochs > 0):
-            raise ValueError(f"inherit_epochs must be a positive number, got {self.inherit_epochs!r}")
-        if not isinstance(self.inherit, bool):
-            raise ValueError(f"inherit must be true or false, got {self.inherit!r}")
-        if not (isinstance(self.hang_limit, int | float) and self.hang_limit > 0):
-            raise ValueError(f"hang_limit must be a positive number of seconds, got {self.hang_limit!r}")
-        self.config  # checks the training settings now  # noqa: B018
-        if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
-            raise ValueError(f"data_dir {self.data_dir!r} does not exist or is not a folder")
-        if not isinstance(self.store, ResultStore):
-            self.store = ResultStore(self.store)
+    def __init__(
+        self,
+        config: ChildConfig | None = None,
+        store: ResultStore | str | os.PathLike[str] | None = None,
+        **settings: Any,
+    ) -> None:
+        if config is None:
+            config = ChildConfig(**settings)
+        elif settings:
+            config = config.replace(**settings)
+        self.child = config
+        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
+        self.trainings = 0
+        self.train_seconds = 0.0
+        self.ledger_tag = ""
         self._device: Any = None  # torch.device once resolved
+        self._threads: int | None = config.threads  # fixed at the first use when None
         self._runner: Any = None  # LocalTrainer or ChildProcess, at the first training
         self._weights_dir: Path | None = None
+
+    def __repr__(self) -> str:
+        return f"Evaluator({self.child!r}, store={self.store.path!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         # a copy starts its own worker and loads its own data
@@ -204,78 +162,69 @@ class Evaluator:
         if self._runner is not None and hasattr(self._runner, "close"):
             self._runner.close()
         self._runner = None
-        if isinstance(self.store, ResultStore):
-            self.store.close_file()
+        self.store.close_file()
+
+    # what the envs and the agents read of the configuration
+    @property
+    def dataset(self) -> str:
+        return self.child.dataset
+
+    @property
+    def image_size(self) -> int:
+        return int(self.child.image_size)  # type: ignore[arg-type]
+
+    @property
+    def epochs(self) -> float:
+        return float(self.child.epochs)
+
+    @property
+    def inherit(self) -> bool:
+        return self.child.inherit
+
+    @property
+    def info(self) -> Any:
+        return self.child.dataset_info
 
     @property
     def config(self) -> Any:
-        """The trainer's configuration (a ``TrainConfig``), made from this evaluator's fields, so
-        changing ``epochs`` mid-search (a curriculum) changes the store key of later children."""
-        from nas_gym.training.trainer import TrainConfig
-
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            augment=self.info.augment,
-            time_limit=self.time_limit,
-        )
+        """The trainer's configuration (a ``TrainConfig``) of the current ``child``, so changing
+        the epochs mid-search (a curriculum) changes the store key of later children."""
+        return self.child.train_config()
 
     def set_epochs(self, epochs: float) -> None:
         """Change the training epochs mid-search (a curriculum); later children use a new store key."""
-        self.epochs = epochs
-        self.config  # checks the new value  # noqa: B018
+        self.child = self.child.replace(epochs=epochs)
 
     @property
     def result_store(self) -> ResultStore:
-        assert isinstance(self.store, ResultStore)
         return self.store
 
     @property
     def device_type(self) -> str:
-        return self._resolved_device().type
+        return str(self._resolved_device().type)
 
     def _resolved_device(self) -> Any:
         from nas_gym.training.trainer import resolve_device
 
         if self._device is None:
-            self._device = resolve_device(self.device)
+            self._device = resolve_device(self.child.device)
         return self._device
 
     @property
     def torch_threads(self) -> int:
         """The torch threads children train with on the CPU (fixed at the first use)."""
-        if self.threads is None:
-            from nas_gym.workers import cpu_share, worker_index
+        if self._threads is None:
+            from nas_gym.workers import default_threads
 
-            if worker_index() is not None:  # a vector env's worker: its share of the cores
-                self.threads = cpu_share()
-            else:
-                import torch
-
-                self.threads = torch.get_num_threads()
-        return self.threads
+            self._threads = default_threads()
+        return self._threads
 
     @property
     def config_key(self) -> str:
-        """Canonical JSON of everything that changes a child's result: the training configuration,
-        the device kind and, on the CPU, the torch thread count (it changes the order of sums)."""
-        key: dict[str, Any] = {
-            **self.config.key(),
-            "train_size": self.train_size,
-            "val_size": self.val_size,
-            "image_size": self.image_size,
-            "width": float(self.width),
-            "split_seed": self.split_seed,
-            "device": self.device_type,
-        }
-        if self.device_type == "cpu":
-            key["threads"] = self.torch_threads
-        if self.model_builder != DEFAULT_BUILDER:
-            key["builder"] = self.model_builder
-        if self.inherit:  # never mixed with children trained from scratch
-            key["inherit_epochs"] = float(self.inherit_epochs)
-        return json.dumps(key, sort_keys=True, separators=(",", ":"))
+        """The store key of this evaluator's children (:meth:`ChildConfig.key`, with the device
+        kind and the thread count resolved here)."""
+        device = self.device_type
+        return self.child.key(device, self.torch_threads if device == "cpu" else None)
 
     # -- prefix weight inheritance --------------------------------------------------------------
 
@@ -303,7 +252,7 @@ class Evaluator:
         """Delete the oldest weight files beyond ``weights_cache_mb`` (never those in ``keep``)."""
         keep = keep or set()
         files = sorted(self.weights_dir.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
-        total, limit = 0, self.weights_cache_mb * 2**20
+        total, limit = 0, self.child.weights_cache_mb * 2**20
         for f in files:
             try:
                 total += f.stat().st_size
@@ -370,23 +319,23 @@ class Evaluator:
     def _make_model(self, arch: Architecture) -> Any:
         from nas_gym.child import resolve_builder
 
-        build = resolve_builder(self.model_builder)
+        build = resolve_builder(self.child.model_builder)
         size = int(self.image_size)  # type: ignore[arg-type]
-        return build(arch, self.info.channels, size, self.info.num_classes, self.width)
+        return build(arch, self.info.channels, size, self.info.num_classes, self.child.width)
 
     def data_spec(self) -> DataSpec:
         """What a worker needs to train this evaluator's children."""
         return DataSpec(
             dataset=self.dataset,
-            train_size=self.train_size,
-            val_size=self.val_size,
+            train_size=self.child.train_size,
+            val_size=self.child.val_size,
             image_size=int(self.image_size),  # type: ignore[arg-type]
-            split_seed=self.split_seed,
-            width=float(self.width),
-            data_dir=self.data_dir,
-            download=self.download,
+            split_seed=self.child.split_seed,
+            width=float(self.child.width),
+            data_dir=self.child.data_dir,
+            download=self.child.download,
             device=str(self._resolved_device()),
-            builder=self.model_builder,
+            builder=self.child.model_builder,
         )
 
     def _runner_for_children(self) -> Any:
@@ -394,7 +343,7 @@ class Evaluator:
             from nas_gym.child import ChildProcess, LocalTrainer
 
             spec = self.data_spec()
-            self._runner = ChildProcess(spec, self.hang_limit) if self.isolate else LocalTrainer(spec)
+            self._runner = ChildProcess(spec, self.child.hang_limit) if self.child.isolate else LocalTrainer(spec)
         return self._runner
 
     def stored(self, arch: Architecture | str, seed: int) -> StoredResult | None:
@@ -404,7 +353,7 @@ class Evaluator:
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         """The stored row that answers a request for ``arch``; None when the request would train."""
         row = self.stored(arch, seed)
-        if row is None or may_retry(row, self.time_limit, self.retry_failed):
+        if row is None or may_retry(row, self.child.time_limit, self.child.retry_failed):
             return None
         return row
 
@@ -438,7 +387,7 @@ class Evaluator:
         host = platform.node() if host is None else host
         return self.result_store.record_training(
             StoredResult(self.dataset, self.config_key, str(arch), int(seed), accuracy, test_accuracy,
-                         num_params, train_seconds, status, message, device, now, now, 1, self.time_limit,
+                         num_params, train_seconds, status, message, device, now, now, 1, self.child.time_limit,
                          node, host),
             tag=tag,
             replace_ok=replace_ok,
@@ -486,9 +435,7 @@ class Evaluator:
         if self.inherit:
             save = str(self.weights_file(arch, seed))
             if parent is not None:
-                from nas_gym.training.trainer import TrainConfig
-
-                config = TrainConfig(**{**self.config.__dict__, "epochs": self.inherit_epochs})
+                config = self.child.train_config(epochs=self.child.inherit_epochs)
         request = ChildRequest(
             str(arch), seed, config, final, threads, None if parent is None else str(parent), save
         )
@@ -523,7 +470,5 @@ class Evaluator:
         )
 
 
-# the settings that say how a child trains, from the dataclass's fields: what an env passes on to
-# its evaluator, and what a pool's processes need to train as the env would (the store excepted:
-# every process opens it for itself)
-EVALUATOR_KWARGS = tuple(f.name for f in dataclasses.fields(Evaluator) if f.init and f.name != "store")
+# the settings that say how a child trains (ChildConfig's): what an env passes on to its evaluator
+EVALUATOR_KWARGS = ChildConfig.names()

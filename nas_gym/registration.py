@@ -1,10 +1,13 @@
-"""Env ids and their budgets. Registers with string entry points: importing this imports no torch."""
+"""Env ids and their budgets (each a :class:`~nas_gym.config.ChildConfig`). Registers with string
+entry points: importing this imports no torch."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import gymnasium as gym
+
+from nas_gym.config import ChildConfig
 
 __all__ = ["ENV_IDS", "SURROGATE_ID", "SURROGATE_IDS", "TABULAR_ID", "register_envs"]
 
@@ -17,9 +20,9 @@ _MNIST_BUDGET: dict[str, Any] = dict(
     train_size=55_000, val_size=5_000, epochs=2.0, batch_size=256, lr=0.1, width=1.0
 )
 
-ENV_IDS: dict[str, dict[str, Any]] = {
+ENV_IDS: dict[str, ChildConfig] = {
     # the headline env; sized for a GPU: about 50 child epochs a minute for small children
-    "NASCifar10-v0": dict(
+    "NASCifar10-v0": ChildConfig(
         dataset="cifar10",
         train_size=45_000,
         val_size=5_000,
@@ -28,11 +31,11 @@ ENV_IDS: dict[str, dict[str, Any]] = {
         lr=0.1,
         width=1.0,
     ),
-    "NASMnist-v0": dict(dataset="mnist", **_MNIST_BUDGET),
-    "NASFashionMNIST-v0": dict(dataset="fashion_mnist", **_MNIST_BUDGET),
+    "NASMnist-v0": ChildConfig(dataset="mnist", **_MNIST_BUDGET),
+    "NASFashionMNIST-v0": ChildConfig(dataset="fashion_mnist", **_MNIST_BUDGET),
     # the offline default, sized for a 2-core CPU: a 3-layer child trains in 1 to 9 s, the
     # poster's 9-layer best in about 7 s (width 0.25: C128 layers have 32 channels)
-    "NASFashionMini-v0": dict(
+    "NASFashionMini-v0": ChildConfig(
         dataset="fashion_mini",
         train_size=8_000,
         val_size=2_000,
@@ -62,9 +65,9 @@ SURROGATE_IDS: dict[str, dict[str, Any]] = {
 
 
 def register_envs() -> None:
-    for env_id, kwargs in ENV_IDS.items():
+    for env_id, config in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(kwargs))
+            gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=config.kwargs())
     if TABULAR_ID not in gym.registry:
         gym.register(id=TABULAR_ID, entry_point="nas_gym.envs:NASTabularEnv", kwargs=dict(_TABULAR_KWARGS))
     for env_id, kwargs in SURROGATE_IDS.items():

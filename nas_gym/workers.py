@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import re
 
-__all__ = ["cpu_share", "round_robin_device", "sibling_workers", "worker_index"]
+__all__ = ["cpu_share", "default_threads", "round_robin_device", "sibling_workers", "worker_index"]
 
 _WORKER_NAME = re.compile(r"^Worker<\w+>-(\d+)$")
 
@@ -58,6 +58,17 @@ def cpu_share(workers: int | None = None) -> int:
     """torch threads for one of ``workers`` processes sharing this machine's cores (at least 1)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // max(1, workers if workers is not None else sibling_workers()))
+
+
+def default_threads(workers: int | None = None) -> int:
+    """The torch threads of a child whose configuration sets none: its share of the cores in one
+    of ``workers`` processes or in a vector env's worker, else torch's own count. The only place
+    the count is decided (it is part of a CPU store key)."""
+    if workers is not None or worker_index() is not None:
+        return cpu_share(workers)
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def round_robin_device(index: int | None) -> str | None:

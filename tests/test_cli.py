@@ -525,7 +525,7 @@ def test_samples_build_trains_resumes_and_takes_in_a_search(tmp_path, capsys):
     from nas_gym.registration import ENV_IDS
 
     # a training put into the same store by other means (as surrogate_check.py does) is not "random"
-    kwargs = evaluator_kwargs({**ENV_IDS[ENV_ID], **TINY_BUDGET, "threads": 1})
+    kwargs = evaluator_kwargs({**ENV_IDS[ENV_ID].kwargs(), **TINY_BUDGET, "threads": 1})
     Evaluator(**kwargs, store=str(store)).evaluate("C32k3-MP2", 0)
     assert main([*args, "--n", "4"]) == 0  # one more architecture: one training, the first three kept
     grown = SampleSet.load(out)

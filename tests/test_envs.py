@@ -502,24 +502,23 @@ def test_subprocess_env_is_reproducible(tmp_path: Path) -> None:
 
 
 def test_every_training_kwarg_of_nas_env_reaches_its_evaluator(tmp_path) -> None:
-    """NASEnv's signature documents the Evaluator's settings; they are passed on by name, derived
-    from the dataclass's fields, so a setting added to one and not the other fails here."""
-    import inspect
-
+    """Every setting of a child's configuration is a gym.make kwarg of NASEnv and reaches its
+    evaluator's configuration unchanged; a kwarg that is neither is refused by name."""
+    from nas_gym.config import ChildConfig
     from nas_gym.envs import NASEnv
-    from nas_gym.evaluation import EVALUATOR_KWARGS
 
-    episode_only = {"max_layers", "reward", "train_seed", "render_mode"}
-    params = set(inspect.signature(NASEnv).parameters) - episode_only
-    assert params <= set(EVALUATOR_KWARGS) | {"store"}
     values = dict(dataset="mnist", data_dir=str(tmp_path), download=False, device="cpu", epochs=0.25,
                   train_size=64, val_size=32, batch_size=16, lr=0.01, image_size=7, width=0.5,
                   time_limit=30.0, threads=1, isolate=False, hang_limit=5.0, retry_failed=True,
-                  inherit=True, inherit_epochs=0.5)  # fmt: skip
-    assert set(values) == params - {"store"}
+                  inherit=True, inherit_epochs=0.5, split_seed=3, model_builder="synthetic:build",
+                  weights_cache_mb=64.0)  # fmt: skip
+    assert set(values) == set(ChildConfig.names())
     evaluator = NASEnv(**values).evaluator
-    for name, value in values.items():
-        assert vars(evaluator)[name] == value, name
+    assert evaluator.child == ChildConfig(**values)
+    config = ChildConfig(**values)
+    assert NASEnv(config, epochs=0.5).evaluator.child == config.replace(epochs=0.5)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epoch'"):
+        NASEnv(epoch=2)
 
 
 def test_every_evaluator_satisfies_the_protocol_and_a_stranger_is_refused() -> None:

@@ -18,6 +18,7 @@ STEPS = {
     "nas_gym.training.data": 2,
     "nas_gym.training.trainer": 2,
     "nas_gym.workers": 2,
+    "nas_gym.config": 2,
     "nas_gym.store": 3,
     "nas_gym.child": 3,
     "nas_gym.evaluation": 3,

@@ -229,8 +229,8 @@ def test_shipped_table_is_large_small_and_complete(shipped):
 def test_shipped_table_is_the_budget_of_the_mini_env(shipped):
     from nas_gym.evaluation import Evaluator
 
-    kwargs = {k: v for k, v in ENV_IDS["NASFashionMini-v0"].items()}
-    evaluator = Evaluator(**kwargs, device="cpu", threads=int(shipped.build["torch_threads_per_worker"]))
+    config = ENV_IDS["NASFashionMini-v0"]
+    evaluator = Evaluator(config, device="cpu", threads=int(shipped.build["torch_threads_per_worker"]))
     assert json.loads(evaluator.config_key) == shipped.budget
 
 
@@ -254,11 +254,11 @@ def _check_reproduces(shipped: Table, count: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     names = list(shipped.entries)
     picks = [names[i] for i in rng.choice(len(names), size=count, replace=False)]
-    budget = {k: v for k, v in ENV_IDS["NASFashionMini-v0"].items()}
+    budget = ENV_IDS["NASFashionMini-v0"]
     threads = torch.get_num_threads()
     torch.set_num_threads(int(shipped.build["torch_threads_per_worker"]))
     try:
-        evaluator = Evaluator(**budget, device="cpu", threads=int(shipped.build["torch_threads_per_worker"]))
+        evaluator = Evaluator(budget, device="cpu", threads=int(shipped.build["torch_threads_per_worker"]))
         for arch in picks:
             column = int(rng.integers(len(shipped.seeds)))
             seed = shipped.seeds[column]
