@@ -208,7 +208,7 @@ def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store
     (``_check_backend`` has checked the options.)"""
     from agents.registry import SB3_AGENTS
     from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import RayPool, VectorPool, evaluator_kwargs
+    from nas_gym.pool import RayPool, VectorPool
 
     if args.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
         return None
@@ -225,7 +225,6 @@ def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store
     try:
         return RayPool(
             evaluator,
-            evaluator_kwargs(kwargs),
             address=args.ray_address,
             workers=args.workers,
             cpus_per_child=args.cpus_per_child,
@@ -377,7 +376,7 @@ def cmd_table_build(args: argparse.Namespace) -> None:
 
     _check_trains_children(args.env, "a table")
     kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
-    from nas_gym.pool import evaluator_kwargs
+    from nas_gym.config import ChildConfig
 
     space = Space.parse(args.space)
     if args.seeds < 1:
@@ -405,7 +404,7 @@ def cmd_table_build(args: argparse.Namespace) -> None:
             progress.update(task, completed=done, total=total, last=last)
 
         table = build_table(
-            evaluator_kwargs(kwargs),
+            ChildConfig.from_kwargs(kwargs),
             space,
             range(args.seeds),
             args.out,
@@ -423,7 +422,7 @@ def cmd_samples_build(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from nas_gym.pool import evaluator_kwargs
+    from nas_gym.config import ChildConfig
     from nas_gym.samples import build_samples
 
     _check_trains_children(args.env, "a samples file")
@@ -453,7 +452,7 @@ def cmd_samples_build(args: argparse.Namespace) -> None:
             progress.update(task, completed=done, total=total, last=last)
 
         result = build_samples(
-            evaluator_kwargs(kwargs),
+            ChildConfig.from_kwargs(kwargs),
             args.env,
             args.n,
             args.out,

@@ -24,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     import gymnasium as gym
 
     import nas_gym  # noqa: F401
+    from nas_gym.config import ChildConfig
     from nas_gym.evaluation import Evaluator
     from nas_gym.samples import sample_architectures
 
@@ -35,17 +36,17 @@ def main(argv: Sequence[str] | None = None) -> float:
     p.add_argument("--epochs", type=float, default=None, help="override the env's epochs (a quick look)")
     args = p.parse_args(argv)
 
-    kwargs = {k: v for k, v in gym.spec(args.env).kwargs.items()}
+    config = ChildConfig.from_kwargs(gym.spec(args.env).kwargs, device="cpu", threads=args.threads)
     if args.epochs is not None:
-        kwargs["epochs"] = args.epochs
-    image_size = Evaluator(**kwargs, device="cpu").image_size
+        config = config.replace(epochs=args.epochs)
+    image_size = config.image_size
     rng = np.random.default_rng(args.seed)
     archs = [a for a in sample_architectures(4 * args.children, rng, int(image_size)) if len(a) <= 4]
     archs = list(dict.fromkeys(str(a) for a in archs))[: args.children]
 
     modes = {
-        "in-process": Evaluator(**kwargs, device="cpu", threads=args.threads, isolate=False),
-        "isolated": Evaluator(**kwargs, device="cpu", threads=args.threads, isolate=True),
+        "in-process": Evaluator(config, isolate=False),
+        "isolated": Evaluator(config, isolate=True),
     }
     # the start of each mode: in-process loads the data, isolated starts its worker (which does)
     start_seconds = {}

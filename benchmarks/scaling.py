@@ -83,7 +83,7 @@ def measure_ray(env_id: str, overrides: dict, children: list[str], nodes: int) -
     from ray.cluster_utils import Cluster
 
     from nas_gym.evaluation import ResultStore
-    from nas_gym.pool import RayPool, evaluator_kwargs
+    from nas_gym.pool import RayPool
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     for _ in range(nodes):
@@ -94,9 +94,7 @@ def measure_ray(env_id: str, overrides: dict, children: list[str], nodes: int) -
         with tempfile.TemporaryDirectory() as folder:
             store = os.path.join(folder, "results.sqlite")
             env = gym.make(env_id, store=store, **overrides)
-            pool = RayPool(
-                env.unwrapped.evaluator, evaluator_kwargs({**gym.spec(env_id).kwargs, **overrides})
-            )
+            pool = RayPool(env.unwrapped.evaluator)
             pool.train(sample_children(nodes, int(gym_image_size(env_id)), seed=12345), seed=12345)
             start = time.perf_counter()
             pool.train(children, seed=0)

@@ -1,13 +1,15 @@
 """Train for real the architectures searches found on ``NASSurrogate-v0``, and compare with the surrogate.
 
     python benchmarks/surrogate_check.py --results benchmarks/results/compare_surrogate_437/results.csv \
-        [--seed-of-run 0] [--store samples.sqlite] [--threads 1]
+        [--seed-of-run 0] [--store samples.sqlite] [--threads 1] [--train-seeds 0]
 
 A search drives towards the architectures the surrogate rates highest, which is where an error of
 the surrogate matters most. For each agent, the best architecture of its run with ``--seed-of-run``
 is trained from scratch at ``NASFashionMini-v0``'s budget (seed 0, ``--threads`` torch threads: the
 shipped samples' configuration), and its measured validation accuracy is printed beside the
-prediction. ``--store``: a result store to train into (the samples' store adds these trainings to the
+prediction. ``--train-seeds 0,1,2``: each is trained with every one of these seeds and the mean of
+the trainings is compared (one training carries its seed's noise; the mean of k carries 1/sqrt(k)
+of it). ``--store``: a result store to train into (the samples' store adds these trainings to the
 surrogate's data; a stored architecture is not trained again). Ends with
 ``mean_overrating_pp: X`` (predicted minus measured, averaged over the distinct architectures).
 """
@@ -21,11 +23,9 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> float:
-    import gymnasium as gym
 
     import nas_gym  # noqa: F401
     from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import evaluator_kwargs
     from nas_gym.surrogate import load_surrogate
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     p.add_argument("--store", default=None)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--surrogate", default=None, help="default: the shipped one")
+    p.add_argument("--train-seeds", default="0", help="comma-separated training seeds, averaged")
     args = p.parse_args(argv)
 
     best: dict[str, tuple[str, float]] = {}
@@ -44,14 +45,16 @@ def main(argv: Sequence[str] | None = None) -> float:
             if row["agent"] not in best or float(row["accuracy"]) > best[row["agent"]][1]:
                 best[row["agent"]] = (row["arch"], float(row["accuracy"]))
     model = load_surrogate(args.surrogate)
-    kwargs = evaluator_kwargs(dict(gym.spec("NASFashionMini-v0").kwargs))
-    evaluator = Evaluator(**{**kwargs, "threads": args.threads, "store": args.store})
+    evaluator = Evaluator(nas_gym.ENV_IDS["NASFashionMini-v0"], store=args.store, threads=args.threads)
     evaluator.ledger_tag = "surrogate_check"
+    seeds = [int(s) for s in args.train_seeds.split(",") if s.strip()]
+    if not seeds:
+        raise SystemExit("--train-seeds needs at least one seed")
     print(f"{'agent':14} {'architecture':48} {'predicted':>9} {'measured':>9} {'diff pp':>8}")
     diffs: dict[str, float] = {}
     for agent, (arch, _) in best.items():
         predicted = model.predict(arch)[0]
-        measured = evaluator.evaluate(arch, 0).accuracy
+        measured = sum(evaluator.evaluate(arch, s).accuracy for s in seeds) / len(seeds)
         diffs[arch] = 100 * (predicted - measured)
         print(f"{agent:14} {arch:48} {100 * predicted:9.2f} {100 * measured:9.2f} {diffs[arch]:8.2f}")
     evaluator.close()

@@ -126,11 +126,10 @@ def plan(args: argparse.Namespace) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import gymnasium as gym
 
     import nas_gym  # noqa: F401  registers the ids
     from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import evaluator_kwargs, train_jobs
+    from nas_gym.pool import train_jobs
     from nas_gym.samples import Sample, SampleSet
     from nas_gym.store import ResultStore
 
@@ -165,8 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plan_only:
         return 0
 
-    kwargs = {**evaluator_kwargs(dict(gym.spec(ENV_ID).kwargs)), "threads": 1, "store": str(store_file)}
-    evaluator = Evaluator(**kwargs)
+    child = nas_gym.ENV_IDS[ENV_ID].replace(threads=1)
+    evaluator = Evaluator(child, store=str(store_file))
     config = evaluator.config_key
     shipped = SampleSet.load(args.samples)
     if json.loads(config) != shipped.budget:
@@ -233,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for stage in (1, 2):
         while (jobs := todo()) and (args.limit is None or trained < args.limit):
             chunk = jobs[: args.chunk if args.limit is None else min(args.chunk, args.limit - trained)]
-            trained += train_jobs(kwargs, chunk, args.workers, 1, tag="surrogate_top", longest_first=False)
+            trained += train_jobs(
+                child, store_file, chunk, args.workers, 1, tag="surrogate_top", longest_first=False
+            )
             export()
             print(
                 f"{time.strftime('%H:%M:%S')} trained {trained}, {len(jobs) - len(chunk)} planned left",

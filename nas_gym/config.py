@@ -28,11 +28,11 @@ DEFAULT_BUILDER = "nas_gym.models:build_model"
 
 
 def _positive_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value > 0
+    return bool(isinstance(value, int | np.integer) and not isinstance(value, bool) and value > 0)
 
 
 def _positive_number(value: Any) -> bool:
-    return (
+    return bool(
         isinstance(value, int | float | np.number)
         and not isinstance(value, bool)
         and math.isfinite(value)

@@ -70,9 +70,11 @@ class ArchEvaluator(Protocol):
     ``result_store`` is that store, or None for an evaluator that keeps no ledger.
     """
 
-    image_size: Any  # int once constructed
     trainings: int
     ledger_tag: str
+
+    @property
+    def image_size(self) -> int: ...
 
     @property
     def result_store(self) -> ResultStore | None: ...
@@ -343,7 +345,9 @@ class Evaluator:
             from nas_gym.child import ChildProcess, LocalTrainer
 
             spec = self.data_spec()
-            self._runner = ChildProcess(spec, self.child.hang_limit) if self.child.isolate else LocalTrainer(spec)
+            self._runner = (
+                ChildProcess(spec, self.child.hang_limit) if self.child.isolate else LocalTrainer(spec)
+            )
         return self._runner
 
     def stored(self, arch: Architecture | str, seed: int) -> StoredResult | None:

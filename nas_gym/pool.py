@@ -36,23 +36,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from nas_gym.evaluation import EVALUATOR_KWARGS, ArchEvaluator, Evaluator
+from nas_gym.config import ChildConfig
+from nas_gym.evaluation import ArchEvaluator, Evaluator
 from nas_gym.store import ResultStore
 
 __all__ = [
-    "EVALUATOR_KWARGS",
     "RayPool",
     "VectorPool",
-    "evaluator_kwargs",
     "train_child",
     "train_jobs",
     "train_share",
 ]
-
-
-def evaluator_kwargs(env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The env kwargs that say how a child trains (the rest shape the episode: max_layers, reward)."""
-    return {k: env_kwargs[k] for k in EVALUATOR_KWARGS if k in env_kwargs}
 
 
 class VectorPool:
@@ -83,7 +77,7 @@ class VectorPool:
 
 # -- Ray ----------------------------------------------------------------------------------------
 
-_evaluators: dict[str, Evaluator] = {}  # one per budget in each Ray worker process: data stay loaded
+_evaluators: dict[ChildConfig, Evaluator] = {}  # one per configuration in each Ray worker: data stay loaded
 
 
 def _node_id() -> str:
@@ -97,7 +91,7 @@ def _node_id() -> str:
 
 
 def train_child(
-    kwargs: dict[str, Any], arch: str, seed: int, threads: int, parent_weights: bytes | None = None
+    config: ChildConfig, arch: str, seed: int, threads: int, parent_weights: bytes | None = None
 ) -> dict[str, Any]:
     """Train one child in this process (a Ray task) and return its row for the driver's store.
 
@@ -105,17 +99,15 @@ def train_child(
     weights (``parent_weights``, None: from scratch) and gets the child's back in the row
     (``weights``), so no node needs another's disk.
     """
-    import json
     import platform
 
     import torch
 
     torch.set_num_threads(max(1, threads))
-    kwargs = {**kwargs, "threads": kwargs.get("threads") or max(1, threads)}
-    key = json.dumps(kwargs, sort_keys=True)
-    evaluator = _evaluators.get(key)
+    config = config.replace(threads=config.threads or max(1, threads))
+    evaluator = _evaluators.get(config)
     if evaluator is None:
-        evaluator = _evaluators[key] = Evaluator(**kwargs)
+        evaluator = _evaluators[config] = Evaluator(config)
     evaluator.store = ResultStore(None)  # this training's row only: the driver's store keeps them all
     parent = None
     if parent_weights is not None:
@@ -165,7 +157,6 @@ class RayPool:
     def __init__(
         self,
         evaluator: Evaluator,
-        kwargs: dict[str, Any],
         address: str | None = None,
         workers: int | None = None,
         cpus_per_child: float = 1,
@@ -186,13 +177,9 @@ class RayPool:
         self.evaluator = evaluator
         # the workers train on the device kind the driver's store key names
         # and with the driver's thread count, which is part of the store key on the CPU
-        self.kwargs = {
-            **kwargs,
-            "device": kwargs.get("device") or evaluator.device_type,
-            "threads": evaluator.torch_threads,
-        }
-        if bool(self.kwargs.get("inherit", False)) != evaluator.inherit:
-            raise ValueError("the pool's settings and its evaluator's disagree on inherit")
+        self.config = evaluator.child.replace(
+            device=evaluator.child.device or evaluator.device_type, threads=evaluator.torch_threads
+        )
         self.threads = evaluator.torch_threads
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_child, 1)))
         self._remote = ray.remote(
@@ -223,7 +210,7 @@ class RayPool:
                     continue  # its prefix trains first (a chain's shortest is never waiting)
                 queue.remove(arch)
                 weights = None if parent is None else self._weights_ref(parent, seed, sent)
-                running[self._remote.remote(self.kwargs, arch, seed, self.threads, weights)] = arch
+                running[self._remote.remote(self.config, arch, seed, self.threads, weights)] = arch
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
                 self._store(running.pop(ref), seed, ref, tag)
@@ -306,12 +293,12 @@ def train_share(
 _worker_evaluator: Any = None
 
 
-def _init_worker(kwargs: dict[str, Any], threads: int, tag: str) -> None:
+def _init_worker(config: ChildConfig, store: str, threads: int, tag: str) -> None:
     global _worker_evaluator
     import torch
 
     torch.set_num_threads(threads)
-    _worker_evaluator = Evaluator(**kwargs)
+    _worker_evaluator = Evaluator(config, store=store)
     _worker_evaluator.ledger_tag = tag
 
 
@@ -321,7 +308,8 @@ def _train_one(arch: str, seed: int) -> tuple[str, int, float, str, float]:
 
 
 def train_jobs(
-    kwargs: dict[str, Any],
+    config: ChildConfig,
+    store: str | os.PathLike[str],
     jobs: Sequence[tuple[str, int]],
     workers: int,
     threads: int,
@@ -329,15 +317,15 @@ def train_jobs(
     on_result: Callable[[int, int, str, int, float], None] | None = None,
     longest_first: bool = True,
 ) -> int:
-    """Train the (architecture, seed) ``jobs`` missing from the store of ``kwargs`` (Evaluator
-    settings, ``store`` a file) in ``workers`` spawned processes with ``threads`` torch threads
+    """Train the (architecture, seed) ``jobs`` of ``config`` missing from ``store`` (a file) in
+    ``workers`` spawned processes with ``threads`` torch threads
     each, longest architectures first (fewer stragglers) or in the given order; each training goes
     to the store's ledger under ``tag``. ``on_result(done, total, arch, seed, accuracy)`` reports
     progress (first with ``arch=""``: what was stored already). Returns how many were missing.
     Resumable: what is stored is not trained again."""
     import multiprocessing
 
-    evaluator = Evaluator(**kwargs)
+    evaluator = Evaluator(config, store=str(store))
     jobs = list(dict.fromkeys(jobs))
     todo = [(a, s) for a, s in jobs if evaluator.lookup(a, s) is None]
     done = len(jobs) - len(todo)
@@ -348,7 +336,7 @@ def train_jobs(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(kwargs, threads, tag),
+            initargs=(config, str(store), threads, tag),
         ) as pool:
             if longest_first:
                 todo.sort(key=lambda job: -job[0].count("-"))

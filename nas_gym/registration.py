@@ -20,9 +20,9 @@ _MNIST_BUDGET: dict[str, Any] = dict(
     train_size=55_000, val_size=5_000, epochs=2.0, batch_size=256, lr=0.1, width=1.0
 )
 
-ENV_IDS: dict[str, ChildConfig] = {
+_BUDGETS: dict[str, dict[str, Any]] = {
     # the headline env; sized for a GPU: about 50 child epochs a minute for small children
-    "NASCifar10-v0": ChildConfig(
+    "NASCifar10-v0": dict(
         dataset="cifar10",
         train_size=45_000,
         val_size=5_000,
@@ -31,11 +31,11 @@ ENV_IDS: dict[str, ChildConfig] = {
         lr=0.1,
         width=1.0,
     ),
-    "NASMnist-v0": ChildConfig(dataset="mnist", **_MNIST_BUDGET),
-    "NASFashionMNIST-v0": ChildConfig(dataset="fashion_mnist", **_MNIST_BUDGET),
+    "NASMnist-v0": dict(dataset="mnist", **_MNIST_BUDGET),
+    "NASFashionMNIST-v0": dict(dataset="fashion_mnist", **_MNIST_BUDGET),
     # the offline default, sized for a 2-core CPU: a 3-layer child trains in 1 to 9 s, the
     # poster's 9-layer best in about 7 s (width 0.25: C128 layers have 32 channels)
-    "NASFashionMini-v0": ChildConfig(
+    "NASFashionMini-v0": dict(
         dataset="fashion_mini",
         train_size=8_000,
         val_size=2_000,
@@ -47,6 +47,9 @@ ENV_IDS: dict[str, ChildConfig] = {
     ),
 }
 
+
+# the budgets as configurations, validated when the package is imported: what gym.make(id) trains
+ENV_IDS: dict[str, ChildConfig] = {env_id: ChildConfig(**budget) for env_id, budget in _BUDGETS.items()}
 
 # rewards read from a table of trained architectures (None: the table shipped in the package)
 TABULAR_ID = "NASTabular-v0"
@@ -65,9 +68,10 @@ SURROGATE_IDS: dict[str, dict[str, Any]] = {
 
 
 def register_envs() -> None:
-    for env_id, config in ENV_IDS.items():
+    for env_id in ENV_IDS:
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=config.kwargs())
+            # the spec's kwargs are the budget as written (a search's run.json records them)
+            gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(_BUDGETS[env_id]))
     if TABULAR_ID not in gym.registry:
         gym.register(id=TABULAR_ID, entry_point="nas_gym.envs:NASTabularEnv", kwargs=dict(_TABULAR_KWARGS))
     for env_id, kwargs in SURROGATE_IDS.items():

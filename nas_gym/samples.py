@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nas_gym.config import ChildConfig
 from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture, Vocabulary
 from nas_gym.store import ResultStore
 
@@ -140,7 +141,7 @@ class SampleSet:
 
 
 def build_samples(
-    evaluator_kwargs: dict[str, Any],
+    config: ChildConfig,
     env_id: str,
     n: int,
     out: str | os.PathLike[str],
@@ -163,11 +164,11 @@ def build_samples(
 
     if n < 0 or second_seed_every < 1:
         raise ValueError("n must be >= 0 and second_seed_every >= 1")
-    from nas_gym.workers import cpu_share
+    from nas_gym.workers import default_threads
 
-    threads = threads or evaluator_kwargs.get("threads") or cpu_share(workers)
-    kwargs = {**evaluator_kwargs, "store": str(store), "threads": threads}
-    evaluator = Evaluator(**kwargs)
+    threads = threads or config.threads or default_threads(workers)
+    config = config.replace(threads=threads)
+    evaluator = Evaluator(config, store=str(store))
     image_size = int(evaluator.image_size)  # type: ignore[arg-type]
     archs = sample_architectures(n, np.random.default_rng(seed), image_size)
     jobs: list[tuple[str, int]] = []
@@ -177,7 +178,7 @@ def build_samples(
             jobs.append((str(arch), 1))
     started = time.time()
     trained = train_jobs(
-        kwargs, jobs, workers, threads, tag="random", on_result=on_result, longest_first=False
+        config, store, jobs, workers, threads, tag="random", on_result=on_result, longest_first=False
     )
     budget = evaluator.config_key
     rows = list(ResultStore(store).rows(evaluator.dataset, budget))

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from nas_gym.config import ChildConfig
 from nas_gym.evaluation import EvalResult, ResultStore, StoredResult
 from nas_gym.search_space import Architecture, OutOfSpaceError, Vocabulary, layer_from_token
 
@@ -360,7 +361,7 @@ class TableEvaluator:
 
 
 def build_table(
-    evaluator_kwargs: dict[str, Any],
+    config: ChildConfig,
     space: Space,
     seeds: Sequence[int],
     out: str | os.PathLike[str],
@@ -385,17 +386,17 @@ def build_table(
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
-    from nas_gym.workers import cpu_share
+    from nas_gym.workers import default_threads
 
-    threads = threads or evaluator_kwargs.get("threads") or cpu_share(workers)
+    threads = threads or config.threads or default_threads(workers)
     # the thread count is in the store key on the CPU: the workers' count, here too
-    kwargs = {**evaluator_kwargs, "store": str(store), "threads": threads}
-    evaluator = Evaluator(**kwargs)  # checks the kwargs and opens the store; loads no data
+    config = config.replace(threads=threads)
+    evaluator = Evaluator(config, store=str(store))  # opens the store; loads no data
     image_size = int(evaluator.image_size)  # type: ignore[arg-type]
     archs = space.architectures(image_size)
     jobs = [(str(a), s) for s in seeds for a in archs]
     started = time.time()
-    trained = train_jobs(kwargs, jobs, workers, threads, on_result=on_result)
+    trained = train_jobs(config, store, jobs, workers, threads, on_result=on_result)
     rows: dict[str, list[StoredResult]] = {}
     for arch, seed in jobs:
         stored = evaluator.lookup(arch, seed)

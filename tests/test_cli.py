@@ -521,12 +521,10 @@ def test_samples_build_trains_resumes_and_takes_in_a_search(tmp_path, capsys):
     )
 
     from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import evaluator_kwargs
     from nas_gym.registration import ENV_IDS
 
     # a training put into the same store by other means (as surrogate_check.py does) is not "random"
-    kwargs = evaluator_kwargs({**ENV_IDS[ENV_ID].kwargs(), **TINY_BUDGET, "threads": 1})
-    Evaluator(**kwargs, store=str(store)).evaluate("C32k3-MP2", 0)
+    Evaluator(ENV_IDS[ENV_ID], store=str(store), **TINY_BUDGET, threads=1).evaluate("C32k3-MP2", 0)
     assert main([*args, "--n", "4"]) == 0  # one more architecture: one training, the first three kept
     grown = SampleSet.load(out)
     assert [(s.arch, s.seed) for s in grown.samples if s.source == "store"] == [("C32k3-MP2", 0)]

@@ -29,7 +29,9 @@ def _evaluator_key(env_id: str, overrides: dict) -> str:
     return evaluator.config_key
 
 
-@pytest.mark.parametrize("case", KEYS, ids=lambda c: f"{c['env_id']}-{'-'.join(map(str, c['overrides'].values()))}")
+@pytest.mark.parametrize(
+    "case", KEYS, ids=lambda c: f"{c['env_id']}-{'-'.join(map(str, c['overrides'].values()))}"
+)
 def test_every_registered_id_keeps_its_store_key(case: dict) -> None:
     # the keys were written by the code before the configuration became a value
     assert _evaluator_key(case["env_id"], case["overrides"]) == case["key"]
@@ -60,7 +62,9 @@ def test_registered_budgets_are_configurations_and_make_the_env() -> None:
 
 
 def test_settings_that_are_not_a_childs_are_left_to_their_owners() -> None:
-    config = ChildConfig.from_kwargs({"dataset": "fashion_mini", "train_size": 64, "val_size": 32, "reward": "final"})
+    config = ChildConfig.from_kwargs(
+        {"dataset": "fashion_mini", "train_size": 64, "val_size": 32, "reward": "final"}
+    )
     assert config.train_size == 64 and not hasattr(config, "reward")
     with pytest.raises(TypeError, match="reward"):
         Evaluator(dataset="fashion_mini", train_size=64, val_size=32, reward="final")
@@ -103,3 +107,16 @@ def test_a_configuration_is_a_value() -> None:
     before = evaluator.config_key
     evaluator.set_epochs(1.5)
     assert evaluator.child.epochs == 1.5 and config.epochs == 3.0 and evaluator.config_key != before
+
+
+def test_an_ids_spec_keeps_the_budget_as_written_so_older_runs_resume() -> None:
+    # a search's run.json records the env kwargs, and resuming compares them: the spec holds the
+    # settings the budget sets, not every default of the configuration
+    assert gym.spec("NASFashionMini-v0").kwargs == {
+        "dataset": "fashion_mini", "train_size": 8000, "val_size": 2000, "image_size": 14,
+        "epochs": 3.0, "batch_size": 64, "lr": 0.1, "width": 0.25,
+    }  # fmt: skip
+    assert gym.spec("NASCifar10-v0").kwargs == {
+        "dataset": "cifar10", "train_size": 45000, "val_size": 5000, "epochs": 5.0,
+        "batch_size": 256, "lr": 0.1, "width": 1.0,
+    }  # fmt: skip

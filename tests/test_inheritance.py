@@ -110,9 +110,10 @@ def test_a_remote_worker_trains_one_child_from_the_weights_it_is_sent() -> None:
     shared disk), and sends its own back: the same child as one process trains."""
     import platform
 
+    from nas_gym.config import ChildConfig
     from nas_gym.pool import train_child
 
-    kwargs = {**KWARGS, "inherit": True, "inherit_epochs": 0.25}
+    kwargs = ChildConfig(**KWARGS, inherit=True, inherit_epochs=0.25)
     parent = train_child(kwargs, "C32k3-MP2", 0, 1)
     assert parent["status"] == "ok" and parent["weights"] and parent["host"] == platform.node()
     child = train_child(kwargs, "C32k3-MP2-R32", 0, 1, parent_weights=parent["weights"])

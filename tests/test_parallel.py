@@ -14,7 +14,7 @@ from conftest import TINY_BUDGET
 from agents.common.budget import TrackedEnv
 from agents.registry import run_agent
 from nas_gym.evaluation import ResultStore
-from nas_gym.pool import VectorPool, evaluator_kwargs
+from nas_gym.pool import VectorPool
 from nas_gym.workers import cpu_share
 
 ENV_ID = "NASFashionMini-v0"
@@ -152,7 +152,7 @@ def _ray_search(tmp_path, seed, budget, train_fn=None):
 
     env = gym.make(ENV_ID, store=str(tmp_path / "results.sqlite"), **KWARGS)
     evaluator = env.unwrapped.evaluator
-    ray_pool = RayPool(evaluator, evaluator_kwargs({**gym.spec(ENV_ID).kwargs, **KWARGS}), train_fn=train_fn)
+    ray_pool = RayPool(evaluator, train_fn=train_fn)
     tracked = TrackedEnv(env, budget, pool=ray_pool)
     run_agent("random", tracked, seed)
     return tracked, ray_pool, evaluator

@@ -22,7 +22,7 @@ from conftest import cli_sets
 
 from agents.common.budget import TrackedEnv
 from agents.registry import run_agent
-from nas_gym.pool import RayPool, evaluator_kwargs
+from nas_gym.pool import RayPool
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
@@ -66,7 +66,7 @@ def _search(tmp_path: Path, address: str, agent: str, seed: int, budget: int, tr
     kwargs = {**KWARGS, **overrides}
     env = gym.make(ENV_ID, store=str(tmp_path / "results.sqlite"), **kwargs)
     evaluator = env.unwrapped.evaluator
-    pool = RayPool(evaluator, evaluator_kwargs({**gym.spec(ENV_ID).kwargs, **kwargs}), train_fn=train_fn)
+    pool = RayPool(evaluator, train_fn=train_fn)
     tracked = TrackedEnv(env, budget, pool=pool)
     run_agent(agent, tracked, seed)
     return tracked, pool

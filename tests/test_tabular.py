@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nas_gym
+from nas_gym.config import ChildConfig
 from nas_gym.registration import ENV_IDS
 from nas_gym.search_space import ArchitectureSyntaxError, OutOfSpaceError
 from nas_gym.tabular import (
@@ -70,7 +71,9 @@ def small_table(tmp_path_factory):
     """A table of 6 architectures x 2 seeds, trained for real by 2 worker processes."""
     folder = tmp_path_factory.mktemp("table")
     out, store = folder / "t.json", folder / "t.sqlite"
-    table = build_table(QUICK, Space.parse("C32k3,MP2:2"), [0, 1], out, store, "NASFashionMini-v0", workers=2)
+    table = build_table(
+        ChildConfig(**QUICK), Space.parse("C32k3,MP2:2"), [0, 1], out, store, "NASFashionMini-v0", workers=2
+    )
     return table, out, store
 
 
@@ -103,12 +106,16 @@ def test_build_again_resumes_from_the_store(small_table, tmp_path):
     with sqlite3.connect(store) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
         dst.execute("DELETE FROM results WHERE arch='MP2-C32k3' AND seed=1")
-    again = build_table(QUICK, table.space, [0, 1], tmp_path / "t.json", copy, "NASFashionMini-v0", workers=1)
+    again = build_table(
+        ChildConfig(**QUICK), table.space, [0, 1], tmp_path / "t.json", copy, "NASFashionMini-v0", workers=1
+    )
     assert again.build["trained_in_last_invocation"] == 1  # only the row that was gone
     assert {a: e.accuracy for a, e in again.entries.items()} == {
         a: e.accuracy for a, e in table.entries.items()
     }
-    third = build_table(QUICK, table.space, [0, 1], tmp_path / "t.json", copy, "NASFashionMini-v0")
+    third = build_table(
+        ChildConfig(**QUICK), table.space, [0, 1], tmp_path / "t.json", copy, "NASFashionMini-v0"
+    )
     assert third.build["trained_in_last_invocation"] == 0
 
 
