@@ -61,14 +61,21 @@ def _make_env(env_id: str, overrides: dict[str, Any]):
         raise CliError(f"{env_id} does not take that option: {e}") from e
 
 
+_PYTHON_CONSTANTS: dict[str, Any] = {"True": True, "False": False, "None": None}
+
+
 def parse_pairs(pairs: list[str] | None, what: str = "--set") -> dict[str, Any]:
     """``KEY=VALUE`` pairs (``--set`` env kwargs, an agent's settings); VALUE is read as JSON when it
-    parses (numbers, null, true), else kept as text."""
+    parses (numbers, null, true), or Python's spelling of a constant (True, False, None), else kept
+    as text."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, text = pair.partition("=")
         if not sep or not key.isidentifier():
             raise CliError(f"{what} wants KEY=VALUE, got {pair!r}")
+        if text in _PYTHON_CONSTANTS:
+            out[key] = _PYTHON_CONSTANTS[text]
+            continue
         try:
             out[key] = json.loads(text)
         except json.JSONDecodeError:

@@ -583,3 +583,16 @@ def test_tables_and_samples_refuse_an_env_that_trains_nothing(command, tmp_path,
     for env_id in ("NASSurrogate-v0", "NASTabular-v0"):
         assert main([*command, "--env", env_id, "--out", str(tmp_path / "x.json")]) == 2
         assert "trains children (NASCifar10-v0" in capsys.readouterr().err
+
+
+def test_set_reads_python_and_json_constants_alike() -> None:
+    # "--set isolate=False" used to reach the env as the text 'False', which is true
+    from agents.cli import parse_pairs
+
+    got = parse_pairs(["isolate=False", "inherit=true", "time_limit=None", "threads=2", "dataset=mnist"])
+    assert got == {"isolate": False, "inherit": True, "time_limit": None, "threads": 2, "dataset": "mnist"}
+
+
+def test_a_text_where_a_switch_belongs_is_refused_by_name(capsys) -> None:
+    assert main(["evaluate", "C32k3", "--env", ENV_ID, "--set", "isolate=maybe"]) == 2
+    assert "isolate must be true or false, got 'maybe'" in capsys.readouterr().err

@@ -111,29 +111,6 @@ def test_text_and_architecture_objects_reach_the_same_node():
     assert list(a for a, _, _ in tree.architectures()) == ["R64s2-MP2"]
 
 
-def test_add_episode_inserts_every_prefix():
-    tree = ReplayTree()
-    tree.add_episode([("R128", 0.4), ("R128-C32k3", 0.5), ("R128-C32k3-AP2", 0.6)])
-    tree.add_episode([("R128", 0.6), ("R128-C64k3", 0.2)])
-    assert list(tree.architectures()) == [
-        ("R128", 0.5, 2),
-        ("R128-C32k3", 0.5, 1),
-        ("R128-C32k3-AP2", 0.6, 1),
-        ("R128-C64k3", 0.2, 1),
-    ]
-    assert tree.total_count == 5
-
-
-def test_add_episode_is_all_or_nothing():
-    tree = tree_of(("R128", 0.4))
-    before = tree.to_dict()
-    with pytest.raises(ValueError, match="nan"):
-        tree.add_episode([("R128", 0.5), ("R128-C32k3", float("nan"))])
-    with pytest.raises(ArchitectureSyntaxError, match="C32x3"):
-        tree.add_episode([("R128", 0.5), ("R128-C32x3", 0.5)])
-    assert tree.to_dict() == before
-
-
 # ---------------------------------------------------------------------------------------- validation
 
 
@@ -248,23 +225,6 @@ def test_sample_errors():
     assert tree.sample(rng) == [("C32k3", 0.5)]
 
 
-def test_should_replay_with_probability_p():
-    tree = tree_of(("C32k3", 0.5))
-    rng = np.random.default_rng(11)
-    hits = sum(tree.should_replay(rng, 0.3) for _ in range(4000))
-    assert abs(hits - 1200) < 120  # sd ~29
-    assert not any(tree.should_replay(rng, 0.0) for _ in range(100))
-    assert all(tree.should_replay(rng, 1.0) for _ in range(100))
-    # an empty tree never asks for a replay, and still consumes one draw (runs stay aligned)
-    a, b = np.random.default_rng(5), np.random.default_rng(5)
-    assert ReplayTree().should_replay(a, 1.0) is False
-    tree.should_replay(b, 1.0)
-    assert a.random() == b.random()
-    for bad_p in (-0.1, 1.5, float("nan"), "0.5"):
-        with pytest.raises(ValueError, match="p must"):
-            tree.should_replay(rng, bad_p)
-
-
 # ----------------------------------------------------------------------------------------------- best
 
 
@@ -295,8 +255,14 @@ def test_best_min_count_ignores_lucky_single_trainings():
 
 def sample_tree() -> ReplayTree:
     tree = ReplayTree()
-    tree.add_episode([("R128", 0.1), ("R128-C32k3", 0.2), ("R128-C32k3-C32k3", 0.3)])
-    tree.add_episode([("R128", 0.2), ("R128-C32k3", 1 / 3)])
+    for arch, accuracy in [
+        ("R128", 0.1),
+        ("R128-C32k3", 0.2),
+        ("R128-C32k3-C32k3", 0.3),
+        ("R128", 0.2),
+        ("R128-C32k3", 1 / 3),
+    ]:
+        tree.insert(arch, accuracy)
     tree.insert("C64k3-AP2-DR", 0.1 + 0.2)  # 0.30000000000000004 must survive
     tree.insert("R128", 2 / 7)
     return tree
@@ -516,8 +482,8 @@ def fill(eps) -> tuple[ReplayTree, dict[str, list[float]]]:
         pairs = [(str(p), acc) for p, acc in zip(arch.prefixes(), accs, strict=True)]
         if not all_prefixes:
             pairs = pairs[-1:]
-        tree.add_episode(pairs)
         for text, acc in pairs:
+            tree.insert(text, acc)
             reference.setdefault(text, []).append(acc)
     return tree, reference
 

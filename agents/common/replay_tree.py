@@ -26,7 +26,7 @@ import math
 import numbers
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,23 +164,6 @@ class ReplayTree:
             node = child
         return node
 
-    def add_episode(self, archs_and_accuracies: Sequence[tuple[str | Architecture, float]]) -> None:
-        """Insert the scored prefixes of one episode: ``[(a_1, R_1), (a_1..a_2, R_2), ...]``.
-
-        Every pair is validated before any is inserted, so a bad pair leaves the tree untouched
-        instead of holding half an episode. The pairs need not be prefixes of one another (the tree
-        does not care), but pass one pair per *trained* step: the env's HEAD step repeats the
-        accuracy of the architecture it closes, and passing it too would count that architecture
-        twice.
-        """
-        checked: list[tuple[Architecture, float]] = []
-        for pair in archs_and_accuracies:
-            arch, accuracy = pair
-            parsed = _as_architecture(arch)
-            checked.append((parsed, _check_accuracy(accuracy, str(parsed))))
-        for parsed, value in checked:
-            self.insert(parsed, value)
-
     # ----------------------------------------------------------------------------------- queries
 
     def __len__(self) -> int:
@@ -257,18 +240,6 @@ class ReplayTree:
         return None if best is None else (best[0], best[1].mean, best[1].count)
 
     # ---------------------------------------------------------------------------------- sampling
-
-    def should_replay(self, rng: np.random.Generator, p: float) -> bool:
-        """Decide whether to replay in this update: True with probability ``p`` (the poster's p).
-
-        Always draws exactly one number from ``rng`` so that runs stay reproducible whatever the
-        tree holds; returns False on an empty tree, so ``if should_replay: sample`` never raises.
-        """
-        _check_rng(rng)
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= float(p) <= 1.0:
-            raise ValueError(f"replay probability p must be a number in [0, 1], got {p!r}")
-        draw = rng.random()
-        return bool(draw < float(p)) and len(self) > 0
 
     def sample(
         self, rng: np.random.Generator, k: int = 1, temperature: float | None = None

@@ -115,7 +115,7 @@ def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    from nas_gym.workers import cpu_share
+    from nas_gym.workers import cpu_share, round_robin_device
 
     spec = env.env.spec
     if spec is None or spec.id is None:
@@ -130,11 +130,7 @@ def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
         kwargs["threads"] = kwargs.get("threads") or cpu_share(n_envs)
     devices = [kwargs.get("device")] * n_envs
     if kwargs.get("device") is None and kwargs.get("dataset") is not None:
-        import torch
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if gpus > 1:
-            devices = [f"cuda:{i % gpus}" for i in range(n_envs)]
+        devices = [round_robin_device(i) for i in range(n_envs)]  # a GPU each where there are several
 
     def maker(device: Any) -> Any:
         extra = {} if device is None else {"device": device}
