@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nas_gym.search_space import Architecture, Conv, Dropout, Layer, Pool, Residual
+from nas_gym.search_space import Architecture
 
 __all__ = ["FRAME_HEIGHT", "draw_architecture", "frame_width"]
 
@@ -33,18 +33,6 @@ _COLOURS = {  # colour-blind-safe (Okabe-Ito)
 def frame_width(max_layers: int) -> int:
     """The picture's width in pixels: ``max_layers`` slots and the head."""
     return _SLOT * (max_layers + 1) + 24
-
-
-def _describe(layer: Layer) -> tuple[str, str]:
-    if isinstance(layer, Conv):
-        return "conv", f"{layer.channels} ch, {layer.kernel}x{layer.kernel}"
-    if isinstance(layer, Residual):
-        return "residual", f"{layer.channels} ch" + (", stride 2" if layer.stride == 2 else "")
-    if isinstance(layer, Pool):
-        return "pool", f"{layer.kind} {layer.kernel}x{layer.kernel}, /2"
-    if isinstance(layer, Dropout):
-        return "dropout", f"p={Dropout.P:g}"
-    raise TypeError(f"no drawing for {type(layer).__name__}")
 
 
 def draw_architecture(
@@ -79,7 +67,7 @@ def draw_architecture(
     for slot in range(max_layers + 1):
         x0 = 12 + slot * _SLOT
         if slot < len(arch):
-            kind, detail = _describe(arch[slot])
+            kind, detail = arch[slot].label()
             colour, alpha, label = _COLOURS[kind], 0.9, arch[slot].token
             side = sizes[slot]
             lines = [detail, f"-> {side}x{side}" if side else ""]

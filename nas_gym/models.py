@@ -8,16 +8,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nas_gym.search_space import Architecture, Conv, Dropout, Layer, Pool, Residual
+from nas_gym.search_space import Architecture, Conv, Dropout, Layer, Pool, Residual, scaled_channels
 
 __all__ = ["DROPOUT_P", "build_model", "count_parameters", "inherit_from", "scaled_channels"]
 
 DROPOUT_P = Dropout.P  # the DR token's drop probability (stated in nas_gym.search_space.Dropout)
-
-
-def scaled_channels(channels: int, width: float) -> int:
-    """Channel count after the width multiplier (at least 1)."""
-    return max(1, round(channels * width))
 
 
 class ConvBNReLU(nn.Sequential):
@@ -84,10 +79,10 @@ class ResidualBlock(nn.Module):
 
 def _build_layer(layer: Layer, cin: int, width: float) -> tuple[nn.Module, int]:
     if isinstance(layer, Conv):
-        cout = scaled_channels(layer.channels, width)
+        cout = layer.out_channels(cin, width)
         return ConvBNReLU(cin, cout, layer.kernel), cout
     if isinstance(layer, Residual):
-        cout = scaled_channels(layer.channels, width)
+        cout = layer.out_channels(cin, width)
         return ResidualBlock(cin, cout, layer.stride), cout
     if isinstance(layer, Pool):
         pool = nn.MaxPool2d if layer.kind == "max" else nn.AvgPool2d

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_LAYERS",
     "DEFAULT_VOCABULARY",
     "HEAD",
+    "KINDS",
     "Architecture",
     "ArchitectureSyntaxError",
     "Conv",
@@ -37,6 +38,7 @@ __all__ = [
     "Step",
     "Vocabulary",
     "layer_from_token",
+    "scaled_channels",
 ]
 
 DEFAULT_MAX_LAYERS = 15
@@ -52,6 +54,21 @@ class OutOfSpaceError(ValueError):
     """A well-formed architecture or action that the vocabulary or the input shape does not allow."""
 
 
+# What a layer knows about itself, one class per kind of layer: its token, the spatial size and
+# channels it outputs, its trainable parameters (as nas_gym.models builds it: no torch needed), its
+# description (the poster's Type / Setting, and a short label for pictures) and its kind among
+# KINDS (what the surrogate's features count). The builder (nas_gym.models) is the one other place
+# a new kind of layer needs.
+
+# the kinds of layer, as features tell them apart (index = Layer.feature_kind)
+KINDS = ("conv 1x1", "conv 3x3", "conv 4x4/5x5", "residual", "residual s2", "max pool", "avg pool", "dropout")
+
+
+def scaled_channels(channels: int, width: float) -> int:
+    """Channel count after the width multiplier (at least 1)."""
+    return max(1, round(channels * width))
+
+
 @dataclass(frozen=True, order=True)
 class Conv:
     channels: int
@@ -63,6 +80,28 @@ class Conv:
 
     def out_hw(self, hw: int) -> int:
         return hw  # stride 1, same padding
+
+    @property
+    def feature_kind(self) -> int:
+        return 0 if self.kernel == 1 else 1 if self.kernel == 3 else 2
+
+    @property
+    def downsamples(self) -> bool:
+        return False
+
+    def out_channels(self, cin: int, width: float) -> int:
+        return scaled_channels(self.channels, width)
+
+    def num_params(self, cin: int, width: float) -> int:
+        """Convolution weights (no bias) and BatchNorm's scale and shift."""
+        c = self.out_channels(cin, width)
+        return cin * c * self.kernel**2 + 2 * c
+
+    def describe(self) -> tuple[str, str]:
+        return "Convolution", f"Channel={self.channels}; Kernel_size={self.kernel}; Stride=1"
+
+    def label(self) -> tuple[str, str]:
+        return "conv", f"{self.channels} ch, {self.kernel}x{self.kernel}"
 
 
 @dataclass(frozen=True, order=True)
@@ -78,6 +117,32 @@ class Residual:
         # 3x3 conv, padding 1: floor((hw + 2 - 3) / s) + 1, i.e. ceil(hw / s)
         return -(-hw // self.stride)
 
+    @property
+    def feature_kind(self) -> int:
+        return 3 if self.stride == 1 else 4
+
+    @property
+    def downsamples(self) -> bool:
+        return self.stride != 1
+
+    def out_channels(self, cin: int, width: float) -> int:
+        return scaled_channels(self.channels, width)
+
+    def num_params(self, cin: int, width: float) -> int:
+        """Two 3x3 convolutions with BatchNorm, and a 1x1 projection with BatchNorm where the
+        shape changes."""
+        c = self.out_channels(cin, width)
+        total = 9 * cin * c + 9 * c * c + 4 * c
+        if self.stride != 1 or cin != c:
+            total += cin * c + 2 * c
+        return total
+
+    def describe(self) -> tuple[str, str]:
+        return "Residual", f"Channel={self.channels}; Stride={self.stride}"
+
+    def label(self) -> tuple[str, str]:
+        return "residual", f"{self.channels} ch" + (", stride 2" if self.stride == 2 else "")
+
 
 @dataclass(frozen=True, order=True)
 class Pool:
@@ -92,6 +157,26 @@ class Pool:
         # stride 2, no padding; 0 means the window no longer fits
         return (hw - self.kernel) // 2 + 1 if hw >= self.kernel else 0
 
+    @property
+    def feature_kind(self) -> int:
+        return 5 if self.kind == "max" else 6
+
+    @property
+    def downsamples(self) -> bool:
+        return True
+
+    def out_channels(self, cin: int, width: float) -> int:
+        return cin
+
+    def num_params(self, cin: int, width: float) -> int:
+        return 0
+
+    def describe(self) -> tuple[str, str]:
+        return ("Max pool" if self.kind == "max" else "Average pool"), f"Kernel_size={self.kernel}; Stride=2"
+
+    def label(self) -> tuple[str, str]:
+        return "pool", f"{self.kind} {self.kernel}x{self.kernel}, /2"
+
 
 @dataclass(frozen=True, order=True)
 class Dropout:
@@ -103,6 +188,26 @@ class Dropout:
 
     def out_hw(self, hw: int) -> int:
         return hw
+
+    @property
+    def feature_kind(self) -> int:
+        return 7
+
+    @property
+    def downsamples(self) -> bool:
+        return False
+
+    def out_channels(self, cin: int, width: float) -> int:
+        return cin
+
+    def num_params(self, cin: int, width: float) -> int:
+        return 0
+
+    def describe(self) -> tuple[str, str]:
+        return "Dropout", f"p={self.P:g}"
+
+    def label(self) -> tuple[str, str]:
+        return "dropout", f"p={self.P:g}"
 
 
 Layer = Conv | Residual | Pool | Dropout
@@ -213,6 +318,15 @@ class Architecture(Sequence[Layer]):
         for layer in self.layers:
             hw = layer.out_hw(hw)
         return hw
+
+    def num_params(self, in_channels: int, num_classes: int, width: float = 1.0) -> int:
+        """The trainable parameters of this architecture as :func:`nas_gym.models.build_model`
+        builds it, head included, counted without building it."""
+        channels, total = in_channels, 0
+        for layer in self.layers:
+            total += layer.num_params(channels, width)
+            channels = layer.out_channels(channels, width)
+        return total + channels * num_classes + num_classes
 
     def fits(self, image_size: int) -> bool:
         """True when no layer shrinks the feature map below 1x1."""

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from nas_gym.evaluation import EvalResult
-from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture, Conv, Dropout, Pool, Residual, Vocabulary
+from nas_gym.search_space import DEFAULT_VOCABULARY, KINDS, Architecture, Vocabulary
 from nas_gym.store import ResultStore, StoredResult
 
 __all__ = [
@@ -71,34 +71,20 @@ MODELS = ("mlp", "trees", "mlp+trees")
 _STAGES = 4  # resolution stages: before the 1st, 2nd, 3rd downsampling, and after
 
 
-def _layer_kind(layer: Any) -> int:
-    """0 conv k1, 1 conv k3, 2 conv k4/k5, 3 residual s1, 4 residual s2, 5 max pool, 6 avg pool, 7 dropout."""
-    if isinstance(layer, Conv):
-        return 0 if layer.kernel == 1 else 1 if layer.kernel == 3 else 2
-    if isinstance(layer, Residual):
-        return 3 if layer.stride == 1 else 4
-    if isinstance(layer, Pool):
-        return 5 if layer.kind == "max" else 6
-    if isinstance(layer, Dropout):
-        return 7
-    raise TypeError(layer)
-
-
 def _layer_table(vocabulary: Vocabulary) -> dict[Any, tuple[int, int, int | None, int, bool, bool, bool]]:
     """Per layer of ``vocabulary``: (token index, kind, channels or None, kernel^2 of a conv (else
     0), is a residual block, has stride 2, downsamples), looked up once per layer in :func:`features`."""
     table = {}
     for i, layer in enumerate(vocabulary.layers):
-        res = isinstance(layer, Residual)
-        stride2 = isinstance(layer, Residual) and layer.stride != 1
+        kind = KINDS[layer.feature_kind]
         table[layer] = (
             i,
-            _layer_kind(layer),
-            getattr(layer, "channels", None),
-            layer.kernel**2 if isinstance(layer, Conv) else 0,
-            res,
-            stride2,
-            stride2 or isinstance(layer, Pool),
+            layer.feature_kind,
+            getattr(layer, "channels", None),  # None: the layer keeps its input's channels
+            layer.kernel**2 if kind.startswith("conv") else 0,  # type: ignore[union-attr]
+            kind.startswith("residual"),
+            kind == "residual s2",
+            layer.downsamples,
         )
     return table
 
@@ -471,19 +457,7 @@ class SurrogateEvaluator:
 
 def count_params(arch: Architecture, in_channels: int, num_classes: int, width: float) -> int:
     """The parameters of ``nas_gym.models.build_model(arch, ...)``, counted without torch."""
-    channels, total = in_channels, 0
-    for layer in arch:
-        if isinstance(layer, Conv):
-            c = max(1, round(layer.channels * width))
-            total += channels * c * layer.kernel**2 + 2 * c
-            channels = c
-        elif isinstance(layer, Residual):
-            c = max(1, round(layer.channels * width))
-            total += 9 * channels * c + 9 * c * c + 4 * c
-            if layer.stride != 1 or channels != c:
-                total += channels * c + 2 * c
-            channels = c
-    return total + channels * num_classes + num_classes
+    return arch.num_params(in_channels, num_classes, width)
 
 
 def fit_surrogate(

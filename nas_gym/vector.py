@@ -274,8 +274,15 @@ class _Features:
         self.increment = np.array([0.0] + [1 + math.log2(c) / 7 for c in range(1, top + 1)])
         self.in_channels, self.num_classes = int(meta["in_channels"]), int(meta["num_classes"])
         width = float(meta["width"])
-        self.scaled = np.array([max(1, round(c * width)) if c else 0 for c in self.channels_of])
-        self.conv = (self.kernel2 > 0) & ~self.residual
+        # count_params, layer by layer: each layer's parameters and output channels (as the layer
+        # counts them, nas_gym.search_space) for every channel count its input can have
+        cins = sorted(
+            {self.in_channels, *(layer.out_channels(self.in_channels, width) for layer in vocab.layers)}
+        )
+        self.cin_index = np.zeros(max(cins) + 1, dtype=np.int64)
+        self.cin_index[cins] = np.arange(len(cins))
+        self.layer_params = np.array([[layer.num_params(c, width) for c in cins] for layer in vocab.layers])
+        self.layer_out = np.array([[layer.out_channels(c, width) for c in cins] for layer in vocab.layers])
         self.image_size = image_size
         self.n_layers = len(rows)
         self.counts = np.zeros((n, self.n_layers))
@@ -326,14 +333,10 @@ class _Features:
         self.plain[envs] = np.maximum(self.plain[envs], self.run[envs])
         self.size[envs] = sides
         self.min_size[envs] = np.where(starts, sides, np.minimum(self.min_size[envs], sides))
-        # count_params: a conv or a residual block adds its weights and takes the scaled channels
-        pc, cin = self.scaled[actions], self.head_in[envs]
-        conv = self.conv[actions]
-        body = np.where(conv, cin * pc * k2 + 2 * pc, 0)
-        extra = np.where(stride2 | (cin != pc), cin * pc + 2 * pc, 0)
-        body = np.where(residual, 9 * cin * pc + 9 * pc * pc + 4 * pc + extra, body)
-        self.body[envs] += body
-        self.head_in[envs] = np.where(conv | residual, pc, cin)
+        # count_params: the layer's parameters at its input's channels, and its output channels
+        cin = self.cin_index[self.head_in[envs]]
+        self.body[envs] += self.layer_params[actions, cin]
+        self.head_in[envs] = self.layer_out[actions, cin]
 
     def num_params(self, envs: np.ndarray) -> np.ndarray:
         return self.body[envs] + self.head_in[envs] * self.num_classes + self.num_classes

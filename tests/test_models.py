@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -189,3 +190,28 @@ def test_subsampled_projection_equals_a_strided_1x1_convolution() -> None:
         got = conv(Subsample(2)(x))
     assert got.shape == expected.shape == (4, 8, 7, 7)
     assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_a_layer_counts_the_parameters_the_builder_gives_it():
+    # each layer knows its parameters (nas_gym.search_space), so the table and the surrogate count
+    # them without torch: the count must be what the builder builds, at every width
+    from nas_gym.samples import sample_architectures
+    from nas_gym.search_space import Architecture
+
+    archs = sample_architectures(40, np.random.default_rng(3), 28)
+    archs += [Architecture.parse("C32k1-R32-R64s2-MP3-DR-AP2-C128k4")]
+    for arch in archs:
+        for in_channels, width in ((1, 0.25), (3, 1.0), (3, 0.5)):
+            built = count_parameters(build_model(arch, in_channels, 28, 10, width))
+            assert arch.num_params(in_channels, 10, width) == built, (str(arch), width)
+
+
+def test_every_layer_describes_itself():
+    from nas_gym.search_space import DEFAULT_VOCABULARY, KINDS
+
+    kinds = set()
+    for layer in DEFAULT_VOCABULARY.layers:
+        kind, setting = layer.describe()
+        assert kind and setting and layer.label()[0] in kind.lower()
+        kinds.add(layer.feature_kind)
+    assert kinds == set(range(len(KINDS)))

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from agents.common.history import History, HistoryRow
 from agents.common.replay_tree import ReplayTree
-from nas_gym.search_space import Architecture, Conv, Dropout, Pool, Residual
+from nas_gym.search_space import Architecture
 
 FINAL_EPOCHS_FACTOR = (
     3.0  # ``nas-gym evaluate --run``: the final training is this much longer than a search's
@@ -98,19 +98,6 @@ def tree_from_history(history: History) -> ReplayTree:
     return tree
 
 
-def _describe(layer) -> tuple[str, str]:
-    if isinstance(layer, Conv):
-        return "Convolution", f"Channel={layer.channels}; Kernel_size={layer.kernel}; Stride=1"
-    if isinstance(layer, Residual):
-        return "Residual", f"Channel={layer.channels}; Stride={layer.stride}"
-    if isinstance(layer, Pool):
-        kind = "Max pool" if layer.kind == "max" else "Average pool"
-        return kind, f"Kernel_size={layer.kernel}; Stride=2"
-    if isinstance(layer, Dropout):
-        return "Dropout", f"p={Dropout.P:g}"
-    raise TypeError(layer)
-
-
 def layer_table(arch: str, accuracy: float | None = None) -> Table:
     """The best architecture as the poster shows it: Layer / Type / Setting."""
     parsed = Architecture.parse(arch)
@@ -119,7 +106,7 @@ def layer_table(arch: str, accuracy: float | None = None) -> Table:
     for column in ("Layer", "Type", "Setting"):
         table.add_column(column)
     for i, layer in enumerate(parsed, start=1):
-        table.add_row(str(i), *_describe(layer))
+        table.add_row(str(i), *layer.describe())
     table.add_row(str(len(parsed) + 1), "Linear+Softmax", "-")
     return table
 
