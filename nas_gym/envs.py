@@ -11,7 +11,14 @@ from gymnasium import spaces
 
 from nas_gym.config import ChildConfig
 from nas_gym.evaluation import ArchEvaluator, EvalResult, Evaluator, ResultStore
-from nas_gym.search_space import DEFAULT_MAX_LAYERS, REWARD_MODES, Architecture, Vocabulary
+from nas_gym.search_space import (
+    DEFAULT_MAX_LAYERS,
+    REWARD_MODES,
+    Architecture,
+    Vocabulary,
+    check_reward_mode,
+    step_reward,
+)
 
 __all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASSurrogateEnv", "NASTabularEnv"]
 
@@ -39,8 +46,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         render_mode: str | None = None,
         vocabulary: Vocabulary | None = None,
     ) -> None:
-        if reward not in REWARD_MODES:
-            raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
+        check_reward_mode(reward)
         if isinstance(max_layers, bool) or not isinstance(max_layers, int) or max_layers < 1:
             raise ValueError(f"max_layers must be a positive int, got {max_layers!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -117,12 +123,8 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         elif index != vocab.head_action:  # reward="final" mid-episode: nothing is trained yet
             self._accuracy, self._num_params = 0.0, self.evaluator.num_params(self.arch)
 
-        if self.reward_mode == "prefix":
-            reward = self._accuracy
-        elif self.reward_mode == "improvement":
-            reward = 0.0 if index == vocab.head_action else self._accuracy - previous
-        else:
-            reward = self._accuracy if terminated else 0.0
+        head = index == vocab.head_action
+        reward = float(step_reward(self.reward_mode, self._accuracy, previous, head, terminated))
         self._mask = vocab.action_mask(self.arch, self.image_size)
         self._needs_reset = terminated
         self._closed = index == vocab.head_action

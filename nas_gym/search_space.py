@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -37,13 +37,38 @@ __all__ = [
     "Residual",
     "Step",
     "Vocabulary",
+    "check_reward_mode",
     "layer_from_token",
     "scaled_channels",
+    "step_reward",
 ]
 
 DEFAULT_MAX_LAYERS = 15
 HEAD = "HEAD"
 REWARD_MODES = ("prefix", "final", "improvement")
+
+
+def check_reward_mode(reward: str) -> str:
+    """``reward`` when it is one of :data:`REWARD_MODES`; else a ValueError that lists them."""
+    if reward not in REWARD_MODES:
+        raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
+    return reward
+
+
+def step_reward(reward: str, accuracy: Any, previous: Any, head: Any, terminated: Any) -> Any:
+    """The reward of a valid step under each mode, the one statement of them (elementwise on
+    arrays, for a vector env): ``"prefix"`` pays the accuracy of the architecture after the step
+    (HEAD: of the one it closes); ``"improvement"`` the change from the previous prefix's accuracy
+    (HEAD pays 0, so an episode's rewards sum to its final accuracy); ``"final"`` the accuracy when
+    the episode ends, 0 before. :meth:`Vocabulary.step` says which architecture a step evaluates.
+    A masked action pays 0 in every mode."""
+    if reward == "prefix":
+        return accuracy
+    if reward == "improvement":
+        return np.where(head, 0.0, np.subtract(accuracy, previous))
+    if reward == "final":
+        return np.where(terminated, accuracy, 0.0)
+    return check_reward_mode(reward)
 
 
 class ArchitectureSyntaxError(ValueError):

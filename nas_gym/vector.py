@@ -28,9 +28,10 @@ from gymnasium.vector.utils import batch_space
 from nas_gym.search_space import (
     DEFAULT_MAX_LAYERS,
     DEFAULT_VOCABULARY,
-    REWARD_MODES,
     Architecture,
     Vocabulary,
+    check_reward_mode,
+    step_reward,
 )
 from nas_gym.surrogate import _STAGES, SurrogateEvaluator, _layer_table, load_surrogate
 
@@ -64,8 +65,7 @@ class NASSurrogateVectorEnv(VectorEnv):
             )
         if render_mode is not None:
             raise ValueError("the surrogate's vector env does not render; render a single env instead")
-        if reward not in REWARD_MODES:
-            raise ValueError(f"reward must be one of {REWARD_MODES}, got {reward!r}")
+        check_reward_mode(reward)
         if isinstance(max_layers, bool) or not isinstance(max_layers, int) or not 1 <= max_layers <= 15:
             raise ValueError(f"max_layers must be an int in 1..15, got {max_layers!r}")
         self.num_envs = num_envs
@@ -181,11 +181,10 @@ class NASSurrogateVectorEnv(VectorEnv):
             mid = layer & ~terminated  # nothing trained yet: accuracy 0, the parameters of the prefix
             self._accuracy[mid] = 0.0
             self._num_params[mid] = self._features.num_params(np.flatnonzero(mid))
-            rewards[terminated & ~invalid] = self._accuracy[terminated & ~invalid]
-        elif self.reward_mode == "prefix":
-            rewards[head | layer] = self._accuracy[head | layer]
-        else:  # improvement: the change in accuracy; HEAD pays 0
-            rewards[layer] = self._accuracy[layer] - previous[layer]
+        valid = head | layer
+        rewards[valid] = step_reward(
+            self.reward_mode, self._accuracy[valid], previous[valid], head[valid], terminated[valid]
+        )
         self._needs_reset |= terminated
         info = self._info(invalid, seconds)
         return self._obs.copy(), rewards, terminated, np.zeros(n, dtype=bool), info

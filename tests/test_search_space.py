@@ -404,3 +404,26 @@ def test_any_well_formed_architecture_round_trips(layers):
 def test_search_space_imports_no_torch():
     code = "import sys, nas_gym, nas_gym.search_space; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_the_reward_modes_are_stated_once_for_single_and_vector_envs():
+    import numpy as np
+
+    from nas_gym.search_space import check_reward_mode, step_reward
+
+    # a layer to 0.6 from 0.5, then HEAD closing it
+    assert step_reward("prefix", 0.6, 0.5, False, False) == 0.6
+    assert step_reward("prefix", 0.6, 0.6, True, True) == 0.6
+    assert step_reward("improvement", 0.6, 0.5, False, False) == pytest.approx(0.1)
+    assert step_reward("improvement", 0.6, 0.6, True, True) == 0.0
+    assert step_reward("final", 0.0, 0.0, False, False) == 0.0
+    assert step_reward("final", 0.6, 0.0, True, True) == 0.6
+    # elementwise, as the vector env asks
+    got = step_reward(
+        "final", np.array([0.0, 0.7]), np.zeros(2), np.array([False, True]), np.array([False, True])
+    )
+    assert got.tolist() == [0.0, 0.7]
+    with pytest.raises(ValueError, match="reward must be one of"):
+        check_reward_mode("best")
+    with pytest.raises(ValueError, match="reward must be one of"):
+        step_reward("best", 0.5, 0.0, False, False)
