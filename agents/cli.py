@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -190,111 +189,32 @@ def _print_answer(env: Any, arch: Any, seed: int, env_id: str) -> None:
 DEFAULT_BUDGET = 80  # trainings; a few minutes with REINFORCE on NASFashionMini-v0 on 2 cores
 
 
-def _check_out_dir(out) -> None:
-    """Fail before anything is written when DIR cannot be used."""
-    existing = next((p for p in [out, *out.parents] if p.exists()), None)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out} is a file, not a folder")
-    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
-        raise CliError(f"--out {out} is not writable")
-
-
-def _check_backend(args: argparse.Namespace) -> None:
-    from agents.registry import SB3_AGENTS
-
-    if args.workers is not None and args.workers < 1:
-        raise CliError(f"--workers must be >= 1, got {args.workers}")
-    if args.agent in SB3_AGENTS and args.backend == "ray":
-        raise CliError(f"{args.agent} steps copies of the env in local processes: use --backend local")
-    if args.backend == "local" and args.ray_address is not None:
-        raise CliError("--ray-address needs --backend ray")
-
-
-def _make_pool(args: argparse.Namespace, kwargs: dict[str, Any], env: Any, store: Path) -> Any:
-    """The pool that trains an agent's batches in parallel: None for one local worker.
-    (``_check_backend`` has checked the options.)"""
-    from agents.registry import SB3_AGENTS
-    from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import RayPool, VectorPool
-
-    if args.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
-        return None
-    if args.backend == "local":
-        if (args.workers or 1) == 1:
-            return None
-        return VectorPool(args.env, {**kwargs, "store": str(store)}, args.workers)
-    evaluator = env.unwrapped.evaluator
-    if not isinstance(evaluator, Evaluator):
-        raise CliError(f"{args.env} trains nothing: it has no use for Ray")
-    gpus = args.gpus_per_child
-    if gpus is None:
-        gpus = 1 if evaluator.device_type == "cuda" else 0
-    try:
-        return RayPool(
-            evaluator,
-            address=args.ray_address,
-            workers=args.workers,
-            cpus_per_child=args.cpus_per_child,
-            gpus_per_child=gpus,
-        )
-    except ImportError as e:
-        raise CliError(str(e)) from e
-
-
 def cmd_search(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.common.budget import TrackedEnv
-    from agents.common.history import History
-    from agents.common.replay_tree import ReplayTree
-    from agents.common.runs import RunSpec, layer_table, tree_from_history, write_outputs
-    from agents.registry import AGENTS, run_agent
+    from agents.common.runs import layer_table
+    from agents.search import Search
 
-    if args.agent not in AGENTS:
-        raise CliError(f"unknown agent {args.agent!r}; known: {', '.join(AGENTS)}")
     if args.budget is None and args.budget_seconds is None:
         args.budget = DEFAULT_BUDGET
-    if args.budget is not None and args.budget <= 0:
-        raise CliError(f"--budget must be a positive number of trainings, got {args.budget}")
-    if args.budget_seconds is not None and not args.budget_seconds > 0:
-        raise CliError(f"--budget-seconds must be a positive number of seconds, got {args.budget_seconds}")
-    _check_backend(args)
-    overrides = _overrides(args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs)
-    kwargs = _env_kwargs(args.env, overrides)
-    if (args.workers or 1) > 1 or args.backend == "ray":
-        # the thread count is part of the store key on the CPU: the driver and every worker
-        # train (and look children up) with the same one
-        if "dataset" in kwargs and kwargs.get("threads") is None:
-            from nas_gym.workers import cpu_share
-
-            threads = max(1, int(args.cpus_per_child)) if args.backend == "ray" else cpu_share(args.workers)
-            overrides["threads"] = kwargs["threads"] = threads
-    out = args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}"
-    _check_out_dir(out)
-    spec = RunSpec(
+    search = Search(
         args.env,
         args.agent,
         args.seed,
-        {k: v for k, v in kwargs.items() if k != "data_dir"},
-        args.budget,
-        args.budget_seconds,
+        budget=args.budget,
+        budget_seconds=args.budget_seconds,
+        overrides=_overrides(args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs),
+        out=args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}",
+        workers=args.workers,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        cpus_per_child=args.cpus_per_child,
+        gpus_per_child=args.gpus_per_child,
     )
-    previous = RunSpec.load(out)
-    if previous is not None:
-        spec.check_same_search(previous, out)
-    elif out.exists() and (out / "history.jsonl").exists():
-        raise CliError(f"{out} holds a history but no run.json: not a search folder of this version")
-    # the env's own checks (bad sizes, bad data folder) before anything is written
-    env = _make_env(args.env, {**overrides, "store": None})
-    env.close()
-
-    out.mkdir(parents=True, exist_ok=True)
-    spec.save(out)
-    history = History.load(out / "history.jsonl")
-    env = _make_env(args.env, {**overrides, "store": str(out / "results.sqlite")})
-    pool = _make_pool(args, kwargs, env, out / "results.sqlite")
-    tracked = TrackedEnv(env, args.budget, history, pool=pool, budget_seconds=args.budget_seconds)
+    running = search.start()
+    out, history, tracked = search.out, running.history, running.tracked
+    assert out is not None
     console = Console()
     if len(history):
         console.print(
@@ -337,16 +257,10 @@ def cmd_search(args: argparse.Namespace) -> None:
                 writer.add_scalar("search/best_accuracy", best, row.training)
 
         tracked.listeners.append(on_row)
-        try:
-            result = run_agent(args.agent, tracked, args.seed, checkpoint=out, workers=args.workers or 1)
-        finally:
-            if pool is not None:
-                pool.close()
+        outcome = running.run()
     writer.close()
-    tree = result if isinstance(result, ReplayTree) else tree_from_history(history)
-    summary = write_outputs(
-        out, spec, history, tree, args.budget, spent=tracked.spent, budget_seconds=args.budget_seconds
-    )
+    summary, tree = outcome.summary, outcome.tree
+    assert summary is not None
     if summary["budget_left"] is not None and summary["budget_left"] > 0 and not tracked.exhausted:
         console.print(
             f"[yellow]note: the search ended with {summary['budget_left']} of its {args.budget} trainings "
@@ -365,7 +279,6 @@ def cmd_search(args: argparse.Namespace) -> None:
         f"{summary['trainings']} trainings; best {summary['best_arch']} at "
         f"{(summary['best_accuracy'] or 0):.2%}; outputs in {out}"
     )
-    env.close()
 
 
 def cmd_table_build(args: argparse.Namespace) -> None:

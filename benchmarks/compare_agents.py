@@ -126,25 +126,18 @@ def run_one(
     import torch
 
     torch.set_num_threads(1)
-    import gymnasium as gym
-
     import nas_gym  # noqa: F401  (registers the ids)
-    from agents.common.budget import TrackedEnv
-    from agents.registry import run_agent
+    from agents.search import Search
 
-    env = gym.make(env_id, **env_kwargs)
-    tracked = TrackedEnv(env, budget, budget_seconds=budget_seconds)
-    start = time.perf_counter()
     name, overrides = parse_agent(agent)
-    run_agent(name, tracked, seed, config=overrides)
-    wall = time.perf_counter() - start
-    rows = [r for r in tracked.history if r.new_training]
-    evaluator = env.unwrapped.evaluator  # type: ignore[attr-defined]
+    search = Search(env_id, name, seed, budget, budget_seconds, env_kwargs, agent_config=overrides)
+    outcome = search.start().run()
+    wall, evaluator = outcome.wall, outcome.evaluator
+    rows = [r for r in outcome.history if r.new_training]
     optimum = threshold = None
     if hasattr(evaluator, "table"):
         optimum, threshold = _table_targets(evaluator, seed)
-    env.close()
-    use = tracked.history.budget_use()
+    use = outcome.history.budget_use()
     return Run(
         agent,
         seed,
@@ -152,7 +145,7 @@ def run_one(
         [r.arch for r in rows],
         [r.accuracy for r in rows],
         wall,
-        len(tracked.history),
+        len(outcome.history),
         float(evaluator.train_seconds),
         optimum,
         threshold,

@@ -106,12 +106,8 @@ def pool(args: argparse.Namespace) -> int:
     """Regularized evolution at one budget, alone and with a pool of workers: wall time of each."""
     import tempfile
 
-    import gymnasium as gym
-
     import nas_gym  # noqa: F401
-    from agents.common.budget import TrackedEnv
-    from agents.registry import run_agent
-    from nas_gym.pool import VectorPool
+    from agents.search import Search
 
     overrides = {"device": args.device, "download": False}
     if args.epochs is not None:
@@ -119,23 +115,17 @@ def pool(args: argparse.Namespace) -> int:
     walls, histories = {}, {}
     for workers in (1, args.workers):
         with tempfile.TemporaryDirectory() as folder:
-            store = f"{folder}/results.sqlite"
-            env = gym.make(args.env, store=store, **overrides)
-            workers_pool = (
-                VectorPool(args.env, {**overrides, "store": store}, workers) if workers > 1 else None
-            )
-            try:
-                if workers_pool is not None:  # start-up (spawn, data, CUDA) is not timed
-                    workers_pool.train(["C32k3", "C64k3", "C32k1", "C64k1"][:workers], seed=12345)
-                tracked = TrackedEnv(env, args.budget, pool=workers_pool)
-                start = time.perf_counter()
-                run_agent(args.agent, tracked, args.seed)
-                walls[workers] = time.perf_counter() - start
-            finally:
-                if workers_pool is not None:
-                    workers_pool.close()
-            histories[workers] = [(r.arch, r.training) for r in tracked.history]
-            best = tracked.history.best()
+            search = Search(
+                args.env, args.agent, args.seed, args.budget, overrides=overrides,
+                store=f"{folder}/results.sqlite", workers=workers,
+            )  # fmt: skip
+            running = search.start()
+            if running.pool is not None:  # start-up (spawn, data, CUDA) is not timed
+                running.pool.train(["C32k3", "C64k3", "C32k1", "C64k1"][:workers], seed=12345)
+            outcome = running.run()
+            walls[workers] = outcome.wall
+            histories[workers] = [(r.arch, r.training) for r in outcome.history]
+            best = outcome.history.best()
             print(
                 f"  {args.agent} budget {args.budget}, workers {workers}: {walls[workers]:.1f} s, "
                 f"best {best.arch if best else '-'} {best.accuracy if best else 0:.4f}"

@@ -1,0 +1,251 @@
+"""One search, from its settings to its outputs: what ``nas-gym search``, ``compare_agents.py`` and
+the GPU check run.
+
+    search = Search("NASFashionMini-v0", "evolution", seed=0, budget=80, out=Path("runs/evo"))
+    running = search.start()  # checks everything, opens (or resumes) the run folder
+    running.tracked.listeners.append(print)  # each step's row, as it happens
+    outcome = running.run()  # the agent until the budget is spent; outputs written to out
+
+A search has a budget (trainings, train seconds or both), an env id with settings over the id's
+(``overrides``), an agent with settings over its defaults, and optionally a run folder (``out``):
+there the store, the history, ``run.json`` and the summary are kept, and the same search started
+again resumes. ``workers`` > 1 trains each batch an agent plans in parallel (a pool of env
+processes on this machine, or Ray tasks with ``backend="ray"``); on the CPU they all train with
+one thread count, as it is part of the store key.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Outcome", "Running", "Search", "SearchError"]
+
+BACKENDS = ("local", "ray")
+
+
+class SearchError(ValueError):
+    """Settings that cannot make a search (named in the message); nothing is written."""
+
+
+@dataclass
+class Search:
+    env_id: str
+    agent: str
+    seed: int = 0
+    budget: int | None = None  # trainings
+    budget_seconds: float | None = None  # train seconds
+    overrides: dict[str, Any] = field(default_factory=dict)  # env kwargs over the id's (None: the id's)
+    agent_config: dict[str, Any] | None = None  # the agent's settings over its defaults
+    out: Path | None = None  # the run folder (store, history, outputs); None: nothing kept
+    store: str | None = None  # without ``out``: a store file (a pool of processes needs one)
+    workers: int | None = None  # None: 1 locally, as many as the cluster's CPUs allow on Ray
+    backend: str = "local"
+    ray_address: str | None = None
+    cpus_per_child: float = 1
+    gpus_per_child: float | None = None  # None: 1 when the children train on CUDA
+
+    def check(self) -> None:
+        """Every setting that can be checked before anything is made."""
+        from agents.registry import AGENTS, SB3_AGENTS
+
+        if self.agent not in AGENTS:
+            raise SearchError(f"unknown agent {self.agent!r}; known: {', '.join(AGENTS)}")
+        if self.budget is None and self.budget_seconds is None:
+            raise SearchError("a search needs a budget: trainings, train seconds or both")
+        if self.budget is not None and self.budget <= 0:
+            raise SearchError(f"--budget must be a positive number of trainings, got {self.budget}")
+        if self.budget_seconds is not None and not self.budget_seconds > 0:
+            raise SearchError(
+                f"--budget-seconds must be a positive number of seconds, got {self.budget_seconds}"
+            )
+        if self.workers is not None and self.workers < 1:
+            raise SearchError(f"--workers must be >= 1, got {self.workers}")
+        if self.backend not in BACKENDS:
+            raise SearchError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.agent in SB3_AGENTS and self.backend == "ray":
+            raise SearchError(f"{self.agent} steps copies of the env in local processes: use --backend local")
+        if self.backend == "local" and self.ray_address is not None:
+            raise SearchError("--ray-address needs --backend ray")
+        if self.out is not None:
+            existing = next((p for p in [self.out, *self.out.parents] if p.exists()), None)
+            if self.out.exists() and not self.out.is_dir():
+                raise SearchError(f"--out {self.out} is a file, not a folder")
+            if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+                raise SearchError(f"--out {self.out} is not writable")
+
+    @property
+    def parallel(self) -> bool:
+        return (self.workers or 1) > 1 or self.backend == "ray"
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """The id's kwargs with the overrides; in parallel, the thread count every process uses."""
+        import gymnasium as gym
+
+        import nas_gym
+
+        if self.env_id not in gym.registry or not self.env_id.startswith("NAS"):
+            known = ", ".join(i for i in gym.registry if i in nas_gym.ENV_IDS or i.startswith("NAS"))
+            raise SearchError(f"unknown env id {self.env_id!r}; known: {known}")
+        # an override of None leaves the id's value (an option not given)
+        kwargs = {
+            **gym.spec(self.env_id).kwargs,
+            **{k: v for k, v in self.overrides.items() if v is not None},
+        }
+        if self.parallel and "dataset" in kwargs and kwargs.get("threads") is None:
+            # the thread count is part of the store key on the CPU: the driver and every worker
+            # train (and look children up) with the same one
+            from nas_gym.workers import cpu_share
+
+            ray = self.backend == "ray"
+            kwargs["threads"] = max(1, int(self.cpus_per_child)) if ray else cpu_share(self.workers)
+        return kwargs
+
+    def make_env(self, store: str | None) -> Any:
+        """The env of this search (its settings refused by name)."""
+        import gymnasium as gym
+
+        kwargs = self.env_kwargs()
+        if store is not None:
+            kwargs["store"] = store
+        try:
+            return gym.make(self.env_id, **kwargs)
+        except TypeError as e:  # a kwarg this env does not take (epochs on NASTabular-v0)
+            if "unexpected keyword argument" not in str(e):
+                raise
+            raise SearchError(f"{self.env_id} does not take that option: {e}") from e
+
+    def start(self) -> Running:
+        """Check the settings, make the env (and the pool), open or resume the run folder."""
+        from agents.common.budget import TrackedEnv
+        from agents.common.history import History
+        from agents.common.runs import RunSpec
+
+        self.check()
+        kwargs = self.env_kwargs()
+        spec = None
+        history = None
+        store = self.store
+        if self.out is not None:
+            spec = RunSpec(
+                self.env_id,
+                self.agent,
+                self.seed,
+                {k: v for k, v in kwargs.items() if k != "data_dir"},
+                self.budget,
+                self.budget_seconds,
+            )
+            previous = RunSpec.load(self.out)
+            if previous is not None:
+                spec.check_same_search(previous, self.out)
+            elif self.out.exists() and (self.out / "history.jsonl").exists():
+                raise SearchError(
+                    f"{self.out} holds a history but no run.json: not a search folder of this version"
+                )
+            self.make_env(None).close()  # the env's own checks (sizes, data folder) before writing
+            self.out.mkdir(parents=True, exist_ok=True)
+            spec.save(self.out)
+            history = History.load(self.out / "history.jsonl")
+            store = str(self.out / "results.sqlite")
+        env = self.make_env(store)
+        try:
+            pool = self._pool(env, kwargs, store)
+        except BaseException:
+            env.close()
+            raise
+        tracked = TrackedEnv(env, self.budget, history, pool=pool, budget_seconds=self.budget_seconds)
+        return Running(self, tracked, pool, spec)
+
+    def _pool(self, env: Any, kwargs: dict[str, Any], store: str | None) -> Any:
+        """What trains an agent's batches in parallel: None for one local worker."""
+        from agents.registry import SB3_AGENTS
+        from nas_gym.evaluation import Evaluator
+        from nas_gym.pool import RayPool, VectorPool
+
+        if self.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
+            return None
+        if self.backend == "local":
+            if (self.workers or 1) == 1:
+                return None
+            if store is None:
+                raise SearchError("a pool of worker processes shares a result store file: give a store")
+            return VectorPool(self.env_id, {**kwargs, "store": store}, int(self.workers or 1))
+        evaluator = env.unwrapped.evaluator
+        if not isinstance(evaluator, Evaluator):
+            raise SearchError(f"{self.env_id} trains nothing: it has no use for Ray")
+        gpus = self.gpus_per_child
+        if gpus is None:
+            gpus = 1 if evaluator.device_type == "cuda" else 0
+        try:
+            return RayPool(
+                evaluator,
+                address=self.ray_address,
+                workers=self.workers,
+                cpus_per_child=self.cpus_per_child,
+                gpus_per_child=gpus,
+            )
+        except ImportError as e:
+            raise SearchError(str(e)) from e
+
+
+@dataclass
+class Running:
+    """A started search: its env (``tracked``, with the history, the budget and the listeners),
+    its pool, and the run folder's description (``spec``; None without a folder)."""
+
+    search: Search
+    tracked: Any  # TrackedEnv
+    pool: Any
+    spec: Any  # RunSpec | None
+
+    @property
+    def history(self) -> Any:
+        return self.tracked.history
+
+    def run(self) -> Outcome:
+        """The agent until the budget is spent; then the outputs, where there is a run folder. The
+        pool and the env are closed after (the history and the evaluator stay readable)."""
+        from agents.common.replay_tree import ReplayTree
+        from agents.common.runs import tree_from_history, write_outputs
+        from agents.registry import run_agent
+
+        s = self.search
+        start = time.perf_counter()
+        try:
+            result = run_agent(
+                s.agent, self.tracked, s.seed, checkpoint=s.out, workers=s.workers or 1, config=s.agent_config
+            )
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+        wall = time.perf_counter() - start
+        tree = result if isinstance(result, ReplayTree) else tree_from_history(self.history)
+        summary = None
+        if s.out is not None:
+            summary = write_outputs(
+                s.out, self.spec, self.history, tree, s.budget, spent=self.tracked.spent,
+                budget_seconds=s.budget_seconds,
+            )  # fmt: skip
+        evaluator = self.tracked.unwrapped.evaluator
+        self.tracked.close()
+        return Outcome(self.tracked, tree, summary, wall, evaluator)
+
+
+@dataclass
+class Outcome:
+    """What a search leaves: its env (its ``history``, ``spent``, ``exhausted``...), the replay tree
+    (REINFORCE's own, else one made from the history), the summary written to the run folder (None
+    without one), the agent's wall seconds and the evaluator (its trainings and train seconds)."""
+
+    tracked: Any
+    tree: Any
+    summary: dict[str, Any] | None
+    wall: float
+    evaluator: Any
+
+    @property
+    def history(self) -> Any:
+        return self.tracked.history
