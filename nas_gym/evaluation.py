@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from nas_gym.child import ChildOutcome, ChildRequest, DataSpec
-from nas_gym.config import ChildConfig
+from nas_gym.config import DEFAULT_BUILDER, ChildConfig
 from nas_gym.search_space import Architecture
 from nas_gym.store import ResultStore, StoredResult, StoreError, may_retry
+from nas_gym.weights import WeightsCache
 
 __all__ = [
     "EVALUATOR_KWARGS",
@@ -149,7 +150,7 @@ class Evaluator:
         self._device: Any = None  # torch.device once resolved
         self._threads: int | None = config.threads  # fixed at the first use when None
         self._runner: Any = None  # LocalTrainer or ChildProcess, at the first training
-        self._weights_dir: Path | None = None
+        self._weights: WeightsCache | None = None
 
     def __repr__(self) -> str:
         return f"Evaluator({self.child!r}, store={self.store.path!r})"
@@ -231,37 +232,22 @@ class Evaluator:
     # -- prefix weight inheritance --------------------------------------------------------------
 
     @property
-    def weights_dir(self) -> Path:
-        """Where trained weights are kept for the children to inherit: next to a file store (so a
-        resumed search and the pool's workers find them), else a folder of this process's."""
-        if self._weights_dir is None:
-            if self.result_store.path is not None:
-                self._weights_dir = Path(str(self.result_store.path) + ".weights")
-            else:
-                import tempfile
+    def weights(self) -> WeightsCache:
+        """The trained weights inheriting children start from, next to the store."""
+        if self._weights is None:
+            self._weights = WeightsCache(self.store.path, self.child.weights_cache_mb)
+        return self._weights
 
-                self._weights_dir = Path(tempfile.mkdtemp(prefix="nas_gym_weights_"))
-            self._weights_dir.mkdir(parents=True, exist_ok=True)
-        return self._weights_dir
+    @property
+    def weights_dir(self) -> Path:
+        return self.weights.folder
 
     def weights_file(self, arch: Architecture | str, seed: int) -> Path:
-        import hashlib
-
-        name = hashlib.sha256(f"{self.dataset}|{self.config_key}|{arch}|{seed}".encode()).hexdigest()[:24]
-        return self.weights_dir / f"{name}.pt"
+        return self.weights.file(self.dataset, self.config_key, str(arch), int(seed))
 
     def prune_weights(self, keep: set[Path] | None = None) -> None:
         """Delete the oldest weight files beyond ``weights_cache_mb`` (never those in ``keep``)."""
-        keep = keep or set()
-        files = sorted(self.weights_dir.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
-        total, limit = 0, self.child.weights_cache_mb * 2**20
-        for f in files:
-            try:
-                total += f.stat().st_size
-                if total > limit and f not in keep:
-                    f.unlink()
-            except OSError:
-                pass  # another process pruned it first
+        self.weights.prune(keep)
 
     def _parent_weights(self, arch: Architecture, seed: int) -> Path | None:
         """The trained prefix's weights for ``arch`` (training the prefix first when they are
@@ -308,13 +294,15 @@ class Evaluator:
         return self._train(arch, int(seed), final=False, parent=parent_weights, find_parent=False)
 
     def num_params(self, arch: Architecture | str) -> int:
+        arch = Architecture.parse(arch) if isinstance(arch, str) else arch
+        if not arch.fits(self.image_size):
+            return 0
+        if self.child.model_builder == DEFAULT_BUILDER:  # counted by the layers, as it builds them
+            return arch.num_params(self.info.channels, self.info.num_classes, self.child.width)
         import torch
 
-        arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         from nas_gym.models import count_parameters
 
-        if not arch.fits(self.image_size):  # type: ignore[arg-type]
-            return 0
         with torch.random.fork_rng(devices=[]):  # building draws from the RNG: leave the caller's alone
             return count_parameters(self._make_model(arch))
 

@@ -26,6 +26,7 @@ STEPS = {
     "nas_gym.samples": 3,
     "nas_gym.surrogate": 3,
     "nas_gym.pool": 3,
+    "nas_gym.weights": 3,
     "nas_gym.envs": 4,
     "nas_gym.vector": 4,
     "nas_gym.registration": 4,
