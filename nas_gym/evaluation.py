@@ -23,7 +23,6 @@ from nas_gym.store import ResultStore, StoredResult, StoreError, may_retry
 from nas_gym.weights import WeightsCache
 
 __all__ = [
-    "EVALUATOR_KWARGS",
     "ArchEvaluator",
     "EvalResult",
     "Evaluator",
@@ -460,7 +459,3 @@ class Evaluator:
             stored.test_accuracy,
             attempts,
         )
-
-
-# the settings that say how a child trains (ChildConfig's): what an env passes on to its evaluator
-EVALUATOR_KWARGS = ChildConfig.names()
