@@ -297,6 +297,9 @@ class NASEnv(NASEnvBase):
     | ``retry_failed`` | train again children stored as ``out_of_memory``, ``crashed``, ``hung`` or ``error`` (a retry counts as a training) |
     | ``inherit`` | prefix weight inheritance (below); ``False``: every child from scratch, as the poster |
     | ``inherit_epochs`` | epochs of a child that inherits its prefix's weights (its first layer trains ``epochs``) |
+    | ``split_seed`` | seed of the train / validation split (0) |
+    | ``model_builder`` | ``"module:function"`` building a child (default ``nas_gym.models:build_model``); part of the store key when not the default |
+    | ``weights_cache_mb`` | disk kept for the trained weights inheriting children start from (512) |
 
     Each registered id fixes its budget as a ``ChildConfig`` (``nas_gym.ENV_IDS[id]``; its
     settings are ``gym.spec(id).kwargs``); any of them can be overridden in ``gym.make``. All but
