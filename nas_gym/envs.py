@@ -134,13 +134,6 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         """Allowed next actions (sb3-contrib's MaskablePPO calls this)."""
         return self._mask.copy()
 
-    def evaluate_share(self, archs: list[str], seed: int, workers: int, tag: str = "") -> list[str]:
-        """Train this worker's share of ``archs`` with seed ``seed`` (:func:`nas_gym.pool.train_share`):
-        what a pool of envs runs through ``VectorEnv.call("evaluate_share", archs, seed, n, tag)``."""
-        from nas_gym.pool import train_share
-
-        return train_share(self.evaluator, archs, seed, workers, tag)
-
     def set_ledger_tag(self, tag: str) -> None:
         """Write this env's trainings to the store's ledger under ``tag`` (a search's id), as a
         copy of a searched env in another process must."""

@@ -4,8 +4,8 @@ Searches and table / sample building alike train through here:
 
 - :func:`train_jobs`: a list of (architecture, seed) jobs in spawned worker processes (tables,
   surrogate samples).
-- :func:`train_share`: one vector-env worker's share of a batch, claimed in the shared store
-  (what :class:`VectorPool` runs in each worker through the env's ``evaluate_share``).
+- :func:`train_share`: one worker's share of a batch, claimed in the shared store (what
+  :class:`VectorPool` runs in each of its workers).
 - :class:`VectorPool` / :class:`RayPool`: the pools a search's ``TrackedEnv.prefetch`` hands the
   architectures it is about to step.
 
@@ -21,9 +21,9 @@ as before, each step answered by the store. The history (architectures, accuraci
 indices) is the one a single process would write, so a search gives the same result whatever the
 number of workers (on the CPU, with a fixed ``threads``).
 
-- :class:`VectorPool`: N worker processes on this machine, through Gymnasium's ``AsyncVectorEnv``
-  (``gym.make_vec(..., vectorization_mode="async")``), sharing the store file. A GPU per worker
-  (round-robin) and the CPU cores shared out come with the env (:mod:`nas_gym.workers`).
+- :class:`VectorPool`: N worker processes on this machine, each with its own evaluator, sharing
+  the store file; a GPU per worker (round-robin) and the CPU cores shared out
+  (:mod:`nas_gym.workers`).
 - :class:`RayPool`: children as Ray tasks asking for ``num_cpus`` / ``num_gpus``, on a local Ray or
   an existing cluster; the results come back to the driver, which writes its own store. A task whose
   worker dies is retried once by Ray, then recorded as a failed child (status ``error``).
@@ -50,9 +50,14 @@ __all__ = [
 
 
 class VectorPool:
-    """``workers`` envs of ``env_id`` in worker processes (spawned by default), one store file."""
+    """``workers`` processes on this machine (spawned by default), each with the evaluator of one
+    env of ``env_id``, sharing one store file. A worker takes GPU ``index % GPUs`` where there are
+    several (unless ``device`` is set) and its share of the CPU cores for torch (unless ``threads``
+    is set): what a vector env's worker would (:mod:`nas_gym.workers`)."""
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], workers: int, context: str | None = "spawn"):
+        import multiprocessing
+
         import gymnasium as gym
 
         if workers < 1:
@@ -60,19 +65,58 @@ class VectorPool:
         if env_kwargs.get("store") is None:
             raise ValueError("a pool of worker processes shares a result store file: give store=PATH")
         self.workers = workers
-        vector_kwargs = {"context": context} if context is not None else {}
-        self.env: Any = gym.make_vec(
-            env_id, num_envs=workers, vectorization_mode="async", vector_kwargs=vector_kwargs, **env_kwargs
+        kwargs = {**gym.spec(env_id).kwargs, **env_kwargs}
+        self._context = multiprocessing.get_context(context)
+        self._next = self._context.Value("i", 0)  # each worker takes the next index
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=self._context,
+            initializer=_init_pool_worker,
+            initargs=(env_id, kwargs, workers, self._next),
         )
 
     def train(self, archs: Sequence[str], seed: int, tag: str = "") -> None:
         """Train every architecture of ``archs`` not in the store yet, ``workers`` at a time; each
         training goes to the store's ledger under ``tag``."""
         if archs:
-            self.env.call("evaluate_share", [str(a) for a in archs], int(seed), self.workers, tag)
+            archs = [str(a) for a in archs]
+            shares = [self._executor.submit(_pool_share, archs, int(seed), tag) for _ in range(self.workers)]
+            for share in shares:
+                share.result()  # a worker's error is raised here
 
     def close(self) -> None:
-        self.env.close()
+        self._executor.shutdown(wait=True)
+
+
+_pool_evaluator: Any = None  # a VectorPool worker's evaluator
+
+
+def _init_pool_worker(env_id: str, kwargs: dict[str, Any], workers: int, counter: Any) -> None:
+    global _pool_evaluator
+    import multiprocessing.util
+
+    import gymnasium as gym
+
+    from nas_gym.workers import cpu_share, round_robin_device
+
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    if gym.spec(env_id).entry_point == "nas_gym.envs:NASEnv":
+        config = ChildConfig.from_kwargs(kwargs)
+        if config.device is None:
+            config = config.replace(device=round_robin_device(index))
+        if config.threads is None:
+            config = config.replace(threads=cpu_share(workers))
+        _pool_evaluator = Evaluator(config, store=kwargs["store"])
+    else:  # a table or a surrogate: the env's own evaluator
+        _pool_evaluator = gym.make(env_id, **kwargs).unwrapped.evaluator  # type: ignore[attr-defined]
+    # closed when the worker ends (the store's file, an isolated child's process)
+    multiprocessing.util.Finalize(None, _pool_evaluator.close, exitpriority=10)
+
+
+def _pool_share(archs: list[str], seed: int, tag: str) -> list[str]:
+    return train_share(_pool_evaluator, archs, seed, 1, tag)
 
 
 # -- Ray ----------------------------------------------------------------------------------------
@@ -260,7 +304,7 @@ class RayPool:
         pass  # Ray stays up for the process (ray.shutdown() ends a local one)
 
 
-# -- a vector-env worker's share ----------------------------------------------------------------
+# -- a worker's share ---------------------------------------------------------------------------
 
 
 def train_share(
