@@ -86,3 +86,23 @@ def test_the_shared_machinery_never_imports_an_algorithm(path: Path) -> None:
             f"{path.name} imports {name}"
         )
         assert name not in ("agents.registry", "agents.cli", "agents.search"), f"{path.name} imports {name}"
+
+
+def test_the_table_and_the_surrogate_run_without_torch_or_the_builders() -> None:
+    """Making and stepping the table and surrogate envs (single and vector) imports no torch, no
+    pool, no model builder or trainer, no sample builder and no LightGBM."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium as gym, nas_gym\n"
+        "for i in ('NASTabular-v0', 'NASSurrogate-v1'):\n"
+        "    e = gym.make(i); e.reset(seed=0); e.step(1); e.step(int(e.action_space.n) - 1)\n"
+        "v = gym.make_vec('NASSurrogate-v1', num_envs=2); v.reset(seed=0); v.step([1, 1])\n"
+        "heavy = ('torch', 'nas_gym.pool', 'nas_gym.samples', 'nas_gym.models', 'nas_gym.training.trainer', 'lightgbm')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
