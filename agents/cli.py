@@ -21,19 +21,6 @@ class CliError(ValueError):
     """A user error: printed as one line, exit status 2."""
 
 
-def _env_kwargs(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    import gymnasium as gym
-
-    import nas_gym
-
-    if env_id not in gym.registry or not env_id.startswith("NAS"):
-        known = ", ".join(i for i in gym.registry if i in nas_gym.ENV_IDS or i.startswith("NAS"))
-        raise CliError(f"unknown env id {env_id!r}; known: {known}")
-    kwargs = dict(gym.spec(env_id).kwargs)
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    return kwargs
-
-
 def _check_trains_children(env_id: str, what: str) -> None:
     """``what`` (a table, samples) is made of real trainings: refuse an env that reads or predicts
     its rewards, naming the envs that train."""
@@ -47,17 +34,9 @@ def _check_trains_children(env_id: str, what: str) -> None:
 
 
 def _make_env(env_id: str, overrides: dict[str, Any]):
-    import gymnasium as gym
+    from agents.search import env_kwargs, make_env
 
-    kwargs = _env_kwargs(env_id, overrides)
-    try:
-        return gym.make(env_id, **kwargs)
-    except ValueError as e:
-        raise CliError(str(e)) from e
-    except TypeError as e:  # a kwarg this env does not take (--epochs on NASTabular-v0)
-        if "unexpected keyword argument" not in str(e):
-            raise
-        raise CliError(f"{env_id} does not take that option: {e}") from e
+    return make_env(env_id, env_kwargs(env_id, overrides))
 
 
 _PYTHON_CONSTANTS: dict[str, Any] = {"True": True, "False": False, "None": None}
@@ -292,10 +271,11 @@ def cmd_table_build(args: argparse.Namespace) -> None:
         TimeRemainingColumn,
     )
 
+    from agents.search import env_kwargs
     from nas_gym.tabular import Space, build_table
 
     _check_trains_children(args.env, "a table")
-    kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
+    kwargs = env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
     from nas_gym.config import ChildConfig
 
     space = Space.parse(args.space)
@@ -342,11 +322,12 @@ def cmd_samples_build(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from agents.search import env_kwargs
     from nas_gym.config import ChildConfig
     from nas_gym.samples import build_samples
 
     _check_trains_children(args.env, "a samples file")
-    kwargs = _env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
+    kwargs = env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
     if args.n < 0 or args.workers < 1 or args.second_seed_every < 1:
         raise CliError("--n must be >= 0, --workers and --second-seed-every >= 1")
     if args.out.is_dir():

@@ -31,6 +31,31 @@ class SearchError(ValueError):
     """Settings that cannot make a search (named in the message); nothing is written."""
 
 
+def env_kwargs(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The kwargs of the registered NAS env ``env_id`` with ``overrides`` on top (an override of
+    None leaves the id's value: an option not given)."""
+    import gymnasium as gym
+
+    import nas_gym
+
+    if env_id not in gym.registry or not env_id.startswith("NAS"):
+        known = ", ".join(i for i in gym.registry if i in nas_gym.ENV_IDS or i.startswith("NAS"))
+        raise SearchError(f"unknown env id {env_id!r}; known: {known}")
+    return {**gym.spec(env_id).kwargs, **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def make_env(env_id: str, kwargs: dict[str, Any]) -> Any:
+    """``gym.make(env_id, **kwargs)``, a kwarg the env does not take refused by name."""
+    import gymnasium as gym
+
+    try:
+        return gym.make(env_id, **kwargs)
+    except TypeError as e:  # a kwarg this env does not take (epochs on NASTabular-v0)
+        if "unexpected keyword argument" not in str(e):
+            raise
+        raise SearchError(f"{env_id} does not take that option: {e}") from e
+
+
 @dataclass
 class Search:
     env_id: str
@@ -83,18 +108,7 @@ class Search:
 
     def env_kwargs(self) -> dict[str, Any]:
         """The id's kwargs with the overrides; in parallel, the thread count every process uses."""
-        import gymnasium as gym
-
-        import nas_gym
-
-        if self.env_id not in gym.registry or not self.env_id.startswith("NAS"):
-            known = ", ".join(i for i in gym.registry if i in nas_gym.ENV_IDS or i.startswith("NAS"))
-            raise SearchError(f"unknown env id {self.env_id!r}; known: {known}")
-        # an override of None leaves the id's value (an option not given)
-        kwargs = {
-            **gym.spec(self.env_id).kwargs,
-            **{k: v for k, v in self.overrides.items() if v is not None},
-        }
+        kwargs = env_kwargs(self.env_id, self.overrides)
         if self.parallel and "dataset" in kwargs and kwargs.get("threads") is None:
             # the thread count is part of the store key on the CPU: the driver and every worker
             # train (and look children up) with the same one
@@ -106,17 +120,10 @@ class Search:
 
     def make_env(self, store: str | None) -> Any:
         """The env of this search (its settings refused by name)."""
-        import gymnasium as gym
-
         kwargs = self.env_kwargs()
         if store is not None:
             kwargs["store"] = store
-        try:
-            return gym.make(self.env_id, **kwargs)
-        except TypeError as e:  # a kwarg this env does not take (epochs on NASTabular-v0)
-            if "unexpected keyword argument" not in str(e):
-                raise
-            raise SearchError(f"{self.env_id} does not take that option: {e}") from e
+        return make_env(self.env_id, kwargs)
 
     def start(self) -> Running:
         """Check the settings, make the env (and the pool), open or resume the run folder."""
