@@ -272,7 +272,8 @@ def cmd_table_build(args: argparse.Namespace) -> None:
     )
 
     from agents.search import env_kwargs
-    from nas_gym.tabular import Space, build_table
+    from nas_gym.build.table import build_table
+    from nas_gym.tabular import Space
 
     _check_trains_children(args.env, "a table")
     kwargs = env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))
@@ -323,8 +324,8 @@ def cmd_samples_build(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from agents.search import env_kwargs
+    from nas_gym.build.samples import build_samples
     from nas_gym.config import ChildConfig
-    from nas_gym.samples import build_samples
 
     _check_trains_children(args.env, "a samples file")
     kwargs = env_kwargs(args.env, _overrides(args.set, device=args.device, data_dir=args.data_dir))

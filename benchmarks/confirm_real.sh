@@ -24,7 +24,7 @@ final() {  # agent, seed, then evaluate's arguments
   for s in 0 1 2; do final reinforce_uct "$s" --run "$dir/reinforce_uct-s$s"; done
   python - <<'EOF' > "$dir/evolution_best.txt"
 import json
-from nas_gym.samples import SampleSet
+from nas_gym.build.samples import SampleSet
 import nas_gym, pathlib
 path = pathlib.Path(nas_gym.__file__).parent / "data" / "surrogate" / "fashion_mini_samples.json"
 rows = SampleSet.load(path).samples

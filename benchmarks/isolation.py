@@ -24,9 +24,9 @@ def main(argv: Sequence[str] | None = None) -> float:
     import gymnasium as gym
 
     import nas_gym  # noqa: F401
+    from nas_gym.build.samples import sample_architectures
     from nas_gym.config import ChildConfig
     from nas_gym.evaluation import Evaluator
-    from nas_gym.samples import sample_architectures
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--env", default="NASFashionMini-v0")

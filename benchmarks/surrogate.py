@@ -42,9 +42,9 @@ def _taus(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
-    from nas_gym.samples import SampleSet
+    from nas_gym.build.samples import SampleSet
+    from nas_gym.build.surrogate import fit_surrogate
     from nas_gym.search_space import Architecture
-    from nas_gym.surrogate import fit_surrogate
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--samples", action="append", required=True, help="a samples file (repeatable: merged)")
@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
 def _write(args, samples, by_arch: dict, cross_validation: dict) -> None:
     """Fit on every architecture, write ``--out``, and print how its noise compares with the seeds'."""
-    from nas_gym.surrogate import fit_surrogate
+    from nas_gym.build.surrogate import fit_surrogate
 
     final, arrays = fit_surrogate(samples, **_fit_args(args, args.model))
     final.meta["cross_validation"] = cross_validation
@@ -170,7 +170,8 @@ def _write(args, samples, by_arch: dict, cross_validation: dict) -> None:
 def _noise_table(model, by_arch: dict) -> None:
     """The seed spread of the two-seed architectures, measured and drawn by ``noise=True`` (each
     architecture's two seeds), overall, in the measured top decile and by accuracy band."""
-    from nas_gym.surrogate import SurrogateEvaluator, first_two_seeds
+    from nas_gym.build.surrogate import first_two_seeds
+    from nas_gym.surrogate import SurrogateEvaluator
 
     noisy = SurrogateEvaluator(model, noise=True)
     rows = []  # mean measured, measured diff, drawn diff
@@ -259,7 +260,7 @@ def _fit_args(args, model: str) -> dict:
 def _predict(
     samples, names: list[str], plan: list[np.ndarray], args, which: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    from nas_gym.surrogate import fit_surrogate
+    from nas_gym.build.surrogate import fit_surrogate
 
     predicted = np.full(len(names), np.nan)
     seconds = np.full(len(names), np.nan)

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> float:
     from agents.common.budget import TrackedEnv
     from agents.common.edits import neighbours
     from agents.registry import run_agent
-    from nas_gym.samples import SampleSet, sample_architectures
+    from nas_gym.build.samples import SampleSet, sample_architectures
     from nas_gym.search_space import Architecture, Vocabulary
     from nas_gym.surrogate import SHIPPED_SURROGATE
 

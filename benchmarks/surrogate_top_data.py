@@ -81,7 +81,7 @@ def _one_edit_apart(a: str, b: str) -> bool:
 
 
 def plan(args: argparse.Namespace) -> dict:
-    from nas_gym.samples import SampleSet
+    from nas_gym.build.samples import SampleSet
     from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
 
     shipped = SampleSet.load(args.samples)
@@ -128,9 +128,9 @@ def plan(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
 
     import nas_gym  # noqa: F401  registers the ids
+    from nas_gym.build.samples import Sample, SampleSet
     from nas_gym.evaluation import Evaluator
     from nas_gym.pool import train_jobs
-    from nas_gym.samples import Sample, SampleSet
     from nas_gym.store import ResultStore
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

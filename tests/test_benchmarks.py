@@ -193,7 +193,7 @@ def test_isolation_benchmark_trains_the_same_children_both_ways() -> None:
 
 
 def test_surrogate_benchmark_ranks_held_out_architectures(tmp_path: Path) -> None:
-    from nas_gym.samples import SampleSet
+    from nas_gym.build.samples import SampleSet
     from nas_gym.tabular import load_table
 
     samples = tmp_path / "samples.json"
@@ -214,7 +214,7 @@ def test_surrogate_benchmark_ranks_held_out_architectures(tmp_path: Path) -> Non
 def test_surrogate_validation_grouped_and_leave_one_searcher_out() -> None:
     """The three hold-outs side by side on the shipped samples: random and grouped predict every
     architecture, leave-one-searcher-out exactly those the searches reached."""
-    from nas_gym.samples import SampleSet
+    from nas_gym.build.samples import SampleSet
 
     shipped = (
         Path(__file__).resolve().parents[1] / "nas_gym" / "data" / "surrogate" / "fashion_mini_samples.json"

@@ -492,7 +492,7 @@ def test_samples_build_trains_resumes_and_takes_in_a_search(tmp_path, capsys):
     """``nas-gym samples build``: N sampled architectures (every k-th with a second seed) trained
     into its store, a search folder's children added as trajectories, and a larger N trains only
     the new ones (the first N stay the same)."""
-    from nas_gym.samples import SampleSet
+    from nas_gym.build.samples import SampleSet
 
     threads = ["--set", "threads=1"]
     run = tmp_path / "run"

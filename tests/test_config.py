@@ -42,7 +42,7 @@ def test_the_keys_on_record_cover_every_registered_id() -> None:
 
 
 def test_the_shipped_table_and_samples_are_filed_under_the_mini_env_key() -> None:
-    from nas_gym.samples import SampleSet
+    from nas_gym.build.samples import SampleSet
     from nas_gym.tabular import load_table
 
     key = json.loads(ChildConfig.from_kwargs(gym.spec("NASFashionMini-v0").kwargs).key("cpu", 1))

@@ -195,7 +195,7 @@ def test_subsampled_projection_equals_a_strided_1x1_convolution() -> None:
 def test_a_layer_counts_the_parameters_the_builder_gives_it():
     # each layer knows its parameters (nas_gym.search_space), so the table and the surrogate count
     # them without torch: the count must be what the builder builds, at every width
-    from nas_gym.samples import sample_architectures
+    from nas_gym.build.samples import sample_architectures
     from nas_gym.search_space import Architecture
 
     archs = sample_architectures(40, np.random.default_rng(3), 28)

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 import nas_gym  # noqa: F401
-from nas_gym.samples import SampleSet, sample_architectures
+from nas_gym.build.samples import SampleSet, sample_architectures
+from nas_gym.build.surrogate import fit_surrogate, trees_from_lightgbm
 from nas_gym.search_space import Architecture
 from nas_gym.surrogate import (
     SHIPPED_SURROGATE,
     SHIPPED_SURROGATES,
     Surrogate,
     features,
-    fit_surrogate,
     load_surrogate,
 )
 from nas_gym.tabular import load_table
@@ -179,14 +179,13 @@ def test_a_search_on_the_shipped_surrogate_finds_no_accuracy_above_the_measured_
 
 def test_trees_exported_to_arrays_predict_what_lightgbm_predicts() -> None:
     lightgbm = pytest.importorskip("lightgbm")
-    from nas_gym.surrogate import _Trees
 
     archs = sample_architectures(400, np.random.default_rng(3), 14)
     x = np.stack([features(a, 14) for a in archs]).astype(np.float64)
     y = x[:, :24].sum(axis=1) * 0.1 + np.sin(x[:, -1] * 5)  # any target with splits to learn
     params = {"objective": "regression", "verbose": -1, "num_threads": 1, "max_depth": 6, "seed": 0}
     booster = lightgbm.train(params, lightgbm.Dataset(x[:300], y[:300]), num_boost_round=50)
-    trees = _Trees.from_lightgbm(booster)
+    trees = trees_from_lightgbm(booster)
     assert trees.depth <= 6
     assert np.allclose(trees(x[300:]), booster.predict(x[300:]), rtol=0, atol=1e-12)
 
@@ -219,8 +218,8 @@ def test_malformed_trees_are_refused() -> None:
 
 
 def test_the_seed_spread_leaves_out_repeated_seeds_and_depends_on_accuracy() -> None:
-    from nas_gym.samples import Sample
-    from nas_gym.surrogate import _noise_curve, seed_pairs
+    from nas_gym.build.samples import Sample
+    from nas_gym.build.surrogate import _noise_curve, seed_pairs
 
     def row(arch: str, seed: int, accuracy: float) -> Sample:
         return Sample(arch, seed, accuracy, 1.0, 10, "ok", "random")

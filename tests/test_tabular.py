@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nas_gym
+from nas_gym.build.table import build_table
 from nas_gym.config import ChildConfig
 from nas_gym.registration import ENV_IDS
 from nas_gym.search_space import ArchitectureSyntaxError, OutOfSpaceError
@@ -22,7 +23,6 @@ from nas_gym.tabular import (
     Table,
     TableError,
     TableEvaluator,
-    build_table,
     load_table,
 )
 

@@ -1,0 +1,98 @@
+"""Building a table (:mod:`nas_gym.tabular`): every architecture of a space trained for real.
+
+Imports no torch at import time; the workers that train import it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+
+from nas_gym.config import ChildConfig
+from nas_gym.store import StoredResult
+from nas_gym.tabular import Space, Table, TableEntry, TableError
+
+__all__ = ["build_table"]
+
+
+def build_table(
+    config: ChildConfig,
+    space: Space,
+    seeds: Sequence[int],
+    out: str | os.PathLike[str],
+    store: str | os.PathLike[str],
+    env_id: str,
+    workers: int = 1,
+    threads: int | None = None,
+    command: str = "",
+    on_result: Callable[[int, int, str, int, float], None] | None = None,
+) -> Table:
+    """Train every (architecture, seed) of ``space`` missing from ``store``, then write the table.
+
+    ``workers`` processes (spawned) train at once, each with ``threads`` torch threads (default:
+    the cores shared out). ``on_result(done, total, arch, seed, accuracy)`` reports progress.
+    Stopping and running again resumes: what is in the store is not trained again.
+    """
+    from nas_gym.evaluation import Evaluator
+    from nas_gym.pool import train_jobs
+
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
+    from nas_gym.workers import default_threads
+
+    threads = threads or config.threads or default_threads(workers)
+    # the thread count is in the store key on the CPU: the workers' count, here too
+    config = config.replace(threads=threads)
+    evaluator = Evaluator(config, store=str(store))  # opens the store; loads no data
+    image_size = int(evaluator.image_size)  # type: ignore[arg-type]
+    archs = space.architectures(image_size)
+    jobs = [(str(a), s) for s in seeds for a in archs]
+    started = time.time()
+    trained = train_jobs(config, store, jobs, workers, threads, on_result=on_result)
+    rows: dict[str, list[StoredResult]] = {}
+    for arch, seed in jobs:
+        stored = evaluator.lookup(arch, seed)
+        if stored is None:
+            raise TableError(f"{arch} (seed {seed}) is missing from {store} after the build")
+        rows.setdefault(arch, []).append(stored)
+    import torch
+
+    entries = {
+        arch: TableEntry(
+            arch,
+            found[0].num_params,
+            tuple(r.accuracy for r in found),
+            tuple(round(r.train_seconds, 3) for r in found),
+            tuple(r.status for r in found),
+        )
+        for arch, found in rows.items()
+    }
+    table = Table(
+        env_id=env_id,
+        dataset=evaluator.dataset,
+        budget=json.loads(evaluator.config_key),
+        image_size=image_size,
+        space=space,
+        seeds=seeds,
+        entries=entries,
+        build={
+            "command": command,
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "wall_seconds_last_invocation": round(time.time() - started, 1),
+            "trained_in_last_invocation": trained,
+            "train_seconds_total": round(sum(sum(e.train_seconds) for e in entries.values()), 1),
+            "workers": workers,
+            "torch_threads_per_worker": threads,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        },
+    )
+    table.save(out)
+    return table
