@@ -170,7 +170,7 @@ class Search:
         """What trains an agent's batches in parallel: None for one local worker."""
         from agents.registry import SB3_AGENTS
         from nas_gym.evaluation import Evaluator
-        from nas_gym.pool import RayPool, VectorPool
+        from nas_gym.parallel import LocalPool, RayPool
 
         if self.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
             return None
@@ -179,7 +179,7 @@ class Search:
                 return None
             if store is None:
                 raise SearchError("a pool of worker processes shares a result store file: give a store")
-            return VectorPool(self.env_id, {**kwargs, "store": store}, int(self.workers or 1))
+            return LocalPool(self.env_id, {**kwargs, "store": store}, int(self.workers or 1))
         evaluator = env.unwrapped.evaluator
         if not isinstance(evaluator, Evaluator):
             raise SearchError(f"{self.env_id} trains nothing: it has no use for Ray")

@@ -4,19 +4,19 @@
     python benchmarks/scaling.py --env NASFashionMNIST-v0 --device cuda --workers 1,2,4,8
     python benchmarks/scaling.py --backend ray [--nodes 1,2] [--children 12]
 
-Each setting is an ``nas_gym.pool.VectorPool``: a Gymnasium async vector env of N spawned
-workers (``gym.make_vec(..., vectorization_mode="async")``) sharing one result store, as
+Each setting is an ``nas_gym.parallel.LocalPool``: N spawned worker processes, each with its
+own evaluator, sharing one result store, as
 ``nas-gym search --workers N`` uses it. Every setting trains the same list of distinct children
 (random architectures of 2 to 4 layers drawn with a fixed seed from the default vocabulary, or
-from the layers of ``--space``, e.g. the shipped table's small ones), each
-worker taking every N-th. Before the clock starts, each worker trains one warm-up child (process
-start, data loading and CUDA initialisation are not counted). On the CPU each worker gets its share
+from the layers of ``--space``, e.g. the shipped table's small ones), each worker claiming the
+next one free. Before the clock starts, each worker trains one warm-up child (process start, data
+loading and CUDA initialisation are not counted). On the CPU each worker gets its share
 of the cores (torch threads = cores // N; 1 worker uses them all); on one GPU all workers share it.
 
 The last line is ``speedup_best_vs_1: X.XX``: the best setting's children per minute over the
 single-worker setting measured in the same run.
 
-``--backend ray``: the same children through ``nas_gym.pool.RayPool`` on a
+``--backend ray``: the same children through ``nas_gym.parallel.RayPool`` on a
 ``ray.cluster_utils.Cluster`` of a CPU-less head and N simulated worker nodes of 1 CPU each (all on
 this machine, so they share its cores), 1 torch thread per child, after one warm-up child per node.
 First the local pool with 1 worker on the same children, the baseline: the last lines are
@@ -58,11 +58,11 @@ def sample_children(count: int, image_size: int, seed: int, space: str | None = 
 def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> tuple[float, list[str]]:
     """Seconds for ``workers`` pool workers to train ``children`` (fresh store), and the statuses."""
     from nas_gym.evaluation import ResultStore
-    from nas_gym.pool import VectorPool
+    from nas_gym.parallel import LocalPool
 
     with tempfile.TemporaryDirectory() as folder:
         store = os.path.join(folder, "results.sqlite")
-        pool = VectorPool(env_id, {**overrides, "store": store}, workers)
+        pool = LocalPool(env_id, {**overrides, "store": store}, workers)
         try:
             warm = sample_children(workers, int(gym_image_size(env_id)), seed=12345)
             pool.train(warm, seed=12345)  # one each: data on the device, CUDA init, autotune
@@ -83,7 +83,7 @@ def measure_ray(env_id: str, overrides: dict, children: list[str], nodes: int) -
     from ray.cluster_utils import Cluster
 
     from nas_gym.evaluation import ResultStore
-    from nas_gym.pool import RayPool
+    from nas_gym.parallel import RayPool
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     for _ in range(nodes):

@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import nas_gym  # noqa: F401  registers the ids
     from nas_gym.build.samples import Sample, SampleSet
     from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import train_jobs
+    from nas_gym.parallel import train_jobs
     from nas_gym.store import ResultStore
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

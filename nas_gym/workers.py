@@ -4,7 +4,7 @@ Gymnasium's ``AsyncVectorEnv`` (``gym.make_vec(..., vectorization_mode="async")`
 process per env and names it ``Worker<AsyncVectorEnv>-{index}``. An env made in such a process
 with ``device=None`` takes GPU ``index % device_count`` (round-robin), and with ``threads=None``
 takes its share of the CPU cores for torch (cores // number of workers) instead of every core
-each. Outside a vector worker nothing is changed. A :class:`nas_gym.pool.VectorPool` places its
+each. Outside a vector worker nothing is changed. A :class:`nas_gym.parallel.LocalPool` places its
 workers the same way, by their index in the pool. Standard library only at import time.
 """
 

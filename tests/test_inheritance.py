@@ -111,7 +111,7 @@ def test_a_remote_worker_trains_one_child_from_the_weights_it_is_sent() -> None:
     import platform
 
     from nas_gym.config import ChildConfig
-    from nas_gym.pool import train_child
+    from nas_gym.parallel import train_child
 
     kwargs = ChildConfig(**KWARGS, inherit=True, inherit_epochs=0.25)
     parent = train_child(kwargs, "C32k3-MP2", 0, 1)

@@ -24,7 +24,7 @@ STEPS = {
     "nas_gym.evaluation": 3,
     "nas_gym.tabular": 3,
     "nas_gym.surrogate": 3,
-    "nas_gym.pool": 3,
+    "nas_gym.parallel": 3,
     "nas_gym.weights": 3,
     "nas_gym.envs": 4,
     "nas_gym.vector": 4,
@@ -103,7 +103,7 @@ def test_the_table_and_the_surrogate_run_without_torch_or_the_builders() -> None
         "for i in ('NASTabular-v0', 'NASSurrogate-v1'):\n"
         "    e = gym.make(i); e.reset(seed=0); e.step(1); e.step(int(e.action_space.n) - 1)\n"
         "v = gym.make_vec('NASSurrogate-v1', num_envs=2); v.reset(seed=0); v.step([1, 1])\n"
-        "heavy = ('torch', 'nas_gym.pool', 'nas_gym.build', 'nas_gym.models', 'nas_gym.training.trainer', 'lightgbm')\n"
+        "heavy = ('torch', 'nas_gym.parallel', 'nas_gym.build', 'nas_gym.models', 'nas_gym.training.trainer', 'lightgbm')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run(

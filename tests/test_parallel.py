@@ -14,7 +14,7 @@ from conftest import TINY_BUDGET
 from agents.common.budget import TrackedEnv
 from agents.registry import run_agent
 from nas_gym.evaluation import ResultStore
-from nas_gym.pool import VectorPool
+from nas_gym.parallel import LocalPool
 from nas_gym.workers import cpu_share
 
 ENV_ID = "NASFashionMini-v0"
@@ -79,13 +79,13 @@ def test_workers_share_the_cores_by_default(tmp_path):
 
 def test_a_pool_needs_a_store_file():
     with pytest.raises(ValueError, match="store"):
-        VectorPool(ENV_ID, dict(KWARGS), workers=2)
+        LocalPool(ENV_ID, dict(KWARGS), workers=2)
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     store = tmp_path_factory.mktemp("pool") / "results.sqlite"
-    pool = VectorPool(ENV_ID, {**KWARGS, "store": str(store)}, workers=2)
+    pool = LocalPool(ENV_ID, {**KWARGS, "store": str(store)}, workers=2)
     yield pool, store
     pool.close()
 
@@ -148,7 +148,7 @@ def local_ray():
 
 
 def _ray_search(tmp_path, seed, budget, train_fn=None):
-    from nas_gym.pool import RayPool
+    from nas_gym.parallel import RayPool
 
     env = gym.make(ENV_ID, store=str(tmp_path / "results.sqlite"), **KWARGS)
     evaluator = env.unwrapped.evaluator
@@ -181,7 +181,7 @@ def test_a_ray_worker_killed_mid_training_is_retried_then_recorded(tmp_path, loc
     def killer(kwargs, arch, seed, threads, parent=None, _always=always, _once=once, _marker=str(marker)):
         import os as _os
 
-        from nas_gym.pool import train_child
+        from nas_gym.parallel import train_child
 
         if arch == _always:
             _os._exit(1)  # the worker process dies mid-training, every time

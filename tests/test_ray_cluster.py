@@ -22,7 +22,7 @@ from conftest import cli_sets
 
 from agents.common.budget import TrackedEnv
 from agents.registry import run_agent
-from nas_gym.pool import RayPool
+from nas_gym.parallel import RayPool
 
 ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402

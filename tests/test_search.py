@@ -64,4 +64,4 @@ def test_the_command_line_and_the_benchmarks_run_searches_through_the_runner(pat
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     assert "agents.search" in imported
-    assert not {"TrackedEnv", "run_agent", "VectorPool", "RayPool"} & called, path
+    assert not {"TrackedEnv", "run_agent", "LocalPool", "RayPool"} & called, path

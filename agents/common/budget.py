@@ -91,7 +91,7 @@ class TrackedEnv(gym.Wrapper):
         self.episode = 0
         self.replay_mismatches = 0
         self.listeners: list[Callable[[HistoryRow], None]] = []  # called with each new row
-        # a pool (nas_gym.pool) trains prefetched architectures in parallel into the store; each
+        # a pool (nas_gym.parallel) trains prefetched architectures in parallel into the store; each
         # is pending until a step first reaches it, which records it as that step's training
         self.pool = pool
         if tag is None:

@@ -160,7 +160,7 @@ def build_samples(
     Stopping and running again resumes; ``n`` may grow between invocations (same ``seed``: the
     first architectures stay the same)."""
     from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import train_jobs
+    from nas_gym.parallel import train_jobs
 
     if n < 0 or second_seed_every < 1:
         raise ValueError("n must be >= 0 and second_seed_every >= 1")

@@ -37,7 +37,7 @@ def build_table(
     Stopping and running again resumes: what is in the store is not trained again.
     """
     from nas_gym.evaluation import Evaluator
-    from nas_gym.pool import train_jobs
+    from nas_gym.parallel import train_jobs
 
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")

@@ -4,9 +4,7 @@ Searches and table / sample building alike train through here:
 
 - :func:`train_jobs`: a list of (architecture, seed) jobs in spawned worker processes (tables,
   surrogate samples).
-- :func:`train_share`: one worker's share of a batch, claimed in the shared store (what
-  :class:`VectorPool` runs in each of its workers).
-- :class:`VectorPool` / :class:`RayPool`: the pools a search's ``TrackedEnv.prefetch`` hands the
+- :class:`LocalPool` / :class:`RayPool`: the pools a search's ``TrackedEnv.prefetch`` hands the
   architectures it is about to step.
 
 Every training is written by the evaluator that owns the store it goes to: the worker's own
@@ -21,7 +19,7 @@ as before, each step answered by the store. The history (architectures, accuraci
 indices) is the one a single process would write, so a search gives the same result whatever the
 number of workers (on the CPU, with a fixed ``threads``).
 
-- :class:`VectorPool`: N worker processes on this machine, each with its own evaluator, sharing
+- :class:`LocalPool`: N worker processes on this machine, each with its own evaluator, sharing
   the store file; a GPU per worker (round-robin) and the CPU cores shared out
   (:mod:`nas_gym.workers`).
 - :class:`RayPool`: children as Ray tasks asking for ``num_cpus`` / ``num_gpus``, on a local Ray or
@@ -37,23 +35,22 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from nas_gym.config import ChildConfig
-from nas_gym.evaluation import ArchEvaluator, Evaluator
+from nas_gym.evaluation import Evaluator
 from nas_gym.store import ResultStore
 
 __all__ = [
     "RayPool",
-    "VectorPool",
+    "LocalPool",
     "train_child",
     "train_jobs",
-    "train_share",
 ]
 
 
-class VectorPool:
+class LocalPool:
     """``workers`` processes on this machine (spawned by default), each with the evaluator of one
     env of ``env_id``, sharing one store file. A worker takes GPU ``index % GPUs`` where there are
     several (unless ``device`` is set) and its share of the CPU cores for torch (unless ``threads``
-    is set): what a vector env's worker would (:mod:`nas_gym.workers`)."""
+    is set), as :mod:`nas_gym.workers` places any worker."""
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any], workers: int, context: str | None = "spawn"):
         import multiprocessing
@@ -88,7 +85,7 @@ class VectorPool:
         self._executor.shutdown(wait=True)
 
 
-_pool_evaluator: Any = None  # a VectorPool worker's evaluator
+_pool_evaluator: Any = None  # a LocalPool worker's evaluator
 
 
 def _init_pool_worker(env_id: str, kwargs: dict[str, Any], workers: int, counter: Any) -> None:
@@ -116,7 +113,18 @@ def _init_pool_worker(env_id: str, kwargs: dict[str, Any], workers: int, counter
 
 
 def _pool_share(archs: list[str], seed: int, tag: str) -> list[str]:
-    return train_share(_pool_evaluator, archs, seed, 1, tag)
+    """A worker's share of a batch: it walks the whole list and trains what it claims first in the
+    shared store, so the work is shared out as workers become free; results and their ledger lines
+    (under ``tag``, the search's id) go to the store, where the env that drives the search finds
+    them. Returns the statuses of what it trained."""
+    evaluator = _pool_evaluator
+    evaluator.ledger_tag = tag
+    statuses = []
+    for arch in archs:  # claim one, train it, then claim the next: the free worker takes it
+        if evaluator.lookup(arch, seed) is not None or not evaluator.claim(arch, seed):
+            continue
+        statuses.append(evaluator.evaluate(arch, seed).status)
+    return statuses
 
 
 # -- Ray ----------------------------------------------------------------------------------------
@@ -302,34 +310,6 @@ class RayPool:
 
     def close(self) -> None:
         pass  # Ray stays up for the process (ray.shutdown() ends a local one)
-
-
-# -- a worker's share ---------------------------------------------------------------------------
-
-
-def train_share(
-    evaluator: ArchEvaluator, archs: Sequence[str], seed: int, workers: int, tag: str = ""
-) -> list[str]:
-    """Train this worker's share of ``archs`` (seed ``seed``) and return the statuses.
-
-    Every worker walks the whole list and trains what it claims first in the shared store, so the
-    work is shared out as workers become free; results and their ledger lines (under ``tag``, the
-    search's id) go to the store, where the env that drives the search finds them. An evaluator
-    whose store is not a file the workers share takes every ``workers``-th architecture from its
-    index in the vector env instead.
-    """
-    from nas_gym.workers import worker_index
-
-    store = evaluator.result_store
-    shared = store is not None and store.path is not None
-    evaluator.ledger_tag = tag
-    mine = list(archs) if shared else list(archs)[(worker_index() or 0) :: workers]
-    statuses = []
-    for arch in mine:  # claim one, train it, then claim the next: the free worker takes it
-        if shared and (evaluator.lookup(arch, int(seed)) is not None or not evaluator.claim(arch, int(seed))):
-            continue
-        statuses.append(evaluator.evaluate(arch, int(seed)).status)
-    return statuses
 
 
 # -- jobs in spawned processes (tables, samples) ------------------------------------------------
