@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.common.budget import TrackedEnv
+from agents.common.draws import EpisodeShape, random_architecture
 from agents.common.edits import mutate
-from agents.common.sampling import EpisodeShape, random_architecture
+from agents.common.tracked_env import TrackedEnv
 from nas_gym.search_space import Architecture
 
 __all__ = ["EvolutionConfig", "mutate", "run"]

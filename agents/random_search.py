@@ -8,7 +8,7 @@ Episode length: with the default config HEAD is one more uniform choice among th
 actions (about 1 in 24), so most episodes run to ``max_layers`` (15 by default: the chance to
 reach it is (23/24)^14, about 55%). ``head_probability`` or ``max_length`` make episodes shorter.
 
-Section order (as in every agent file): config, run. The draws: :mod:`agents.common.sampling`.
+Section order (as in every agent file): config, run. The draws: :mod:`agents.common.draws`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.common.budget import TrackedEnv
-from agents.common.sampling import EpisodeShape, plan_episode, prefixes_of
+from agents.common.draws import EpisodeShape, plan_episode, prefixes_of
+from agents.common.tracked_env import TrackedEnv
 
 __all__ = ["RandomSearchConfig", "run"]
 
@@ -30,7 +30,7 @@ __all__ = ["RandomSearchConfig", "run"]
 @dataclass
 class RandomSearchConfig(EpisodeShape):
     """Random search's settings; ``head_probability`` and ``max_length`` (from
-    :class:`~agents.common.sampling.EpisodeShape`) shape its episodes."""
+    :class:`~agents.common.draws.EpisodeShape`) shape its episodes."""
 
     batch_episodes: int = 8
     """Episodes drawn at once; their prefixes are trained at once where the env has a pool. The

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agents.common.budget import BudgetExhausted, TrackedEnv
+from agents.common.tracked_env import BudgetExhausted, TrackedEnv
 
 if TYPE_CHECKING:
     from agents.common.replay_tree import ReplayTree

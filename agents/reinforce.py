@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from agents.common.budget import BudgetExhausted, TrackedEnv
 from agents.common.replay_tree import ReplayTree
+from agents.common.tracked_env import BudgetExhausted, TrackedEnv
 from nas_gym.search_space import Architecture, Vocabulary
 
 __all__ = ["Controller", "ReinforceConfig", "run"]

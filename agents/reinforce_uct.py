@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.common.budget import BudgetExhausted, TrackedEnv
 from agents.common.replay_tree import ReplayTree
+from agents.common.tracked_env import BudgetExhausted, TrackedEnv
 from agents.reinforce import Controller, _masked
 from nas_gym.search_space import Architecture
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-from agents.common.budget import TrackedEnv
 from agents.common.sb3 import learn_to_budget, vec_env
+from agents.common.tracked_env import TrackedEnv
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm

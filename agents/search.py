@@ -127,9 +127,9 @@ class Search:
 
     def start(self) -> Running:
         """Check the settings, make the env (and the pool), open or resume the run folder."""
-        from agents.common.budget import TrackedEnv
         from agents.common.history import History
         from agents.common.runs import RunSpec
+        from agents.common.tracked_env import TrackedEnv
 
         self.check()
         kwargs = self.env_kwargs()

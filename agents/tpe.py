@@ -19,7 +19,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from agents.common.budget import TrackedEnv
+from agents.common.tracked_env import TrackedEnv
 from nas_gym.search_space import Architecture
 
 __all__ = ["TPEConfig", "run"]

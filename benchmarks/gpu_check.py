@@ -26,7 +26,7 @@ POSTER_BEST = "R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3"
 def info(args: argparse.Namespace) -> int:
     import torch
 
-    from nas_gym.training.data import load_dataset
+    from nas_gym.training.datasets import load_dataset
     from nas_gym.training.trainer import resolve_device
 
     device = resolve_device(args.device)

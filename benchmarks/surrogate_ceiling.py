@@ -36,8 +36,8 @@ def main(argv: Sequence[str] | None = None) -> float:
     import numpy as np
 
     import nas_gym  # noqa: F401
-    from agents.common.budget import TrackedEnv
     from agents.common.edits import neighbours
+    from agents.common.tracked_env import TrackedEnv
     from agents.registry import run_agent
     from nas_gym.build.samples import SampleSet, sample_architectures
     from nas_gym.search_space import Architecture, Vocabulary

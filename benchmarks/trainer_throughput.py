@@ -51,7 +51,7 @@ from torchvision import transforms
 from nas_gym.models import build_model, count_parameters
 from nas_gym.registration import ENV_IDS
 from nas_gym.search_space import Architecture
-from nas_gym.training.data import load_dataset, resize_images, split_train_val
+from nas_gym.training.datasets import load_dataset, resize_images, split_train_val
 from nas_gym.training.trainer import (
     DeviceData,
     TrainConfig,

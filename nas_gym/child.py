@@ -100,7 +100,7 @@ class LocalTrainer:
 
     def load(self) -> Any:
         if self._data is None:
-            from nas_gym.training.data import DATASETS, load_dataset, resize_images, split_train_val
+            from nas_gym.training.datasets import DATASETS, load_dataset, resize_images, split_train_val
             from nas_gym.training.trainer import DeviceData
 
             s = self.spec
@@ -121,7 +121,7 @@ class LocalTrainer:
         import torch
 
         from nas_gym.search_space import Architecture
-        from nas_gym.training.data import resize_images
+        from nas_gym.training.datasets import resize_images
         from nas_gym.training.trainer import evaluate_accuracy, train
 
         data = self.load()

@@ -73,7 +73,7 @@ class ChildConfig:
     weights_cache_mb: float = 512.0  # disk kept for trained weights, next to the store
 
     def __post_init__(self) -> None:
-        from nas_gym.training.data import DATASETS  # numpy only
+        from nas_gym.training.datasets import DATASETS  # numpy only
 
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
@@ -134,7 +134,7 @@ class ChildConfig:
 
     @property
     def dataset_info(self) -> Any:
-        from nas_gym.training.data import DATASETS
+        from nas_gym.training.datasets import DATASETS
 
         return DATASETS[self.dataset]
 

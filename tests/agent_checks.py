@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from agents.common.budget import TrackedEnv
+from agents.common.tracked_env import TrackedEnv
 from nas_gym.search_space import Architecture, Vocabulary
 
 

@@ -18,9 +18,9 @@ from conftest import TINY_BUDGET
 
 import nas_gym  # noqa: F401  (registers the env ids)
 from agents import evolution, random_search
-from agents.common.budget import TrackedEnv
+from agents.common.draws import EpisodeShape, random_architecture
 from agents.common.history import History
-from agents.common.sampling import EpisodeShape, random_architecture
+from agents.common.tracked_env import TrackedEnv
 from agents.registry import AGENTS, run_agent
 from nas_gym.search_space import Architecture, Vocabulary
 

@@ -58,7 +58,7 @@ def test_trainer_throughput_cifar_path_imported(data_root: Path, capsys: pytest.
 @pytest.mark.slow
 def test_gpu_check_dry_run(tmp_path: Path) -> None:
     """The GPU check's code paths at a tiny budget on the CPU (needs the full Fashion-MNIST locally)."""
-    from nas_gym.training.data import DatasetError, load_dataset
+    from nas_gym.training.datasets import DatasetError, load_dataset
 
     try:
         load_dataset("fashion_mnist", download=False)
@@ -237,7 +237,7 @@ def test_surrogate_ceiling_finds_at_least_what_a_search_found(tmp_path: Path) ->
     inside the surrogate's bound on what the data supports."""
     import gymnasium as gym
 
-    from agents.common.budget import TrackedEnv
+    from agents.common.tracked_env import TrackedEnv
     from agents.registry import run_agent
     from nas_gym.surrogate import load_surrogate
 

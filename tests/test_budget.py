@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import nas_gym  # noqa: F401  (registers the env ids)
-from agents.common.budget import BudgetExhausted, TrackedEnv
 from agents.common.history import History, HistoryRow
+from agents.common.tracked_env import BudgetExhausted, TrackedEnv
 from agents.registry import run_agent
 from nas_gym.tabular import load_table
 

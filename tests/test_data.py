@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import FASHION_SYSTEM_DIR, write_cifar_like, write_idx, write_mnist_like
 
-from nas_gym.training.data import (
+from nas_gym.training.datasets import (
     DatasetError,
     ImageData,
     load_dataset,

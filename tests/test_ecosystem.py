@@ -107,7 +107,7 @@ def test_record_video_over_episodes_of_the_table(tmp_path):
 def test_sb3_agents_run_their_policy_on_one_thread_and_restore_torch():
     import torch
 
-    from agents.common.budget import TrackedEnv
+    from agents.common.tracked_env import TrackedEnv
     from agents.registry import run_agent
     from agents.sb3_agents import PPOConfig
 

@@ -139,7 +139,7 @@ def test_evolution_with_inheritance_never_trains_past_its_budget() -> None:
     trains (it used to overshoot: 58-69 trainings for a budget of 56); the search ends there."""
     import gymnasium as gym
 
-    from agents.common.budget import TrackedEnv
+    from agents.common.tracked_env import TrackedEnv
     from agents.registry import run_agent
 
     env = gym.make("NASFashionMini-v0", store=None, **{**KWARGS, "inherit": True, "inherit_epochs": 0.25})

@@ -15,7 +15,7 @@ STEPS = {
     "nas_gym.drawing": 0,
     "nas_gym.models": 1,
     "nas_gym.training": 2,
-    "nas_gym.training.data": 2,
+    "nas_gym.training.datasets": 2,
     "nas_gym.training.trainer": 2,
     "nas_gym.workers": 2,
     "nas_gym.config": 2,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from conftest import TINY_BUDGET
 
-from agents.common.budget import TrackedEnv
+from agents.common.tracked_env import TrackedEnv
 from agents.registry import run_agent
 from nas_gym.evaluation import ResultStore
 from nas_gym.parallel import LocalPool

@@ -20,7 +20,7 @@ import gymnasium as gym
 import pytest
 from conftest import cli_sets
 
-from agents.common.budget import TrackedEnv
+from agents.common.tracked_env import TrackedEnv
 from agents.registry import run_agent
 from nas_gym.parallel import RayPool
 

@@ -11,8 +11,8 @@ import torch
 from synthetic import function_env, layer_quality, optimum_of_layer_quality
 
 from agents import random_search, reinforce
-from agents.common.budget import TrackedEnv
 from agents.common.replay_tree import ReplayTree
+from agents.common.tracked_env import TrackedEnv
 from agents.reinforce import Controller, returns
 
 
@@ -89,7 +89,7 @@ def test_replayed_architectures_come_from_the_tree() -> None:
 
 
 def _trainings_to_optimum(agent, seed: int, budget: int) -> int:
-    from agents.common.budget import BudgetExhausted
+    from agents.common.tracked_env import BudgetExhausted
 
     env = TrackedEnv(function_env(layer_quality, max_layers=3), budget)
     optimum = optimum_of_layer_quality()
@@ -123,7 +123,7 @@ def test_reinforce_spends_its_whole_budget_on_the_shipped_table():
     import gymnasium as gym
 
     import nas_gym  # noqa: F401
-    from agents.common.budget import TrackedEnv
+    from agents.common.tracked_env import TrackedEnv
     from agents.registry import run_agent
 
     for seed in (1, 4):

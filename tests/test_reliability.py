@@ -20,8 +20,8 @@ import pytest
 from conftest import TINY_BUDGET
 
 import nas_gym  # noqa: F401  (registers the envs)
-from agents.common.budget import TrackedEnv
 from agents.common.history import History, HistoryRow
+from agents.common.tracked_env import TrackedEnv
 from nas_gym.envs import NASEnvBase
 from nas_gym.evaluation import Evaluator, ResultStore, StoredResult
 from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture

@@ -17,7 +17,7 @@ from agent_checks import InvalidActionLog, assert_budget_kept, trace
 
 import nas_gym  # noqa: F401  (registers the env ids)
 from agents import sb3_agents
-from agents.common.budget import TrackedEnv
+from agents.common.tracked_env import TrackedEnv
 from agents.registry import SB3_AGENTS, check_config, run_agent
 from nas_gym.store import ResultStore
 from nas_gym.tabular import TableEvaluator, load_table

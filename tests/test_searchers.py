@@ -14,8 +14,8 @@ from synthetic import function_env, layer_quality, optimum_of_layer_quality
 
 import nas_gym  # noqa: F401  (registers the env ids)
 from agents import bananas, local_search, random_search
-from agents.common.budget import BudgetExhausted, TrackedEnv
 from agents.common.edits import mutate, neighbours
+from agents.common.tracked_env import BudgetExhausted, TrackedEnv
 from agents.registry import run_agent
 from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
 
@@ -110,7 +110,7 @@ def test_local_search_full_neighbourhood_picks_its_best():
 
 def test_bananas_predictor_learns_a_ranking():
     rng = np.random.default_rng(0)
-    from agents.common.sampling import random_architecture
+    from agents.common.draws import random_architecture
 
     archs = [random_architecture(DEFAULT_VOCABULARY, 14, rng) for _ in range(120)]
     y = np.array([layer_quality(a) for a in archs])

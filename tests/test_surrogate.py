@@ -139,7 +139,7 @@ def test_noise_is_per_seed_and_reproducible(surrogate_file: Path) -> None:
 
 
 def test_agents_run_on_the_surrogate_env_unchanged(surrogate_file: Path) -> None:
-    from agents.common.budget import TrackedEnv
+    from agents.common.tracked_env import TrackedEnv
     from agents.registry import run_agent
 
     for agent in ("random", "evolution", "reinforce"):
@@ -167,7 +167,7 @@ def test_predictions_never_leave_the_measured_range(surrogate_file: Path) -> Non
 
 @pytest.mark.parametrize("version", sorted(SHIPPED_SURROGATES))
 def test_a_search_on_the_shipped_surrogate_finds_no_accuracy_above_the_measured_best(version: str) -> None:
-    from agents.common.budget import TrackedEnv
+    from agents.common.tracked_env import TrackedEnv
     from agents.registry import run_agent
 
     model = load_surrogate(version)

@@ -3,7 +3,7 @@
 Steps answered by the result store are free, so the number of steps a budget buys is unknown in
 advance: ``total_timesteps`` is only a cap, and the ``StopWhenExhausted`` callback ends ``learn``
 after the step that spends the last training. ``TrackedEnv.step`` raises
-:class:`~agents.common.budget.BudgetExhausted` if a step would still train past the budget (it
+:class:`~agents.common.tracked_env.BudgetExhausted` if a step would still train past the budget (it
 cannot once the callback stops the run, but it is what guarantees the budget whatever SB3 does);
 :func:`learn_to_budget` catches it and ends cleanly. With ``n_envs`` > 1 the copies of the env run
 in a ``SubprocVecEnv`` and are counted against the one budget (:func:`vec_env`).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agents.common.budget import BudgetExhausted, TrackedEnv
+from agents.common.tracked_env import BudgetExhausted, TrackedEnv
 
 if TYPE_CHECKING:
     from stable_baselines3.common.base_class import BaseAlgorithm

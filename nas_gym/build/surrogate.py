@@ -37,7 +37,7 @@ def fit_surrogate(
     if not 0.0 <= blend <= 1.0:
         raise ValueError(f"blend is the trees' weight, in [0, 1]; got {blend!r}")
 
-    from nas_gym.training.data import DATASETS
+    from nas_gym.training.datasets import DATASETS
 
     info = DATASETS[samples.dataset]
     in_channels, num_classes = info.channels, info.num_classes

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas_gym.training.data import _IDX_FILES, _read_idx_folder, mini_dir
+from nas_gym.training.datasets import _IDX_FILES, _read_idx_folder, mini_dir
 
 TRAIN_PER_CLASS = 1000
 TEST_PER_CLASS = 200
