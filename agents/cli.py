@@ -83,7 +83,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         args.env = run_env
         args.seed = run_seed if args.seed is None else args.seed
         spec = RunSpec.load(args.run)
-        if spec is not None:  # the run's own budget, trained longer: the final training
+        if spec is not None:  # the run's own configuration, trained longer: the final training
             base = dict(spec.env_kwargs)
             base["epochs"] = FINAL_EPOCHS_FACTOR * float(base.get("epochs", 1.0))
             # from scratch, whatever the search did: that is what the best architecture is judged on
@@ -197,7 +197,7 @@ def cmd_search(args: argparse.Namespace) -> None:
     console = Console()
     if len(history):
         console.print(
-            f"resuming {out}: {history.trainings} trainings done, replaying {len(history)} steps from the store"
+            f"resuming {out}: {history.trainings} trainings done, stepping through its {len(history)} recorded steps from the store"
         )
 
     from torch.utils.tensorboard import SummaryWriter
@@ -245,8 +245,10 @@ def cmd_search(args: argparse.Namespace) -> None:
             f"[yellow]note: the search ended with {summary['budget_left']} of its {args.budget} trainings "
             "unspent: the agent stopped finding architectures that are not in the store"
         )
-    if tracked.replay_mismatches:
-        console.print(f"[yellow]note: the replay left the recorded path {tracked.replay_mismatches} time(s)")
+    if tracked.resume_mismatches:
+        console.print(
+            f"[yellow]note: the resumed search left the recorded path {tracked.resume_mismatches} time(s)"
+        )
     console.print(tree.to_rich(max_depth=4, top_k=3))
     if summary["best_arch"]:
         console.print(layer_table(summary["best_arch"], summary["best_accuracy"]))
@@ -386,8 +388,8 @@ def cmd_table_show(args: argparse.Namespace) -> None:
         f"[bold]{args.file}[/]: {len(table)} architectures x {len(table.seeds)} seeds "
         f"({size / 1024:.0f} KiB) of {table.env_id}, space {table.space}"
     )
-    budget = ", ".join(f"{k}={v}" for k, v in sorted(table.budget.items()))
-    console.print(f"budget: {budget}")
+    config = ", ".join(f"{k}={v}" for k, v in sorted(table.config.items()))
+    console.print(f"configuration: {config}")
     if table.build:
         console.print("built: " + ", ".join(f"{k}={v}" for k, v in table.build.items()))
     arch, best = table.optimum()
@@ -432,7 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
         "text", nargs="?", help="architecture, e.g. R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3"
     )
     ev.add_argument(
-        "--env", default=None, help="env id whose data and budget to use (default NASFashionMini-v0)"
+        "--env",
+        default=None,
+        help="env id whose data and child configuration to use (default NASFashionMini-v0)",
     )
     ev.add_argument(
         "--run", type=Path, default=None, help="a finished search folder: evaluate its best architecture"
@@ -500,7 +504,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tsub = ta.add_subparsers(dest="table_command", required=True)
     tb = tsub.add_parser("build", help="train every architecture of a space for K seeds; resumable")
-    tb.add_argument("--env", default="NASFashionMini-v0", help="env id whose data and budget to use")
+    tb.add_argument(
+        "--env", default="NASFashionMini-v0", help="env id whose data and child configuration to use"
+    )
     tb.add_argument("--space", default=None, required=True, help="TOKENS:DEPTH, e.g. C32k3,C64k3,MP2,DR:3")
     tb.add_argument("--seeds", type=int, default=2, help="training seeds 0..K-1 (default 2)")
     tb.add_argument("--out", type=Path, required=True, help="the table file to write (JSON)")
@@ -518,7 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     sa = sub.add_parser("samples", help="train architectures sampled across the full space (surrogate data)")
     ssub = sa.add_subparsers(dest="samples_command", required=True)
     sb = ssub.add_parser("build", help="train N sampled architectures (depth uniform in 1..15); resumable")
-    sb.add_argument("--env", default="NASFashionMini-v0", help="env id whose data and budget to use")
+    sb.add_argument(
+        "--env", default="NASFashionMini-v0", help="env id whose data and child configuration to use"
+    )
     sb.add_argument("--n", type=int, required=True, help="architectures to sample (seed 0 each)")
     sb.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
     sb.add_argument(

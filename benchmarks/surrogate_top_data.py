@@ -18,7 +18,7 @@ read the plan and go on where they stopped:
   (planned after the neighbours, so the plan grows by these).
 
 Jobs are interleaved by rank (the best architecture's jobs first), so a build stopped early is
-still spread over the top. Everything trains at ``NASFashionMini-v0``'s budget with 1 torch
+still spread over the top. Everything trains at ``NASFashionMini-v0``'s configuration with 1 torch
 thread (the shipped samples' configuration, checked) into ``OUT/store.sqlite``; after every chunk
 of ``--chunk`` trainings every row the plan asked for, and every child of the ``--run`` search
 folders, is exported to ``OUT/samples.json`` (the samples format, sources as above). A job already
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluator = Evaluator(child, store=str(store_file))
     config = evaluator.config_key
     shipped = SampleSet.load(args.samples)
-    if json.loads(config) != shipped.budget:
+    if json.loads(config) != shipped.config:
         raise SystemExit(f"{ENV_ID}'s training configuration differs from the samples': {config}")
     previous = (
         {(s.arch, s.seed): s for s in SampleSet.load(export_file).samples} if export_file.exists() else {}

@@ -3,7 +3,7 @@
 :class:`ChildConfig` is validated once, when it is made; :meth:`ChildConfig.key` is the store key
 (the only one: every stored training is filed under it), and :meth:`ChildConfig.from_kwargs` is
 the one place where ``gym.make`` keyword arguments (or any mapping of settings) become a
-configuration. The registered ids' budgets are instances of it (:mod:`nas_gym.registration`); a
+configuration. Every registered id's configuration is an instance of it (:mod:`nas_gym.registration`); a
 pool, Ray, the table and sample builders send it to their processes as it is.
 
 Numpy and the standard library only: the trainer's own configuration (``TrainConfig``, torch) is

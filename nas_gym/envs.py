@@ -210,7 +210,7 @@ class NASEnv(NASEnvBase):
     its validation accuracy is the reward. Layers are written as tokens: ``C{c}k{k}`` conv,
     ``R{c}`` / ``R{c}s2`` residual block, ``MP{k}`` / ``AP{k}`` pooling, ``DR`` dropout
     (see :mod:`nas_gym.search_space`). Trained children go to a result store (SQLite); an
-    architecture already stored for the same dataset, budget and seed is never trained again.
+    architecture already stored for the same dataset, configuration and seed is never trained again.
 
     ## Action Space
 
@@ -294,7 +294,7 @@ class NASEnv(NASEnvBase):
     | ``model_builder`` | ``"module:function"`` building a child (default ``nas_gym.models:build_model``); part of the store key when not the default |
     | ``weights_cache_mb`` | disk kept for the trained weights inheriting children start from (512) |
 
-    Each registered id fixes its budget as a ``ChildConfig`` (``nas_gym.ENV_IDS[id]``; its
+    Each registered id fixes its child configuration as a ``ChildConfig`` (``nas_gym.ENV_IDS[id]``; its
     settings are ``gym.spec(id).kwargs``); any of them can be overridden in ``gym.make``. All but
     ``max_layers``, ``store``, ``reward``, ``train_seed`` and ``render_mode`` are the
     configuration's (``env.unwrapped.evaluator.child``), whose ``key()`` files each training in
@@ -381,7 +381,7 @@ class NASTabularEnv(_SecondsInInfo):
     The NAS env of :class:`NASEnv` with its rewards read from a *table* of architectures trained
     beforehand (:mod:`nas_gym.tabular`), so a step costs microseconds and agents can be compared
     over many seeds. The default table ships with the package: every architecture of up to 3
-    layers over 8 layer types, trained for real on ``NASFashionMini-v0``'s budget with 2 seeds
+    layers over 8 layer types, trained for real at ``NASFashionMini-v0``'s configuration with 2 seeds
     (``nas-gym table show`` prints it). Build another with ``nas-gym table build``.
 
     ## Action and Observation Spaces
@@ -458,7 +458,7 @@ class NASSurrogateEnv(_SecondsInInfo):
 
     The 24-action, 15-layer env of :class:`NASEnv` with its rewards predicted by a *surrogate*
     (:mod:`nas_gym.surrogate`): a model fitted to real trainings sampled across the whole space at
-    ``NASFashionMini-v0``'s budget, so a step costs microseconds and agents can be compared on the
+    ``NASFashionMini-v0``'s configuration, so a step costs microseconds and agents can be compared on the
     space users come for (about 10^20 architectures), as NAS-Bench-301 does for the DARTS space.
     How well the surrogate ranks held-out trainings, and on how many trainings it was fitted, is in
     ``benchmarks/RESULTS.md`` and ``env.unwrapped.surrogate.meta``.
@@ -471,7 +471,7 @@ class NASSurrogateEnv(_SecondsInInfo):
     ## Info
 
     What :class:`NASEnv` gives, and ``train_seconds``: the predicted training time of this step's
-    architecture at the surrogate's budget (0.0 when the step evaluates nothing).
+    architecture at the surrogate's configuration (0.0 when the step evaluates nothing).
 
     ## Arguments
 

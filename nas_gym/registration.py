@@ -1,4 +1,4 @@
-"""Env ids and their budgets (each a :class:`~nas_gym.config.ChildConfig`). Registers with string
+"""Env ids and their child configurations (each a :class:`~nas_gym.config.ChildConfig`). Registers with string
 entry points: importing this imports no torch."""
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ __all__ = ["ENV_IDS", "SURROGATE_ID", "SURROGATE_IDS", "TABULAR_ID", "register_e
 
 _ENTRY_POINT = "nas_gym.envs:NASEnv"
 
-# The budget of each id. Changing what an id's reward means (its data, epochs, sizes) needs a
+# The child configuration of each id. Changing what an id's reward means (its data, epochs, sizes) needs a
 # new version of the id, so results under one id stay comparable.
-# MNIST and Fashion-MNIST share one budget: 55,000 / 5,000 images at 28x28, 2 epochs
-_MNIST_BUDGET: dict[str, Any] = dict(
+# MNIST and Fashion-MNIST share one configuration: 55,000 / 5,000 images at 28x28, 2 epochs
+_MNIST: dict[str, Any] = dict(
     train_size=55_000, val_size=5_000, epochs=2.0, batch_size=256, lr=0.1, width=1.0
 )
 
-_BUDGETS: dict[str, dict[str, Any]] = {
+_CONFIGS: dict[str, dict[str, Any]] = {
     # the headline env; sized for a GPU: about 50 child epochs a minute for small children
     "NASCifar10-v0": dict(
         dataset="cifar10",
@@ -31,8 +31,8 @@ _BUDGETS: dict[str, dict[str, Any]] = {
         lr=0.1,
         width=1.0,
     ),
-    "NASMnist-v0": dict(dataset="mnist", **_MNIST_BUDGET),
-    "NASFashionMNIST-v0": dict(dataset="fashion_mnist", **_MNIST_BUDGET),
+    "NASMnist-v0": dict(dataset="mnist", **_MNIST),
+    "NASFashionMNIST-v0": dict(dataset="fashion_mnist", **_MNIST),
     # the offline default, sized for a 2-core CPU: a 3-layer child trains in 1 to 9 s, the
     # poster's 9-layer best in about 7 s (width 0.25: C128 layers have 32 channels)
     "NASFashionMini-v0": dict(
@@ -48,8 +48,8 @@ _BUDGETS: dict[str, dict[str, Any]] = {
 }
 
 
-# the budgets as configurations, validated when the package is imported: what gym.make(id) trains
-ENV_IDS: dict[str, ChildConfig] = {env_id: ChildConfig(**budget) for env_id, budget in _BUDGETS.items()}
+# the configurations as values, validated when the package is imported: what gym.make(id) trains
+ENV_IDS: dict[str, ChildConfig] = {env_id: ChildConfig(**settings) for env_id, settings in _CONFIGS.items()}
 
 # rewards read from a table of trained architectures (None: the table shipped in the package)
 TABULAR_ID = "NASTabular-v0"
@@ -70,8 +70,8 @@ SURROGATE_IDS: dict[str, dict[str, Any]] = {
 def register_envs() -> None:
     for env_id in ENV_IDS:
         if env_id not in gym.registry:
-            # the spec's kwargs are the budget as written (a search's run.json records them)
-            gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(_BUDGETS[env_id]))
+            # the spec's kwargs are the configuration as written (a search's run.json records them)
+            gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(_CONFIGS[env_id]))
     if TABULAR_ID not in gym.registry:
         gym.register(id=TABULAR_ID, entry_point="nas_gym.envs:NASTabularEnv", kwargs=dict(_TABULAR_KWARGS))
     for env_id, kwargs in SURROGATE_IDS.items():

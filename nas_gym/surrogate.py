@@ -354,7 +354,7 @@ class SurrogateEvaluator:
         self.train_seconds = 0.0
         self.ledger_tag = ""
         self.dataset = f"surrogate:{surrogate.meta.get('dataset', '')}"
-        self._budget = json.dumps(
+        self._config_key = json.dumps(
             {**surrogate.meta.get("budget", {}), "surrogate": surrogate.digest, "noise": self.noise},
             sort_keys=True,
         )
@@ -374,7 +374,7 @@ class SurrogateEvaluator:
         return accuracy, seconds
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
-        return self.store.get(self.dataset, self._budget, str(arch), self._seed(seed))
+        return self.store.get(self.dataset, self._config_key, str(arch), self._seed(seed))
 
     def _seed(self, seed: int) -> int:
         return int(seed) if self.noise else 0  # without noise every seed gets the same answer
@@ -390,7 +390,7 @@ class SurrogateEvaluator:
         params = self.num_params(parsed)
         now = time.time()
         self.store.record_training(
-            StoredResult(self.dataset, self._budget, text, self._seed(seed), accuracy, None,
+            StoredResult(self.dataset, self._config_key, text, self._seed(seed), accuracy, None,
                          params, seconds, "ok", "", "surrogate", now, now),
             tag=self.ledger_tag,
         )  # fmt: skip
@@ -406,10 +406,10 @@ class SurrogateEvaluator:
         return self.surrogate.predict(arch)[1]
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
-        return self.store.claim(self.dataset, self._budget, str(arch), self._seed(int(seed)))
+        return self.store.claim(self.dataset, self._config_key, str(arch), self._seed(int(seed)))
 
     def release(self, archs: list[str], seed: int) -> None:
-        self.store.release(self.dataset, self._budget, [str(a) for a in archs], self._seed(int(seed)))
+        self.store.release(self.dataset, self._config_key, [str(a) for a in archs], self._seed(int(seed)))
 
     def set_epochs(self, epochs: float) -> None:
         raise ValueError(

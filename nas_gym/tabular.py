@@ -110,11 +110,11 @@ class TableEntry:
 
 @dataclass
 class Table:
-    """Trained architectures of one space, at one budget, for a few seeds."""
+    """Trained architectures of one space, at one training configuration, for a few seeds."""
 
     env_id: str
     dataset: str
-    budget: dict[str, Any]  # the store's budget key, as a dict
+    config: dict[str, Any]  # the children's configuration (ChildConfig.key, as a dict); "budget" in the file
     image_size: int
     space: Space
     seeds: tuple[int, ...]
@@ -146,7 +146,7 @@ class Table:
             return cls(
                 env_id=str(doc["env_id"]),
                 dataset=str(doc["dataset"]),
-                budget=dict(doc["budget"]),
+                config=dict(doc["budget"]),
                 image_size=int(doc["image_size"]),
                 space=Space.parse(doc["space"]),
                 seeds=seeds,
@@ -162,7 +162,7 @@ class Table:
             "format": FORMAT,
             "env_id": self.env_id,
             "dataset": self.dataset,
-            "budget": self.budget,
+            "budget": self.config,  # the field keeps its first name: files written before read unchanged
             "image_size": self.image_size,
             "space": str(self.space),
             "seeds": list(self.seeds),
@@ -275,11 +275,11 @@ class TableEvaluator:
         self.trainings = 0
         self.train_seconds = 0.0
         self.ledger_tag = ""
-        # the store key: the table itself (a digest of its rows), its budget, and the seed column
-        # (or "mean") it reads: two tables of one space and budget never share rows
+        # the store key: the table itself (a digest of its rows), its configuration, and the seed
+        # column (or "mean") it reads: two tables of one space and configuration never share rows
         self.dataset = f"table:{table.dataset}:{table.space}"
-        self._budget = json.dumps(
-            {**table.budget, "table_accuracy": accuracy, "table": table.digest()}, sort_keys=True
+        self._config_key = json.dumps(
+            {**table.config, "table_accuracy": accuracy, "table": table.digest()}, sort_keys=True
         )
 
     @property
@@ -297,12 +297,12 @@ class TableEvaluator:
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         """The stored row, or None when asking for it would be a training."""
-        return self.store.get(self.dataset, self._budget, str(arch), max(self._column(seed), 0))
+        return self.store.get(self.dataset, self._config_key, str(arch), max(self._column(seed), 0))
 
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         text = str(arch)
         column = self._column(seed)
-        stored = self.store.get(self.dataset, self._budget, text, max(column, 0))
+        stored = self.store.get(self.dataset, self._config_key, text, max(column, 0))
         if stored is not None:
             return EvalResult.from_stored(stored)
         try:
@@ -316,7 +316,7 @@ class TableEvaluator:
         now = time.time()
         self.store.record_training(
             StoredResult(
-                self.dataset, self._budget, text, max(column, 0), accuracy, None,
+                self.dataset, self._config_key, text, max(column, 0), accuracy, None,
                 entry.num_params, seconds, status, "", "table", now, now,
             ),
             tag=self.ledger_tag,
@@ -334,11 +334,11 @@ class TableEvaluator:
         return self._values(self.table.get(str(arch)), self._column(seed))[1]
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
-        return self.store.claim(self.dataset, self._budget, str(arch), max(self._column(int(seed)), 0))
+        return self.store.claim(self.dataset, self._config_key, str(arch), max(self._column(int(seed)), 0))
 
     def release(self, archs: list[str], seed: int) -> None:
         self.store.release(
-            self.dataset, self._budget, [str(a) for a in archs], max(self._column(int(seed)), 0)
+            self.dataset, self._config_key, [str(a) for a in archs], max(self._column(int(seed)), 0)
         )
 
     def set_epochs(self, epochs: float) -> None:

@@ -68,10 +68,10 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# THE tiny training budget of the tests: env kwargs that make any registered id train a child in
+# The tiny child configuration of the tests: env kwargs that make any registered id train a child in
 # well under a second (two optimizer steps), in this process (the worker process and its watchdog
 # have their own tests, tests/test_reliability.py). A test that needs more says so at its use site.
-TINY_BUDGET = dict(
+TINY_CHILD = dict(
     train_size=256, val_size=128, epochs=0.5, batch_size=64, width=0.125, download=False, isolate=False
 )
 

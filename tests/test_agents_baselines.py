@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from agent_checks import assert_budget_kept, trace
-from conftest import TINY_BUDGET
+from conftest import TINY_CHILD
 
 import nas_gym  # noqa: F401  (registers the env ids)
 from agents import evolution, random_search
@@ -30,7 +30,7 @@ ALL_AGENTS = ("random", "evolution", "local_search", "bananas", "tpe", "ppo", "a
 
 
 def make_env(budget: int, history: History | None = None, **kwargs: Any) -> TrackedEnv:
-    env = gym.make("NASFashionMini-v0", **{**TINY_BUDGET, **kwargs})
+    env = gym.make("NASFashionMini-v0", **{**TINY_CHILD, **kwargs})
     return TrackedEnv(env, budget=budget, history=history)
 
 
@@ -106,7 +106,7 @@ class Interrupt(Exception):
 
 @pytest.mark.parametrize("name", ["evolution", "ppo"])
 def test_interrupted_search_resumes_on_the_recorded_path(name, tmp_path):
-    # resuming reruns the agent from the start; its first steps replay from the store and must
+    # resuming reruns the agent from the start; its first steps are answered from the store and must
     # retrace the recorded rows (for SB3: the policy's torch RNG must not see store misses)
     store, path = str(tmp_path / "results.sqlite"), tmp_path / "history.jsonl"
     env = make_env(budget=6, history=History.load(path), store=store)
@@ -120,7 +120,7 @@ def test_interrupted_search_resumes_on_the_recorded_path(name, tmp_path):
         run_agent(name, env, seed=4)
     resumed = make_env(budget=6, history=History.load(path), store=store)
     run_agent(name, resumed, seed=4)
-    assert resumed.replay_mismatches == 0
+    assert resumed.resume_mismatches == 0
     assert_budget_kept(resumed)
 
 

@@ -251,9 +251,9 @@ def test_a_resumed_search_replays_from_the_store_and_ends_as_an_uninterrupted_on
     assert 5 <= len(History.load(path)) < len(whole.history)
 
     resumed = TrackedEnv(tabular(store), budget, History.load(path))
-    assert resumed.replaying
+    assert resumed.resuming
     run_agent(agent, resumed, seed)
-    assert resumed.replay_mismatches == 0
+    assert resumed.resume_mismatches == 0
     # the recorded steps were answered by the store: only the rest of the budget was trained
     assert resumed.evaluator.trainings == budget - 5 and resumed.trainings == budget
     assert resumed.history.rows == whole.history.rows  # each step recorded once, none twice
@@ -291,7 +291,7 @@ def test_a_kill_between_the_store_and_the_history_loses_no_training(tmp_path: Pa
     resumed = TrackedEnv(tabular(store), budget=3, history=History.load(path))
     resumed.reset(seed=0)
     resumed.step(0)  # replayed
-    assert not resumed.replaying and resumed.spent == 2  # the child the history lacks counts
+    assert not resumed.resuming and resumed.spent == 2  # the child the history lacks counts
     resumed.step(1)  # C32k3-C64k3: found trained, counted as this step's training
     resumed.step(2)
     assert resumed.exhausted and resumed.spent == 3 == resumed.trainings

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_BUDGET, cli_sets
+from conftest import TINY_CHILD, cli_sets
 
 from agents.cli import main
 from agents.registry import AGENTS
@@ -47,7 +47,7 @@ AGENT_NAMES = [
 
 
 # the tests' tiny budget, and at most 3 layers so that a search stays short
-TINY = cli_sets({**TINY_BUDGET, "max_layers": 3})
+TINY = cli_sets({**TINY_CHILD, "max_layers": 3})
 # about 0.2 s a child, in a watched worker (the default): slow enough that a process can be
 # stopped in the middle of a search
 SLOWER = cli_sets(dict(train_size=2048, val_size=128, epochs=1.0, batch_size=64, width=0.125, max_layers=3))
@@ -208,8 +208,8 @@ def test_search_writes_the_run_folder(agent, tmp_path, capsys):
     run = json.loads((out / "run.json").read_text())
     assert (run["env"], run["agent"], run["seed"]) == (ENV_ID, agent, 0)
     # the --set overrides reached the env (and so the store key)
-    assert run["env_kwargs"]["epochs"] == TINY_BUDGET["epochs"]
-    assert run["env_kwargs"]["train_size"] == TINY_BUDGET["train_size"]
+    assert run["env_kwargs"]["epochs"] == TINY_CHILD["epochs"]
+    assert run["env_kwargs"]["train_size"] == TINY_CHILD["train_size"]
     assert run["env_kwargs"]["max_layers"] == 3
 
     # the replay tree holds every architecture the run trained, the best included
@@ -432,7 +432,7 @@ def test_evaluate_text_prints_accuracies_parameters_and_time(tmp_path, capsys):
         conn.close()
     assert seconds > 0
     assert _table_value(printed, "train seconds") == f"{seconds:.1f}"
-    kwargs = {**gym.spec(ENV_ID).kwargs, **TINY_BUDGET}
+    kwargs = {**gym.spec(ENV_ID).kwargs, **TINY_CHILD}
     env = gym.make(ENV_ID, **kwargs)
     expected = env.unwrapped.evaluator.num_params(Architecture.parse(text))
     env.close()
@@ -499,7 +499,7 @@ def test_samples_build_trains_resumes_and_takes_in_a_search(tmp_path, capsys):
     assert main(search_args(run, agent="random", budget=3, extra=TINY + threads)) == 0
     out, store = tmp_path / "samples.json", tmp_path / "samples.sqlite"
     args = ["samples", "build", "--env", ENV_ID, "--second-seed-every", "2", "--threads", "1", "--run", str(run),
-            "--out", str(out), "--store", str(store), *cli_sets(TINY_BUDGET)]  # fmt: skip
+            "--out", str(out), "--store", str(store), *cli_sets(TINY_CHILD)]  # fmt: skip
     assert main([*args, "--n", "3"]) == 0
     first = SampleSet.load(out)
     random_rows = [(s.arch, s.seed) for s in first.samples if s.source == "random"]
@@ -524,7 +524,7 @@ def test_samples_build_trains_resumes_and_takes_in_a_search(tmp_path, capsys):
     from nas_gym.registration import ENV_IDS
 
     # a training put into the same store by other means (as surrogate_check.py does) is not "random"
-    Evaluator(ENV_IDS[ENV_ID], store=str(store), **TINY_BUDGET, threads=1).evaluate("C32k3-MP2", 0)
+    Evaluator(ENV_IDS[ENV_ID], store=str(store), **TINY_CHILD, threads=1).evaluate("C32k3-MP2", 0)
     assert main([*args, "--n", "4"]) == 0  # one more architecture: one training, the first three kept
     grown = SampleSet.load(out)
     assert [(s.arch, s.seed) for s in grown.samples if s.source == "store"] == [("C32k3-MP2", 0)]

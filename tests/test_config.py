@@ -46,11 +46,11 @@ def test_the_shipped_table_and_samples_are_filed_under_the_mini_env_key() -> Non
     from nas_gym.tabular import load_table
 
     key = json.loads(ChildConfig.from_kwargs(gym.spec("NASFashionMini-v0").kwargs).key("cpu", 1))
-    assert load_table().budget == key
+    assert load_table().config == key
     data = Path(nas_gym.__file__).parent / "data" / "surrogate" / "fashion_mini_samples.json"
     top = Path(__file__).parents[1] / "benchmarks" / "data" / "surrogate_top" / "samples.json"
     for path in (data, top):
-        assert SampleSet.load(path).budget == key, path
+        assert SampleSet.load(path).config == key, path
 
 
 def test_registered_budgets_are_configurations_and_make_the_env() -> None:

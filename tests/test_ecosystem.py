@@ -15,7 +15,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import TINY_BUDGET
+from conftest import TINY_CHILD
 
 import nas_gym
 from nas_gym.drawing import FRAME_HEIGHT, frame_width
@@ -29,7 +29,7 @@ REAL = {"NASCifar10-v0", "NASMnist-v0", "NASFashionMNIST-v0", "NASFashionMini-v0
 
 def _make(env_id: str, data_root: Path, **kwargs) -> gym.Env:
     if env_id in REAL:
-        kwargs = {**TINY_BUDGET, "device": "cpu", **kwargs}
+        kwargs = {**TINY_CHILD, "device": "cpu", **kwargs}
         if env_id != "NASFashionMini-v0":
             kwargs["data_dir"] = str(data_root)
     return gym.make(env_id, **kwargs)
@@ -77,7 +77,7 @@ def test_sb3_make_vec_env_on_the_real_mini_env():
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
 
-    venv_ = make_vec_env("NASFashionMini-v0", n_envs=2, env_kwargs={**TINY_BUDGET, "device": "cpu"})
+    venv_ = make_vec_env("NASFashionMini-v0", n_envs=2, env_kwargs={**TINY_CHILD, "device": "cpu"})
     model = PPO("MlpPolicy", venv_, n_steps=32, batch_size=32, seed=0, device="cpu")
     model.learn(64)  # 64 steps: real children, a few seconds at the tiny budget
     assert model.num_timesteps >= 64

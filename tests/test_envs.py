@@ -12,7 +12,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import TINY_BUDGET
+from conftest import TINY_CHILD
 
 import nas_gym
 from nas_gym.envs import NASEnv
@@ -34,7 +34,7 @@ def A(token: str) -> int:
 
 def make(env_id: str = "NASFashionMini-v0", data_root: Path | None = None, **overrides) -> gym.Env:
     # on the CPU even where there is a GPU: same seed, same rewards is promised on the CPU
-    kwargs = dict(TINY_BUDGET, device="cpu")
+    kwargs = dict(TINY_CHILD, device="cpu")
     if env_id != "NASFashionMini-v0":
         assert data_root is not None
         kwargs["data_dir"] = str(data_root)
@@ -459,13 +459,13 @@ def test_bad_budget_kwargs_name_the_field(kwargs: dict, field: str) -> None:
 def test_bad_data_dir_names_it(tmp_path: Path, env_id: str) -> None:
     missing = tmp_path / "no_such_folder"
     with pytest.raises(ValueError, match="no_such_folder"):
-        gym.make(env_id, data_dir=str(missing), **TINY_BUDGET)
+        gym.make(env_id, data_dir=str(missing), **TINY_CHILD)
 
 
 def test_data_dir_without_the_data_names_what_was_searched(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("NAS_GYM_DATA", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    env = gym.make("NASCifar10-v0", data_dir=str(tmp_path), **TINY_BUDGET)  # data load on first step
+    env = gym.make("NASCifar10-v0", data_dir=str(tmp_path), **TINY_CHILD)  # data load on first step
     env.reset(seed=0)
     with pytest.raises(ValueError, match=re.escape(str(tmp_path))):
         env.step(A("C32k3"))
@@ -491,7 +491,7 @@ def test_subprocess_env_is_reproducible(tmp_path: Path) -> None:
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(dict(TINY_BUDGET, device="cpu")), json.dumps(actions)],
+        [sys.executable, "-c", script, json.dumps(dict(TINY_CHILD, device="cpu")), json.dumps(actions)],
         capture_output=True,
         text=True,
         env=env,

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY_BUDGET
+from conftest import TINY_CHILD
 
 from nas_gym.evaluation import EvalResult, Evaluator, ResultStore, StoredResult, StoreError
 from nas_gym.search_space import Architecture, ArchitectureSyntaxError
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 # the shipped mini set at 14x14: every child here trains in a few hundredths of a second. On the
 # CPU even where there is a GPU: the contract promises identical accuracies for a seed on the CPU.
-EVAL_KWARGS = dict(dataset="fashion_mini", image_size=14, device="cpu", **TINY_BUDGET)
+EVAL_KWARGS = dict(dataset="fashion_mini", image_size=14, device="cpu", **TINY_CHILD)
 
 
 def make_evaluator(**overrides) -> Evaluator:
@@ -306,8 +306,8 @@ def test_time_limit_is_not_part_of_the_key() -> None:
 
 def test_config_key_is_canonical_json() -> None:
     key = json.loads(make_evaluator().config_key)
-    assert key["epochs"] == TINY_BUDGET["epochs"]
-    assert key["train_size"] == TINY_BUDGET["train_size"]
+    assert key["epochs"] == TINY_CHILD["epochs"]
+    assert key["train_size"] == TINY_CHILD["train_size"]
     assert key["image_size"] == 14 and key["device"] == "cpu"
 
 

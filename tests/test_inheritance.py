@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_BUDGET, cli_sets
+from conftest import TINY_CHILD, cli_sets
 
 from nas_gym.evaluation import Evaluator, ResultStore
 from nas_gym.models import build_model, inherit_from
@@ -15,7 +15,7 @@ from nas_gym.search_space import Architecture
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-KWARGS = dict(dataset="fashion_mini", image_size=14, device="cpu", threads=1, **TINY_BUDGET)
+KWARGS = dict(dataset="fashion_mini", image_size=14, device="cpu", threads=1, **TINY_CHILD)
 
 
 def inheriting(**overrides) -> Evaluator:
@@ -26,7 +26,7 @@ def test_the_child_copies_its_trained_prefix_and_starts_as_its_function() -> Non
     evaluator = inheriting()
     evaluator.evaluate("C32k3", 0)
     parent = torch.load(evaluator.weights_file("C32k3", 0), weights_only=True)
-    child = build_model(Architecture.parse("C32k3-R32"), 1, 14, 10, TINY_BUDGET["width"])
+    child = build_model(Architecture.parse("C32k3-R32"), 1, 14, 10, TINY_CHILD["width"])
     inherit_from(child, parent)
     state = child.state_dict()
     for key, value in parent.items():
@@ -35,7 +35,7 @@ def test_the_child_copies_its_trained_prefix_and_starts_as_its_function() -> Non
         if target is not None:
             assert torch.equal(state[target], value), key
     # a shape-keeping residual block starts as the identity: the child computes its parent's function
-    before = build_model(Architecture.parse("C32k3"), 1, 14, 10, TINY_BUDGET["width"])
+    before = build_model(Architecture.parse("C32k3"), 1, 14, 10, TINY_CHILD["width"])
     before.load_state_dict(parent)
     x = torch.rand(8, 1, 14, 14)
     before.eval(), child.eval()
@@ -93,7 +93,7 @@ def test_a_resumed_search_with_inheritance_replays_without_training(tmp_path: Pa
     from agents.cli import main
 
     out = tmp_path / "run"
-    sets = cli_sets({**TINY_BUDGET, "threads": 1, "inherit": True})
+    sets = cli_sets({**TINY_CHILD, "threads": 1, "inherit": True})
     args = ["search", "--agent", "random", "--budget", "6", "--out", str(out), *sets]
     assert main(args) == 0
     history = (out / "history.jsonl").read_text()

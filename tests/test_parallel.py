@@ -9,7 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
-from conftest import TINY_BUDGET
+from conftest import TINY_CHILD
 
 from agents.common.tracked_env import TrackedEnv
 from agents.registry import run_agent
@@ -19,7 +19,7 @@ from nas_gym.workers import cpu_share
 
 ENV_ID = "NASFashionMini-v0"
 # one thread per child everywhere: on the CPU the thread count changes the order of float sums
-KWARGS = dict(TINY_BUDGET, threads=1)
+KWARGS = dict(TINY_CHILD, threads=1)
 PLAN = [[0, 1], [18, 5], [23, 18], [0, 2]]  # per step, the actions of env 0 and env 1
 
 
@@ -66,7 +66,7 @@ def test_async_vector_env_of_two_workers_shares_one_store(tmp_path, torch_single
 
 def test_workers_share_the_cores_by_default(tmp_path):
     env = gym.make_vec(
-        ENV_ID, num_envs=2, vectorization_mode="async", store=str(tmp_path / "s.sqlite"), **TINY_BUDGET
+        ENV_ID, num_envs=2, vectorization_mode="async", store=str(tmp_path / "s.sqlite"), **TINY_CHILD
     )
     try:
         env.reset(seed=0)

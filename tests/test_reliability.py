@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import pytest
-from conftest import TINY_BUDGET
+from conftest import TINY_CHILD
 
 import nas_gym  # noqa: F401  (registers the envs)
 from agents.common.history import History, HistoryRow
@@ -29,7 +29,7 @@ from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
 TESTS = Path(__file__).parent
 MINI = dict(dataset="fashion_mini", train_size=8_000, val_size=2_000, image_size=14, epochs=3.0,
             batch_size=64, lr=0.1, width=0.25, device="cpu", threads=1)  # fmt: skip
-SMALL = dict(dataset="fashion_mini", image_size=14, device="cpu", threads=1, **TINY_BUDGET)
+SMALL = dict(dataset="fashion_mini", image_size=14, device="cpu", threads=1, **TINY_CHILD)
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ def test_envs_with_the_default_store_can_be_copied() -> None:
     env.step(0)
     clone = copy.deepcopy(env)
     assert clone.unwrapped.evaluator.lookup("C32k3", 0) is not None  # a snapshot of the rows
-    real = gym.make("NASFashionMini-v0", **TINY_BUDGET)
+    real = gym.make("NASFashionMini-v0", **TINY_CHILD)
     assert (
         pickle.loads(pickle.dumps(real.unwrapped)).evaluator.config_key == real.unwrapped.evaluator.config_key
     )

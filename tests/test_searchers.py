@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from agent_checks import assert_budget_kept, trace
-from conftest import TINY_BUDGET
+from conftest import TINY_CHILD
 from synthetic import function_env, layer_quality, optimum_of_layer_quality
 
 import nas_gym  # noqa: F401  (registers the env ids)
@@ -75,7 +75,7 @@ def test_new_searchers_spend_exactly_their_budget_and_repeat_with_the_seed(name)
 
 @pytest.mark.parametrize("name", NEW)
 def test_new_searchers_keep_the_budget_on_real_training(name):
-    env = TrackedEnv(gym.make("NASFashionMini-v0", **TINY_BUDGET), budget=4)
+    env = TrackedEnv(gym.make("NASFashionMini-v0", **TINY_CHILD), budget=4)
     config = {"tpe": {"n_startup_trials": 2}, "reinforce_uct": {"batch_size": 2}}.get(
         name, {"initial_samples": 2}
     )

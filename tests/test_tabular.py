@@ -91,7 +91,7 @@ def test_build_trains_every_architecture_and_seed_into_the_store(small_table):
             row = evaluator.lookup(entry.arch, seed)
             assert row is not None and row.accuracy == entry.accuracy[column]
             assert entry.train_seconds[column] == pytest.approx(row.train_seconds, abs=1e-3)
-    assert json.loads(evaluator.config_key) == table.budget
+    assert json.loads(evaluator.config_key) == table.config
     # a real training: better than chance (10%) somewhere, and the seeds differ somewhere
     accs = np.array([e.accuracy for e in table])
     assert accs.max() > 0.2 and (accs[:, 0] != accs[:, 1]).any()
@@ -238,7 +238,7 @@ def test_shipped_table_is_the_budget_of_the_mini_env(shipped):
 
     config = ENV_IDS["NASFashionMini-v0"]
     evaluator = Evaluator(config, device="cpu", threads=int(shipped.build["torch_threads_per_worker"]))
-    assert json.loads(evaluator.config_key) == shipped.budget
+    assert json.loads(evaluator.config_key) == shipped.config
 
 
 @pytest.mark.slow

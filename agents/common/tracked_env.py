@@ -46,7 +46,7 @@ class TrackedEnv(gym.Wrapper):
     Resuming: when ``history`` already holds rows (an interrupted run of the same search), the
     agent is simply run again from the start with the same seed. Agents are deterministic on the
     CPU and every child they trained is in the result store, so the first ``len(history)`` steps
-    replay from the store without training, rebuilding the agent's state exactly (controller,
+    are answered from the store again without training, rebuilding the agent's state exactly (controller,
     replay tree, population); they are checked against the recorded rows, not recorded twice.
 
     ``tag`` names the search in the store's ledger of trainings (default: the history file's
@@ -86,10 +86,10 @@ class TrackedEnv(gym.Wrapper):
         self.budget = None if budget is None else int(budget)
         self.budget_seconds = None if budget_seconds is None else float(budget_seconds)
         self.history = history if history is not None else History()
-        self._recorded = list(self.history.rows)  # rows a replay must reproduce
-        self._cursor = 0  # rows replayed so far
+        self._recorded = list(self.history.rows)  # rows a resumed search must reproduce
+        self._cursor = 0  # of those, rows stepped through again so far
         self.episode = 0
-        self.replay_mismatches = 0
+        self.resume_mismatches = 0
         self.listeners: list[Callable[[HistoryRow], None]] = []  # called with each new row
         # a pool (nas_gym.parallel) trains prefetched architectures in parallel into the store; each
         # is pending until a step first reaches it, which records it as that step's training
@@ -149,7 +149,7 @@ class TrackedEnv(gym.Wrapper):
             self._pending = +pending
 
     @property
-    def replaying(self) -> bool:
+    def resuming(self) -> bool:
         return self._cursor < len(self._recorded)
 
     @property
@@ -160,7 +160,7 @@ class TrackedEnv(gym.Wrapper):
     @property
     def spent(self) -> int:
         """Trainings this search has used: those recorded, plus those a step has yet to reach."""
-        return self._reached + (0 if self.replaying else sum(self._pending.values()))
+        return self._reached + (0 if self.resuming else sum(self._pending.values()))
 
     @property
     def seconds(self) -> float:
@@ -170,7 +170,7 @@ class TrackedEnv(gym.Wrapper):
     @property
     def spent_seconds(self) -> float:
         """Train seconds this search has used: those recorded, plus those of pending children."""
-        if self.replaying or not self._pending:
+        if self.resuming or not self._pending:
             return self._reached_seconds
         seed = self.train_seed
         return self._reached_seconds + sum(
@@ -205,7 +205,7 @@ class TrackedEnv(gym.Wrapper):
         The steps that follow find them in the store; the history, training indices included, is
         the one the same steps would have written without a pool.
         """
-        if self.pool is None or self.replaying:
+        if self.pool is None or self.resuming:
             return
         seed, todo = self.train_seed, list[str]()
         if self._seconds_spent():
@@ -360,16 +360,16 @@ class TrackedEnv(gym.Wrapper):
     ) -> None:
         """Record a step that took ``count`` trainings (0: answered from the store), of which
         ``prefix_count`` of its prefixes (``prefix_seconds``) trained first for their weights."""
-        if self.replaying:
+        if self.resuming:
             expected = self._recorded[self._cursor]
             self._cursor += 1
             if expected.arch == arch and expected.episode == self.episode and count == 0:
                 self._reached = expected.training
                 self._reached_seconds = expected.seconds
                 return
-            # the replay left the recorded path (an agent that is not deterministic here):
+            # the resumed search left the recorded path (an agent that is not deterministic here):
             # keep what is recorded and go on from here as a new run
-            self.replay_mismatches += 1
+            self.resume_mismatches += 1
             self._reached = self.history.trainings
             self._reached_seconds = self.history.rows[-1].seconds if self.history.rows else 0.0
             self._cursor = len(self._recorded)

@@ -1,7 +1,7 @@
 """Samples of the full search space trained for real: the data a surrogate benchmark is fitted to.
 
 The 24-action, 15-layer space cannot be tabulated, so, as NAS-Bench-301 did for the DARTS space,
-architectures are sampled across it and trained from scratch at an env's budget through the normal
+architectures are sampled across it and trained from scratch at an env's configuration through the normal
 evaluator and result store (resumable), and exported to a compact file:
 
 - random architectures with their *depth* drawn uniformly from 1..15 (a uniform random policy
@@ -69,11 +69,11 @@ class Sample:
 
 @dataclass
 class SampleSet:
-    """Trained samples of one env at one training configuration (``budget``)."""
+    """Trained samples of one env at one training configuration (``config``; ``"budget"`` in the file)."""
 
     env_id: str
     dataset: str
-    budget: dict[str, Any]
+    config: dict[str, Any]
     image_size: int
     samples: list[Sample]
     build: dict[str, Any] = field(default_factory=dict)
@@ -83,7 +83,7 @@ class SampleSet:
             "format": FORMAT,
             "env_id": self.env_id,
             "dataset": self.dataset,
-            "budget": self.budget,
+            "budget": self.config,  # the field keeps its first name: files written before read unchanged
             "image_size": self.image_size,
             "build": self.build,
             "columns": ["arch", "seed", "accuracy", "train_seconds", "num_params", "status", "source"],
@@ -123,14 +123,14 @@ class SampleSet:
             for i, seed in enumerate(table.seeds)
         ]
         return cls(
-            table.env_id, table.dataset, dict(table.budget), table.image_size, samples, dict(table.build)
+            table.env_id, table.dataset, dict(table.config), table.image_size, samples, dict(table.build)
         )
 
     def merged(self, other: SampleSet) -> SampleSet:
         """Both sets' samples; they must share the env's data and training configuration."""
-        if (self.dataset, self.budget, self.image_size) != (other.dataset, other.budget, other.image_size):
+        if (self.dataset, self.config, self.image_size) != (other.dataset, other.config, other.image_size):
             raise ValueError("samples of different data or training configurations cannot be merged")
-        return SampleSet(self.env_id, self.dataset, self.budget, self.image_size, self.samples + other.samples,
+        return SampleSet(self.env_id, self.dataset, self.config, self.image_size, self.samples + other.samples,
                          {**self.build, "merged_with": other.build.get("command", "")})  # fmt: skip
 
     def by_arch(self) -> dict[str, list[Sample]]:
@@ -180,14 +180,14 @@ def build_samples(
     trained = train_jobs(
         config, store, jobs, workers, threads, tag="random", on_result=on_result, longest_first=False
     )
-    budget = evaluator.config_key
-    rows = list(ResultStore(store).rows(evaluator.dataset, budget))
+    key = evaluator.config_key
+    rows = list(ResultStore(store).rows(evaluator.dataset, key))
     sampled = set(jobs)
     samples = [Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status,
                       "random" if (r.arch, r.seed) in sampled else "store") for r in rows]  # fmt: skip
     stamps = [r.created_at for r in rows]
     for run in runs:
-        rows = list(ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, budget))
+        rows = list(ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, key))
         samples += [Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, str(run))
                     for r in rows]  # fmt: skip
         stamps += [r.created_at for r in rows]
@@ -196,7 +196,7 @@ def build_samples(
     result = SampleSet(
         env_id,
         evaluator.dataset,
-        json.loads(budget),
+        json.loads(key),
         image_size,
         samples,
         {

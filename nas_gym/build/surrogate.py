@@ -95,10 +95,10 @@ def fit_surrogate(
         "image_size": samples.image_size,
         "dataset": samples.dataset,
         "env_id": samples.env_id,
-        "budget": samples.budget,
+        "budget": samples.config,  # the children's configuration (the first name of the field)
         "in_channels": in_channels,
         "num_classes": num_classes,
-        "width": float(samples.budget.get("width", 1.0)),
+        "width": float(samples.config.get("width", 1.0)),
         "fitted_on": len(names),
         "seed_std": seed_std,  # pooled over every pair; noise=True draws from the curve by accuracy
         "seed_pairs": len(pairs),

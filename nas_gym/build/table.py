@@ -76,7 +76,7 @@ def build_table(
     table = Table(
         env_id=env_id,
         dataset=evaluator.dataset,
-        budget=json.loads(evaluator.config_key),
+        config=json.loads(evaluator.config_key),
         image_size=image_size,
         space=space,
         seeds=seeds,
