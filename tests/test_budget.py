@@ -228,7 +228,7 @@ class Interrupt(Exception):
 
 
 @pytest.mark.parametrize("agent", ["random", "evolution", "reinforce"])
-def test_a_resumed_search_replays_from_the_store_and_ends_as_an_uninterrupted_one(agent, tmp_path):
+def test_a_resumed_search_is_answered_from_the_store_and_ends_as_an_uninterrupted_one(agent, tmp_path):
     budget, seed = 12, 3
     (tmp_path / "whole").mkdir()
     (tmp_path / "cut").mkdir()

@@ -37,6 +37,20 @@ def test_every_registered_id_keeps_its_store_key(case: dict) -> None:
     assert _evaluator_key(case["env_id"], case["overrides"]) == case["key"]
 
 
+LOOKUP_KEYS = json.loads((Path(__file__).parent / "data" / "lookup_store_keys.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize(
+    "case", LOOKUP_KEYS, ids=lambda c: f"{c['env_id']}-{'-'.join(map(str, c['kwargs'].values()))}-{c['seed']}"
+)
+def test_the_table_and_surrogate_envs_file_their_answers_under_the_same_keys(case: dict) -> None:
+    # a search's store of table or surrogate answers keeps serving it (resume, shared stores)
+    evaluator = gym.make(case["env_id"], **case["kwargs"]).unwrapped.evaluator
+    evaluator.evaluate("C32k3", case["seed"])
+    row = evaluator.lookup("C32k3", case["seed"])
+    assert (row.dataset, row.config, row.seed) == (case["dataset"], case["key"], case["stored_seed"])
+
+
 def test_the_keys_on_record_cover_every_registered_id() -> None:
     assert {c["env_id"] for c in KEYS} == set(ENV_IDS)
 
@@ -53,7 +67,7 @@ def test_the_shipped_table_and_samples_are_filed_under_the_mini_env_key() -> Non
         assert SampleSet.load(path).config == key, path
 
 
-def test_registered_budgets_are_configurations_and_make_the_env() -> None:
+def test_registered_ids_are_configurations_and_make_the_env() -> None:
     for env_id, config in ENV_IDS.items():
         assert isinstance(config, ChildConfig)
         assert ChildConfig.from_kwargs(gym.spec(env_id).kwargs) == config
@@ -109,7 +123,7 @@ def test_a_configuration_is_a_value() -> None:
     assert evaluator.child.epochs == 1.5 and config.epochs == 3.0 and evaluator.config_key != before
 
 
-def test_an_ids_spec_keeps_the_budget_as_written_so_older_runs_resume() -> None:
+def test_an_ids_spec_keeps_its_settings_as_written_so_older_runs_resume() -> None:
     # a search's run.json records the env kwargs, and resuming compares them: the spec holds the
     # settings the budget sets, not every default of the configuration
     assert gym.spec("NASFashionMini-v0").kwargs == {

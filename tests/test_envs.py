@@ -99,7 +99,7 @@ def test_spaces(env_id: str, data_root: Path) -> None:
     env.close()
 
 
-def test_registered_budget_is_used_and_overridable() -> None:
+def test_registered_configuration_is_used_and_overridable() -> None:
     env = gym.make("NASFashionMini-v0").unwrapped
     assert env.evaluator.dataset == "fashion_mini"
     assert env.evaluator.epochs == gym.spec("NASFashionMini-v0").kwargs["epochs"]
@@ -450,7 +450,7 @@ def test_maskable_ppo_learns_on_the_mini_env() -> None:
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
-def test_bad_budget_kwargs_name_the_field(kwargs: dict, field: str) -> None:
+def test_bad_child_settings_name_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         make(**kwargs)
 

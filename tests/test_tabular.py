@@ -233,7 +233,7 @@ def test_shipped_table_is_large_small_and_complete(shipped):
         assert key in shipped.build
 
 
-def test_shipped_table_is_the_budget_of_the_mini_env(shipped):
+def test_shipped_table_is_at_the_configuration_of_the_mini_env(shipped):
     from nas_gym.evaluation import Evaluator
 
     config = ENV_IDS["NASFashionMini-v0"]
