@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -19,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from nas_gym.child import ChildOutcome, ChildRequest, DataSpec
 from nas_gym.config import DEFAULT_BUILDER, ChildConfig
 from nas_gym.search_space import Architecture
-from nas_gym.store import ResultStore, StoredResult, StoreError, may_retry
+from nas_gym.store import KeyedStore, ResultStore, StoredResult, StoreError, may_retry
 from nas_gym.weights import WeightsCache
 
 __all__ = [
@@ -337,9 +336,15 @@ class Evaluator:
             )
         return self._runner
 
+    @property
+    def filed(self) -> KeyedStore:
+        """Where this evaluator's children are filed: its store under :attr:`config_key` (which a
+        curriculum of epochs changes mid-search)."""
+        return KeyedStore(self.store, self.dataset, self.config_key)
+
     def stored(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         """The stored row of ``arch``, whatever its status."""
-        return self.result_store.get(self.dataset, self.config_key, str(arch), int(seed))
+        return self.filed.get(str(arch), int(seed))
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         """The stored row that answers a request for ``arch``; None when the request would train."""
@@ -374,23 +379,19 @@ class Evaluator:
         access to this store). ``replace_ok``: see :meth:`ResultStore.record_training`. ``node`` /
         ``host``: where it trained (the Ray node id, '' outside Ray; the host name, default this
         machine's)."""
-        now = time.time()
-        host = platform.node() if host is None else host
-        return self.result_store.record_training(
-            StoredResult(self.dataset, self.config_key, str(arch), int(seed), accuracy, test_accuracy,
-                         num_params, train_seconds, status, message, device, now, now, 1, self.child.time_limit,
-                         node, host),
-            tag=tag,
-            replace_ok=replace_ok,
+        return self.filed.record(
+            arch, seed, accuracy, num_params, train_seconds, status, tag=tag, device=device, message=message,
+            test_accuracy=test_accuracy, time_limit=self.child.time_limit, node=node,
+            host=platform.node() if host is None else host, replace_ok=replace_ok,
         )  # fmt: skip
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
         """Claim ``arch``'s training for this process (see :meth:`ResultStore.claim`)."""
-        return self.result_store.claim(self.dataset, self.config_key, str(arch), int(seed))
+        return self.filed.claim(str(arch), int(seed))
 
     def release(self, archs: list[str], seed: int) -> None:
         """Drop stale claims on ``archs`` before a batch of them is handed to workers."""
-        self.result_store.release(self.dataset, self.config_key, [str(a) for a in archs], int(seed))
+        self.filed.release(archs, int(seed))
 
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         """Validation accuracy of ``arch`` trained with ``seed``: from the store, or trained now."""

@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "FINAL_STATUSES",
+    "KeyedStore",
     "RETRYABLE_STATUSES",
     "STATUSES",
     "ResultStore",
@@ -366,3 +367,52 @@ class ResultStore:
 
     def __len__(self) -> int:
         return int(self._connect().execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+
+@dataclass(frozen=True)
+class KeyedStore:
+    """The rows of one (dataset, configuration key) in a store: what an evaluator reads and writes.
+
+    Every evaluator (real training, a table, a surrogate) files its answers through one of these,
+    so the key is assembled in one place per evaluator and each row is built in one place here.
+    """
+
+    store: ResultStore
+    dataset: str
+    key: str
+
+    def get(self, arch: str, seed: int) -> StoredResult | None:
+        return self.store.get(self.dataset, self.key, str(arch), int(seed))
+
+    def claim(self, arch: str, seed: int) -> bool:
+        return self.store.claim(self.dataset, self.key, str(arch), int(seed))
+
+    def release(self, archs: list[str], seed: int) -> None:
+        self.store.release(self.dataset, self.key, [str(a) for a in archs], int(seed))
+
+    def record(
+        self,
+        arch: str,
+        seed: int,
+        accuracy: float,
+        num_params: int,
+        train_seconds: float,
+        status: str,
+        *,
+        tag: str,
+        device: str,
+        message: str = "",
+        test_accuracy: float | None = None,
+        time_limit: float | None = None,
+        node: str = "",
+        host: str = "",
+        replace_ok: bool = False,
+    ) -> StoredResult:
+        """Write one training (its row and its line in the ledger under ``tag``, in one
+        transaction); ``replace_ok``: see :meth:`ResultStore.record_training`."""
+        now = time.time()
+        row = StoredResult(
+            self.dataset, self.key, str(arch), int(seed), accuracy, test_accuracy, num_params,
+            train_seconds, status, message, device, now, now, 1, time_limit, node, host,
+        )  # fmt: skip
+        return self.store.record_training(row, tag=tag, replace_ok=replace_ok)

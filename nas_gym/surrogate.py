@@ -22,7 +22,6 @@ import hashlib
 import json
 import math
 import os
-import time
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 
 from nas_gym.evaluation import EvalResult
 from nas_gym.search_space import DEFAULT_VOCABULARY, KINDS, Architecture, Vocabulary
-from nas_gym.store import ResultStore, StoredResult
+from nas_gym.store import KeyedStore, ResultStore, StoredResult
 
 __all__ = [
     "MODELS",
@@ -354,10 +353,13 @@ class SurrogateEvaluator:
         self.train_seconds = 0.0
         self.ledger_tag = ""
         self.dataset = f"surrogate:{surrogate.meta.get('dataset', '')}"
-        self._config_key = json.dumps(
+        # the key: the children's configuration the samples were trained at ("budget" in the
+        # file), the model itself and whether it draws noise
+        key = json.dumps(
             {**surrogate.meta.get("budget", {}), "surrogate": surrogate.digest, "noise": self.noise},
             sort_keys=True,
         )
+        self.filed = KeyedStore(self.store, self.dataset, key)
 
     @property
     def result_store(self) -> ResultStore:
@@ -374,7 +376,7 @@ class SurrogateEvaluator:
         return accuracy, seconds
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
-        return self.store.get(self.dataset, self._config_key, str(arch), self._seed(seed))
+        return self.filed.get(str(arch), self._seed(seed))
 
     def _seed(self, seed: int) -> int:
         return int(seed) if self.noise else 0  # without noise every seed gets the same answer
@@ -388,12 +390,9 @@ class SurrogateEvaluator:
         DEFAULT_VOCABULARY.validate(parsed, self.image_size)
         accuracy, seconds = self._values(parsed, self._seed(seed), text)
         params = self.num_params(parsed)
-        now = time.time()
-        self.store.record_training(
-            StoredResult(self.dataset, self._config_key, text, self._seed(seed), accuracy, None,
-                         params, seconds, "ok", "", "surrogate", now, now),
-            tag=self.ledger_tag,
-        )  # fmt: skip
+        self.filed.record(
+            text, self._seed(seed), accuracy, params, seconds, "ok", tag=self.ledger_tag, device="surrogate"
+        )
         self.trainings += 1
         self.train_seconds += seconds
         return EvalResult(text, accuracy, params, "ok", False, seconds, None, 1)
@@ -406,10 +405,10 @@ class SurrogateEvaluator:
         return self.surrogate.predict(arch)[1]
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
-        return self.store.claim(self.dataset, self._config_key, str(arch), self._seed(int(seed)))
+        return self.filed.claim(str(arch), self._seed(int(seed)))
 
     def release(self, archs: list[str], seed: int) -> None:
-        self.store.release(self.dataset, self._config_key, [str(a) for a in archs], self._seed(int(seed)))
+        self.filed.release(archs, self._seed(int(seed)))
 
     def set_epochs(self, epochs: float) -> None:
         raise ValueError(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from nas_gym.evaluation import EvalResult, ResultStore, StoredResult
+from nas_gym.evaluation import EvalResult
 from nas_gym.search_space import Architecture, OutOfSpaceError, Vocabulary, layer_from_token
+from nas_gym.store import KeyedStore, ResultStore, StoredResult
 
 __all__ = [
     "MINI_SPACE",
@@ -278,13 +278,18 @@ class TableEvaluator:
         # the store key: the table itself (a digest of its rows), its configuration, and the seed
         # column (or "mean") it reads: two tables of one space and configuration never share rows
         self.dataset = f"table:{table.dataset}:{table.space}"
-        self._config_key = json.dumps(
+        key = json.dumps(
             {**table.config, "table_accuracy": accuracy, "table": table.digest()}, sort_keys=True
         )
+        self.filed = KeyedStore(self.store, self.dataset, key)
 
     @property
     def result_store(self) -> ResultStore:
         return self.store
+
+    def _stored_seed(self, seed: int) -> int:
+        """The seed a row is filed under: its column (the first for "mean")."""
+        return max(self._column(int(seed)), 0)
 
     def _column(self, seed: int) -> int:
         return -1 if self.mode == "mean" else self.table.column(seed)
@@ -297,12 +302,12 @@ class TableEvaluator:
 
     def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
         """The stored row, or None when asking for it would be a training."""
-        return self.store.get(self.dataset, self._config_key, str(arch), max(self._column(seed), 0))
+        return self.filed.get(str(arch), self._stored_seed(seed))
 
     def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         text = str(arch)
         column = self._column(seed)
-        stored = self.store.get(self.dataset, self._config_key, text, max(column, 0))
+        stored = self.filed.get(text, max(column, 0))
         if stored is not None:
             return EvalResult.from_stored(stored)
         try:
@@ -313,14 +318,16 @@ class TableEvaluator:
             self.vocabulary.validate(parsed, self.image_size)
             raise OutOfSpaceError(f"{text} is not in the table of space {self.table.space}") from None
         accuracy, seconds, status = self._values(entry, column)
-        now = time.time()
-        self.store.record_training(
-            StoredResult(
-                self.dataset, self._config_key, text, max(column, 0), accuracy, None,
-                entry.num_params, seconds, status, "", "table", now, now,
-            ),
+        self.filed.record(
+            text,
+            max(column, 0),
+            accuracy,
+            entry.num_params,
+            seconds,
+            status,
             tag=self.ledger_tag,
-        )  # fmt: skip
+            device="table",
+        )
         self.trainings += 1
         self.train_seconds += seconds
         return EvalResult(text, accuracy, entry.num_params, status, False, seconds)
@@ -334,12 +341,10 @@ class TableEvaluator:
         return self._values(self.table.get(str(arch)), self._column(seed))[1]
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
-        return self.store.claim(self.dataset, self._config_key, str(arch), max(self._column(int(seed)), 0))
+        return self.filed.claim(str(arch), self._stored_seed(seed))
 
     def release(self, archs: list[str], seed: int) -> None:
-        self.store.release(
-            self.dataset, self._config_key, [str(a) for a in archs], max(self._column(int(seed)), 0)
-        )
+        self.filed.release(archs, self._stored_seed(seed))
 
     def set_epochs(self, epochs: float) -> None:
         raise ValueError(
