@@ -45,8 +45,12 @@ def main(argv: Sequence[str] | None = None) -> float:
             if row["agent"] not in best or float(row["accuracy"]) > best[row["agent"]][1]:
                 best[row["agent"]] = (row["arch"], float(row["accuracy"]))
     model = load_surrogate(args.surrogate)
-    evaluator = Evaluator(nas_gym.ENV_IDS["NASFashionMini-v0"], store=args.store, threads=args.threads)
-    evaluator.ledger_tag = "surrogate_check"
+    evaluator = Evaluator(
+        nas_gym.ENV_IDS["NASFashionMini-v0"],
+        store=args.store,
+        ledger_tag="surrogate_check",
+        threads=args.threads,
+    )
     seeds = [int(s) for s in args.train_seeds.split(",") if s.strip()]
     if not seeds:
         raise SystemExit("--train-seeds needs at least one seed")

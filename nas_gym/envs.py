@@ -135,8 +135,8 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         return self._mask.copy()
 
     def set_ledger_tag(self, tag: str) -> None:
-        """Write this env's trainings to the store's ledger under ``tag`` (a search's id), as a
-        copy of a searched env in another process must."""
+        """Write this env's trainings to the store's ledger under ``tag``, a search's id: what the
+        search's ``TrackedEnv`` does once for its env and for the copies of it in other processes."""
         self.evaluator.ledger_tag = tag
 
     def close(self) -> None:

@@ -122,7 +122,8 @@ class Evaluator:
 
     ``trainings`` and ``train_seconds`` count this object's trainings (store misses and retries);
     the store's ledger counts every process's (``result_store.trainings(tag)``), which is what a
-    search's budget is read from. ``ledger_tag`` names who asks (a search sets it).
+    search's budget is read from. ``ledger_tag`` names the search these trainings are for (a
+    builder gives it here; a search's ``TrackedEnv`` gives it to its env).
 
     ``isolate`` (default): children train in a worker process watched for hangs (no training
     step for ``hang_limit`` seconds) and crashes; ``isolate=False`` trains in this process, where
@@ -134,6 +135,7 @@ class Evaluator:
         self,
         config: ChildConfig | None = None,
         store: ResultStore | str | os.PathLike[str] | None = None,
+        ledger_tag: str = "",
         **settings: Any,
     ) -> None:
         if config is None:
@@ -144,7 +146,7 @@ class Evaluator:
         self.store = store if isinstance(store, ResultStore) else ResultStore(store)
         self.trainings = 0
         self.train_seconds = 0.0
-        self.ledger_tag = ""
+        self.ledger_tag = ledger_tag
         self._device: Any = None  # torch.device once resolved
         self._threads: int | None = config.threads  # fixed at the first use when None
         self._runner: Any = None  # LocalTrainer or ChildProcess, at the first training

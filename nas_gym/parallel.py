@@ -322,8 +322,7 @@ def _init_worker(config: ChildConfig, store: str, threads: int, tag: str) -> Non
     import torch
 
     torch.set_num_threads(threads)
-    _worker_evaluator = Evaluator(config, store=store)
-    _worker_evaluator.ledger_tag = tag
+    _worker_evaluator = Evaluator(config, store=store, ledger_tag=tag)
 
 
 def _train_one(arch: str, seed: int) -> tuple[str, int, float, str, float]:

@@ -98,7 +98,7 @@ class TrackedEnv(gym.Wrapper):
             path = self.history.path
             tag = str(Path(path).resolve().parent) if path is not None else uuid.uuid4().hex
         self.tag = tag
-        self.evaluator.ledger_tag = tag
+        self.base.set_ledger_tag(tag)  # the one place a search's id reaches its env
         self._reached = 0  # trainings recorded by steps so far (the history's training index)
         self._reached_seconds = 0.0  # their train seconds (the history's seconds)
         self._reached_archs: Counter[str] = Counter()
