@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 from nas_gym.child import ChildOutcome, ChildRequest, DataSpec
 from nas_gym.config import DEFAULT_BUILDER, ChildConfig
 from nas_gym.search_space import Architecture
-from nas_gym.store import KeyedStore, ResultStore, StoredResult, StoreError, may_retry
+from nas_gym.store import RETRIED_AT_ONCE, KeyedStore, ResultStore, StoredResult, StoreError, may_retry
 from nas_gym.weights import WeightsCache
 
 __all__ = [
@@ -29,9 +29,6 @@ __all__ = [
     "StoreError",
     "StoredResult",
 ]
-
-# failures that depend on the circumstances: retried once at once (each attempt is a training)
-_RETRY_AT_ONCE = ("out_of_memory", "error", "crashed", "hung")
 
 log = logging.getLogger("nas_gym")
 
@@ -447,7 +444,7 @@ class Evaluator:
                 str(arch), seed, self.ledger_tag, outcome.accuracy, params, outcome.train_seconds,
                 outcome.status, outcome.message, outcome.device, outcome.test_accuracy, replace_ok=final,
             )  # fmt: skip
-            if outcome.status not in _RETRY_AT_ONCE or attempts > 1:
+            if outcome.status not in RETRIED_AT_ONCE or attempts > 1:
                 break
             log.warning("training %s (seed %d) once more", arch, seed)
         if self.inherit:

@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "FINAL_STATUSES",
+    "RETRIED_AT_ONCE",
     "KeyedStore",
     "RETRYABLE_STATUSES",
     "STATUSES",
@@ -39,6 +40,8 @@ __all__ = [
 FINAL_STATUSES = ("ok", "diverged", "mixed")  # "mixed": a table row whose seeds disagree
 RETRYABLE_STATUSES = ("timeout", "out_of_memory", "error", "crashed", "hung")
 STATUSES = ("ok", "diverged", "mixed", *RETRYABLE_STATUSES)
+# failures of the circumstances that the evaluator trains once more at once (each attempt counts)
+RETRIED_AT_ONCE = ("out_of_memory", "error", "crashed", "hung")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
