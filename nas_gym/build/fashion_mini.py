@@ -1,6 +1,6 @@
 """Rebuild the shipped Fashion-MNIST subset from the real dataset.
 
-    python -m nas_gym.data.build_fashion_mini [SOURCE_DIR]
+    python -m nas_gym.build.fashion_mini [SOURCE_DIR]
 
 SOURCE_DIR holds the four Fashion-MNIST IDX files (default: the folder of Debian's
 ``dataset-fashion-mnist`` package). The subset keeps, in file order, the first 1,000 training
