@@ -352,6 +352,10 @@ def test_every_status_a_row_can_hold_is_a_known_status():
     from nas_gym.tabular import load_table
 
     assert set(FINAL_STATUSES) | set(RETRYABLE_STATUSES) <= set(STATUSES)
+    from nas_gym.store import RETRIED_AT_ONCE
+    from nas_gym.training import trainer
+
+    assert set(RETRIED_AT_ONCE) <= set(RETRYABLE_STATUSES) and set(trainer.STATUSES) <= set(STATUSES)
     assert {s for e in load_table() for s in e.status} <= set(STATUSES)
 
 
