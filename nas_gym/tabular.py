@@ -1,13 +1,14 @@
 """Tabular benchmarks: every architecture of a small space trained for real, then looked up.
 
 A :class:`Space` is a vocabulary subset and a maximum depth, written ``TOKENS:DEPTH``
-(``"C32k3,C64k3,MP2,DR:3"``). :func:`build_table` trains each architecture of the space for each
-seed through the normal :class:`~nas_gym.evaluation.Evaluator` and its result store (so a build
-that stops resumes where it was), then writes a :class:`Table`: a small JSON file of
-architecture -> accuracy per seed, parameters and train seconds. :class:`TableEvaluator` answers an
-env's requests from a table, without training (``NASTabular-v0``).
+(``"C32k3,C64k3,MP2,DR:3"``). :func:`nas_gym.build.table.build_table` trains each architecture
+of the space for each seed through the normal :class:`~nas_gym.evaluation.Evaluator` and its
+result store (so a build that stops resumes where it was), then writes a :class:`Table`: a small
+JSON file of architecture -> accuracy per seed, parameters and train seconds.
+:class:`TableEvaluator` answers an env's requests from a table, without training
+(``NASTabular-v0``).
 
-This module imports no torch at import time; building a table imports it in the workers.
+Numpy and the standard library only: what the table env reads at run time.
 """
 
 from __future__ import annotations
