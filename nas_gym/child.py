@@ -79,6 +79,7 @@ class ChildOutcome:
     train_seconds: float
     test_accuracy: float | None
     device: str
+    curve: tuple[tuple[float, float, float], ...] = ()  # see TrainResult.curve
 
 
 def resolve_builder(path: str) -> Callable[..., Any]:
@@ -144,9 +145,13 @@ class LocalTrainer:
         if request.threads is not None and data.device.type == "cpu":
             torch.set_num_threads(request.threads)
         try:
-            kwargs = {} if progress is None else {"progress": progress}
             keep = request.final or request.save_weights is not None
-            result = train(make_model, data, request.config, request.seed, keep_model=keep, **kwargs)
+            if progress is None:
+                result = train(make_model, data, request.config, request.seed, keep_model=keep)
+            else:
+                result = train(
+                    make_model, data, request.config, request.seed, keep_model=keep, progress=progress
+                )
             if request.save_weights is not None and result.model is not None and result.status == "ok":
                 state = {k: v.detach().to("cpu", copy=True) for k, v in result.model.state_dict().items()}
                 tmp = f"{request.save_weights}.{os.getpid()}.tmp"
@@ -161,7 +166,13 @@ class LocalTrainer:
         finally:
             torch.set_num_threads(previous)
         return ChildOutcome(
-            result.accuracy, result.status, result.message, result.train_seconds, test, str(data.device)
+            result.accuracy,
+            result.status,
+            result.message,
+            result.train_seconds,
+            test,
+            str(data.device),
+            result.curve,
         )
 
 

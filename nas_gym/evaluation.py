@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -372,6 +373,7 @@ class Evaluator:
         replace_ok: bool = False,
         node: str = "",
         host: str | None = None,
+        curve: Sequence[Sequence[float]] = (),
     ) -> StoredResult:
         """Write a training to this evaluator's store, under its key, with its line in the ledger
         under ``tag``: this evaluator's own trainings, and those done elsewhere (a Ray task has no
@@ -381,7 +383,7 @@ class Evaluator:
         return self.filed.record(
             arch, seed, accuracy, num_params, train_seconds, status, tag=tag, device=device, message=message,
             test_accuracy=test_accuracy, time_limit=self.child.time_limit, node=node,
-            host=platform.node() if host is None else host, replace_ok=replace_ok,
+            host=platform.node() if host is None else host, replace_ok=replace_ok, curve=curve,
         )  # fmt: skip
 
     def claim(self, arch: Architecture | str, seed: int) -> bool:
@@ -443,6 +445,7 @@ class Evaluator:
             stored = self.record_trained(
                 str(arch), seed, self.ledger_tag, outcome.accuracy, params, outcome.train_seconds,
                 outcome.status, outcome.message, outcome.device, outcome.test_accuracy, replace_ok=final,
+                curve=outcome.curve,
             )  # fmt: skip
             if outcome.status not in RETRIED_AT_ONCE or attempts > 1:
                 break

@@ -188,6 +188,7 @@ def train_child(
         "node": _node_id(),
         "host": platform.node(),
         "weights": weights,
+        "curve": stored.curve_points(),
     }
 
 
@@ -293,6 +294,7 @@ class RayPool:
                     "host",
                 )
             }
+            fields["curve"] = row.get("curve", ())
         except self.ray.exceptions.RayError as e:  # the task failed twice, or its worker died twice
             self.failures += 1
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -16,11 +16,12 @@ for it (``retry_failed``, a final evaluation) trains them again. Every retry cou
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "ResultStore",
     "StoreError",
     "StoredResult",
+    "encode_curve",
     "may_retry",
 ]
 
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS results (
     time_limit    REAL,              -- seconds the last attempt was allowed; NULL: none
     node          TEXT    NOT NULL DEFAULT '',  -- the Ray node that trained it ('' outside Ray)
     host          TEXT    NOT NULL DEFAULT '',  -- the machine that trained it ('' before it was kept)
+    curve         TEXT    NOT NULL DEFAULT '',  -- JSON [[epoch, accuracy, seconds], ...]; '' when none
     PRIMARY KEY (dataset, budget, arch, seed)
 )
 """
@@ -89,6 +92,7 @@ _ADDED_COLUMNS = {
     "time_limit": "REAL",
     "node": "TEXT NOT NULL DEFAULT ''",
     "host": "TEXT NOT NULL DEFAULT ''",
+    "curve": "TEXT NOT NULL DEFAULT ''",
 }
 
 
@@ -115,11 +119,28 @@ class StoredResult:
     time_limit: float | None = None
     node: str = ""  # the Ray node id of the worker that trained it ('' outside Ray)
     host: str = ""  # the host name of the machine that trained it
+    # the validation curve, JSON [[epoch, accuracy, train seconds so far], ...] after every whole
+    # epoch and at the end (its last accuracy is ``accuracy``); '' for rows without one (failed
+    # children, rows written before curves were kept, tables and surrogates)
+    curve: str = ""
+
+    def curve_points(self) -> list[tuple[float, float, float]]:
+        """:attr:`curve` read back: (epoch, accuracy, seconds) tuples, [] when there is none."""
+        return [tuple(p) for p in json.loads(self.curve)] if self.curve else []  # type: ignore[misc]
 
 
 # the configuration's column keeps its first name, "budget", so stores written before read unchanged
 _COLUMNS = ", ".join("budget" if f.name == "config" else f.name for f in fields(StoredResult))
 _PLACEHOLDERS = ", ".join("?" for _ in fields(StoredResult))
+
+
+def encode_curve(curve: Sequence[Sequence[float]]) -> str:
+    """A validation curve as the store keeps it: compact JSON, accuracies exact (the last is the
+    row's accuracy), seconds to the millisecond ('' for no curve)."""
+    if not curve:
+        return ""
+    points = [[float(e), float(a), round(float(s), 3)] for e, a, s in curve]
+    return json.dumps(points, separators=(",", ":"))
 
 
 def may_retry(row: StoredResult, time_limit: float | None, retry_failed: bool = False) -> bool:
@@ -410,12 +431,13 @@ class KeyedStore:
         node: str = "",
         host: str = "",
         replace_ok: bool = False,
+        curve: Sequence[Sequence[float]] = (),
     ) -> StoredResult:
         """Write one training (its row and its line in the ledger under ``tag``, in one
         transaction); ``replace_ok``: see :meth:`ResultStore.record_training`."""
         now = time.time()
         row = StoredResult(
             self.dataset, self.key, str(arch), int(seed), accuracy, test_accuracy, num_params,
-            train_seconds, status, message, device, now, now, 1, time_limit, node, host,
+            train_seconds, status, message, device, now, now, 1, time_limit, node, host, encode_curve(curve),
         )  # fmt: skip
         return self.store.record_training(row, tag=tag, replace_ok=replace_ok)

@@ -436,3 +436,40 @@ def test_a_row_records_the_host_and_an_older_store_gains_the_columns(tmp_path: P
     evaluator.evaluate("C32k3-MP2", 0)
     new = evaluator.stored("C32k3-MP2", 0)
     assert new is not None and new.host == platform.node() and new.node == ""
+    assert old.curve == "" and old.curve_points() == []  # written before curves were kept
+
+
+@pytest.mark.parametrize("isolate", [False, True], ids=["in-process", "worker-process"])
+def test_every_training_files_its_curve_under_the_unchanged_key(tmp_path: Path, isolate: bool) -> None:
+    """The row of a training holds its validation curve after every epoch; the key and the final
+    accuracy are those of a training that records none (the trainer's test checks the weights)."""
+    import json as _json
+
+    evaluator = make_evaluator(store=tmp_path / "s.sqlite", epochs=3.0, isolate=isolate)
+    result = evaluator.evaluate("C32k3-MP2", 0)
+    row = evaluator.stored("C32k3-MP2", 0)
+    assert row is not None and row.status == "ok"
+    points = row.curve_points()
+    assert [e for e, _, _ in points] == [1.0, 2.0, 3.0]
+    assert points[-1][1] == row.accuracy == result.accuracy
+    assert points[-1][2] == pytest.approx(row.train_seconds, abs=1e-3)
+    assert _json.loads(evaluator.config_key)["epochs"] == 3.0 and "curve" not in evaluator.config_key
+    # the same child trained without a curve, through the trainer itself
+    from nas_gym.training.trainer import train
+
+    trainer = evaluator._runner_for_children()
+    if isolate:
+        from nas_gym.child import LocalTrainer
+
+        trainer = LocalTrainer(evaluator.data_spec())
+    data = trainer.load()
+    arch = Architecture.parse("C32k3-MP2")
+    info = evaluator.info
+
+    def build():
+        from nas_gym.models import build_model
+
+        return build_model(arch, info.channels, 14, info.num_classes, evaluator.child.width)
+
+    plain = train(build, data, evaluator.config, 0, curve=False)
+    assert plain.accuracy == row.accuracy

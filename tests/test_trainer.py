@@ -75,6 +75,31 @@ def test_same_seed_gives_identical_accuracy_and_weights(data: DeviceData) -> Non
         assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("epochs", [3.0, 2.5, 0.5])
+def test_recording_the_curve_changes_neither_the_accuracy_nor_the_weights(
+    data: DeviceData, epochs: float
+) -> None:
+    # the evaluation after every epoch draws no random numbers and touches no weight or BN statistic
+    config = TrainConfig(epochs=epochs, batch_size=64, lr=0.05, augment=True)
+    plain = train(conv_net, data, config, seed=5, keep_model=True, curve=False)
+    curved = train(conv_net, data, config, seed=5, keep_model=True)
+    assert curved.accuracy == plain.accuracy and curved.steps == plain.steps
+    assert all(torch.equal(a, b) for a, b in zip(_weights(plain.model), _weights(curved.model), strict=True))
+    whole = [float(e) for e in range(1, math.ceil(epochs))]
+    assert [e for e, _, _ in curved.curve] == [*whole, epochs]
+    assert curved.curve[-1][1] == curved.accuracy and plain.curve == (
+        (epochs, plain.accuracy, plain.train_seconds),
+    )
+    seconds = [t for _, _, t in curved.curve]
+    assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(curved.train_seconds)
+    assert all(0.0 <= a <= 1.0 for _, a, _ in curved.curve)
+
+
+def test_a_failed_child_has_no_curve(data: DeviceData) -> None:
+    result = train(conv_net, data, TrainConfig(epochs=2.0, batch_size=64, lr=1e30), seed=0)
+    assert result.status == "diverged" and result.curve == ()
+
+
 def test_different_seed_gives_a_different_child(data: DeviceData) -> None:
     a = train(conv_net, data, QUICK, seed=0, keep_model=True)
     b = train(conv_net, data, QUICK, seed=1, keep_model=True)

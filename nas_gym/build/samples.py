@@ -32,6 +32,10 @@ from nas_gym.store import ResultStore
 __all__ = ["FORMAT", "Sample", "SampleSet", "build_samples", "sample_architectures"]
 
 FORMAT = "nas-gym-samples/1"
+# the same with an eighth column, ``curve`` ([[epoch, accuracy, seconds], ...] or []): written when
+# any sample has a curve, so files without curves stay byte for byte as they were
+FORMAT_CURVES = "nas-gym-samples/2"
+_COLUMNS = ["arch", "seed", "accuracy", "train_seconds", "num_params", "status", "source"]
 
 
 def sample_architectures(
@@ -65,6 +69,15 @@ class Sample:
     # "store": another training in the samples' store (benchmarks/surrogate_check.py trains the
     # searches' picks there)
     source: str
+    # the validation curve of the training: (epoch, accuracy, seconds so far) after every whole
+    # epoch and at the end; () where it was not recorded
+    curve: tuple[tuple[float, float, float], ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Any, source: str) -> Sample:
+        """A store row (:class:`~nas_gym.store.StoredResult`) as a sample."""
+        return cls(row.arch, row.seed, row.accuracy, row.train_seconds, row.num_params, row.status, source,
+                   tuple(row.curve_points()))  # fmt: skip
 
 
 @dataclass
@@ -79,19 +92,20 @@ class SampleSet:
     build: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: str | os.PathLike[str]) -> None:
+        curves = any(s.curve for s in self.samples)
         head = {
-            "format": FORMAT,
+            "format": FORMAT_CURVES if curves else FORMAT,
             "env_id": self.env_id,
             "dataset": self.dataset,
             "budget": self.config,  # the field keeps its first name: files written before read unchanged
             "image_size": self.image_size,
             "build": self.build,
-            "columns": ["arch", "seed", "accuracy", "train_seconds", "num_params", "status", "source"],
+            "columns": _COLUMNS + ["curve"] if curves else _COLUMNS,
         }
         lines = [json.dumps(head, separators=(",", ":"))[:-1] + ',"rows":[']
         rows = [
             json.dumps([s.arch, s.seed, round(s.accuracy, 5), round(s.train_seconds, 3), s.num_params,
-                        s.status, s.source], separators=(",", ":"))
+                        s.status, s.source] + ([_curve_json(s.curve)] if curves else []), separators=(",", ":"))
             for s in self.samples
         ]  # fmt: skip
         p = Path(path)
@@ -106,13 +120,21 @@ class SampleSet:
             doc = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"samples file {p} cannot be read: {e}") from None
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"{p} is not a nas-gym samples file ({FORMAT})")
+        if doc.get("format") not in (FORMAT, FORMAT_CURVES):
+            raise ValueError(f"{p} is not a nas-gym samples file ({FORMAT} or {FORMAT_CURVES})")
+        samples = [
+            Sample(r[0], int(r[1]), float(r[2]), float(r[3]), int(r[4]), r[5], r[6],
+                   tuple((float(e), float(a), float(t)) for e, a, t in (r[7] if len(r) > 7 else ())))
+            for r in doc["rows"]
+        ]  # fmt: skip
         return cls(
-            doc["env_id"], doc["dataset"], doc["budget"], int(doc["image_size"]),
-            [Sample(a, int(s), float(acc), float(t), int(n), st, src) for a, s, acc, t, n, st, src in doc["rows"]],
+            doc["env_id"],
+            doc["dataset"],
+            doc["budget"],
+            int(doc["image_size"]),
+            samples,
             doc.get("build", {}),
-        )  # fmt: skip
+        )
 
     @classmethod
     def from_table(cls, table: Any) -> SampleSet:
@@ -183,13 +205,11 @@ def build_samples(
     key = evaluator.config_key
     rows = list(ResultStore(store).rows(evaluator.dataset, key))
     sampled = set(jobs)
-    samples = [Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status,
-                      "random" if (r.arch, r.seed) in sampled else "store") for r in rows]  # fmt: skip
+    samples = [Sample.from_row(r, "random" if (r.arch, r.seed) in sampled else "store") for r in rows]
     stamps = [r.created_at for r in rows]
     for run in runs:
         rows = list(ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, key))
-        samples += [Sample(r.arch, r.seed, r.accuracy, r.train_seconds, r.num_params, r.status, str(run))
-                    for r in rows]  # fmt: skip
+        samples += [Sample.from_row(r, str(run)) for r in rows]
         stamps += [r.created_at for r in rows]
     import torch
 
@@ -220,6 +240,10 @@ def build_samples(
     )
     result.save(out)
     return result
+
+
+def _curve_json(curve: Sequence[Sequence[float]]) -> list[list[float]]:
+    return [[float(e), round(float(a), 5), round(float(t), 3)] for e, a, t in curve]
 
 
 def _utc(seconds: float) -> str:
