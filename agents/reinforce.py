@@ -169,13 +169,13 @@ def run(
             _plan_episode(controller, generator, vocab, image_size, max_layers, explore, env.reward_mode)
             for _ in range(config.episodes_per_update - len(batch))
         ]
-        env.prefetch(arch for plan in plans for arch in plan.archs)
+        env.prefetch((arch for plan in plans for arch in plan.archs), epochs=epochs)
         cut = False
         for plan in plans:
             if env.exhausted or free_episodes >= config.max_free_episodes:
                 break
             before = env.trainings
-            episode = _play_episode(env, plan)
+            episode = _play_episode(env, plan, epochs)
             free_episodes = free_episodes + 1 if env.trainings == before else 0
             # a HEAD step repeats the architecture it closes: score each architecture once
             for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
@@ -227,8 +227,8 @@ def _curriculum(config: ReinforceConfig, env: TrackedEnv, full: int, max_layers:
         if spent >= fraction:
             max_layers, target = min(layers, full), new_epochs
             if target is not None and target != epochs:
-                env.evaluator.set_epochs(target)  # ValueError from an env that trains nothing
-                epochs = target
+                epochs = target  # the episodes ask for it (reset options): an env that answers
+                # at one fidelity only refuses other epochs with a ValueError
     return max_layers, epochs
 
 
@@ -274,9 +274,10 @@ def _plan_episode(
         prev = torch.tensor([action])
 
 
-def _play_episode(env: TrackedEnv, plan: _Plan) -> _Episode:
-    """Step the env through a planned episode; cut where the budget runs out."""
-    env.reset()
+def _play_episode(env: TrackedEnv, plan: _Plan, epochs: float | None = None) -> _Episode:
+    """Step the env through a planned episode at ``epochs`` (None: the env's own); cut where the
+    budget runs out."""
+    env.reset(options=None if epochs is None else {"epochs": epochs})
     episode = _Episode([], [], [], [])
     for action, mask in zip(plan.actions, plan.masks, strict=True):
         try:

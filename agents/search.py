@@ -179,7 +179,7 @@ class Search:
                 return None
             if store is None:
                 raise SearchError("a pool of worker processes shares a result store file: give a store")
-            return LocalPool(self.env_id, {**kwargs, "store": store}, int(self.workers or 1))
+            return LocalPool(env.unwrapped.evaluator, int(self.workers or 1))
         evaluator = env.unwrapped.evaluator
         if not isinstance(evaluator, Evaluator):
             raise SearchError(f"{self.env_id} trains nothing: it has no use for Ray")

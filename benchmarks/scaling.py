@@ -62,7 +62,10 @@ def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> 
 
     with tempfile.TemporaryDirectory() as folder:
         store = os.path.join(folder, "results.sqlite")
-        pool = LocalPool(env_id, {**overrides, "store": store}, workers)
+        import gymnasium as gym
+
+        env = gym.make(env_id, store=store, **overrides)
+        pool = LocalPool(env.unwrapped.evaluator, workers)
         try:
             warm = sample_children(workers, int(gym_image_size(env_id)), seed=12345)
             pool.train(warm, seed=12345)  # one each: data on the device, CUDA init, autotune
@@ -71,6 +74,7 @@ def measure(env_id: str, overrides: dict, children: list[str], workers: int) -> 
             wall = time.perf_counter() - start
         finally:
             pool.close()
+            env.close()
         statuses = [r.status for r in ResultStore(store).rows() if r.seed == 0]
     return wall, statuses
 

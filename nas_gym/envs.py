@@ -72,6 +72,9 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         )
         self._fixed_train_seed = train_seed
         self.train_seed: int | None = train_seed
+        # the fidelity of this episode's children: None = the evaluator's own epochs; set per
+        # episode by reset(options={"epochs": e})
+        self.epochs: float | None = None
         self.arch = Architecture()
         self._slots = self.vocabulary.encode(self.arch)
         self._accuracy = 0.0
@@ -88,6 +91,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
+        self.epochs = self._episode_epochs(options)
         if self._fixed_train_seed is None and (seed is not None or self.train_seed is None):
             # children of this env all train with one seed, so the store answers repeats
             self.train_seed = int(seed) if seed is not None else int(self.np_random.integers(2**31 - 1))
@@ -179,9 +183,32 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             )
         return int(action)
 
+    def _episode_epochs(self, options: dict[str, Any] | None) -> float | None:
+        """The fidelity ``reset(options={"epochs": e})`` asks for this episode (None: the
+        evaluator's own); other options are refused by name."""
+        options = {} if options is None else dict(options)
+        unknown = sorted(set(options) - {"epochs"})
+        if unknown:
+            raise ValueError(f"unknown reset option {unknown[0]!r}: this env takes 'epochs'")
+        epochs = options.get("epochs")
+        if epochs is None:
+            return None
+        if (
+            isinstance(epochs, bool)
+            or not isinstance(epochs, int | float | np.number)
+            or not (math.isfinite(epochs) and epochs > 0)
+        ):
+            raise ValueError(f"reset option 'epochs' must be a positive number, got {epochs!r}")
+        if not self.evaluator.takes_epochs and float(epochs) != float(self.evaluator.epochs):
+            raise ValueError(
+                f"this env's {self.evaluator.kind} answers children trained {self.evaluator.epochs:g} epochs "
+                f"only, not {epochs!r} (an env that trains its children answers at any epochs)"
+            )
+        return float(epochs)
+
     def _evaluate(self, arch: Architecture) -> EvalResult:
         assert self.train_seed is not None
-        return self.evaluator.evaluate(arch, self.train_seed)
+        return self.evaluator.evaluate(arch, self.train_seed, epochs=self.epochs)
 
     def _record(self, result: EvalResult) -> None:
         self._accuracy, self._num_params = result.accuracy, result.num_params
@@ -363,7 +390,9 @@ class _SecondsInInfo(NASEnvBase):
         obs, reward, terminated, truncated, info = super().step(action)
         result = self._last_result
         seed = self.train_seed if self.train_seed is not None else 0
-        info["train_seconds"] = 0.0 if result is None else self.evaluator.recorded_seconds(result.arch, seed)
+        info["train_seconds"] = (
+            0.0 if result is None else self.evaluator.recorded_seconds(result.arch, seed, epochs=self.epochs)
+        )
         return obs, reward, terminated, truncated, info
 
     def reset(

@@ -29,6 +29,7 @@ __all__ = [
     "ResultStore",
     "StoreError",
     "StoredResult",
+    "check_fixed_epochs",
 ]
 
 log = logging.getLogger("nas_gym")
@@ -65,10 +66,21 @@ class ArchEvaluator(Protocol):
     ``claim`` / ``release`` share a batch between processes through the store;
     ``ledger_tag`` names the search whose trainings are being written (the store's ledger);
     ``result_store`` is that store, or None for an evaluator that keeps no ledger.
+
+    A request is (architecture, seed, fidelity): ``epochs=None`` asks at the evaluator's own
+    ``epochs``; another value asks for a child trained that many epochs, filed under that
+    configuration's key. ``kind`` says what answers ("train": real trainings, "table": a table
+    of trainings, "surrogate": a model's predictions) and ``takes_epochs`` whether it answers at
+    any fidelity; one that does not refuses other epochs with a ValueError naming its own.
     """
 
     trainings: int
     ledger_tag: str
+    kind: str
+    takes_epochs: bool
+
+    @property
+    def epochs(self) -> float: ...
 
     @property
     def image_size(self) -> int: ...
@@ -76,16 +88,16 @@ class ArchEvaluator(Protocol):
     @property
     def result_store(self) -> ResultStore | None: ...
 
-    def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult: ...
+    def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult: ...
 
-    def lookup(self, arch: Architecture | str, seed: int) -> Any: ...
+    def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> Any: ...
 
-    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+    def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
         """What training ``arch`` with ``seed`` cost in seconds (the store's row, the table's entry,
         the surrogate's prediction); 0.0 for one not trained. A budget in seconds counts these."""
         ...
 
-    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+    def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
         """The trainings evaluating ``arch`` would start, in order: none when ``lookup`` answers it,
         else ``arch``, after the prefixes an inheriting evaluator trains first for their weights.
         A budget counts these ahead; a pool trains them."""
@@ -93,22 +105,28 @@ class ArchEvaluator(Protocol):
 
     def num_params(self, arch: Architecture | str) -> int: ...
 
-    def claim(self, arch: Architecture | str, seed: int) -> bool:
+    def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
         """Claim ``arch``'s training for this process in a store shared by several (True: train it;
         False: another has claimed it). An evaluator whose store is not shared claims everything."""
         ...
 
-    def release(self, archs: list[str], seed: int) -> None:
+    def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
         """Drop stale claims on ``archs`` (left by a worker stopped mid-training)."""
-        ...
-
-    def set_epochs(self, epochs: float) -> None:
-        """Train later children for ``epochs`` (a curriculum); ValueError where nothing trains."""
         ...
 
     def close(self) -> None:
         """Release what the evaluator holds (a worker process); it may be used again after."""
         ...
+
+
+def check_fixed_epochs(what: str, own: float, epochs: float | None) -> None:
+    """Refuse a request for other ``epochs`` than ``own`` from an evaluator that answers at one
+    fidelity only (a table, a surrogate of one configuration), naming both."""
+    if epochs is not None and float(epochs) != float(own):
+        raise ValueError(
+            f"{what} answers children trained {float(own):g} epochs only, not {epochs!r} (an env that "
+            "trains its children answers at any epochs)"
+        )
 
 
 class Evaluator:
@@ -122,6 +140,10 @@ class Evaluator:
     the store's ledger counts every process's (``result_store.trainings(tag)``), which is what a
     search's budget is read from. ``ledger_tag`` names the search these trainings are for (a
     builder gives it here; a search's ``TrackedEnv`` gives it to its env).
+
+    The configuration never changes: a request for other ``epochs`` (a curriculum, a fidelity
+    chosen per episode) is answered with ``child.replace(epochs=...)``, filed under that key
+    (:meth:`request_config`).
 
     ``isolate`` (default): children train in a worker process watched for hangs (no training
     step for ``hang_limit`` seconds) and crashes; ``isolate=False`` trains in this process, where
@@ -140,7 +162,7 @@ class Evaluator:
             config = ChildConfig(**settings)
         elif settings:
             config = config.replace(**settings)
-        self.child = config
+        self._child = config
         self.store = store if isinstance(store, ResultStore) else ResultStore(store)
         self.trainings = 0
         self.train_seconds = 0.0
@@ -165,6 +187,20 @@ class Evaluator:
         self._runner = None
         self.store.close_file()
 
+    kind = "train"
+    takes_epochs = True
+
+    @property
+    def child(self) -> ChildConfig:
+        """The configuration of this evaluator's children (requests may ask for other epochs)."""
+        return self._child
+
+    def request_config(self, epochs: float | None = None) -> ChildConfig:
+        """The configuration a request for ``epochs`` trains with (None: :attr:`child`'s own)."""
+        if epochs is None or epochs == self._child.epochs:
+            return self._child
+        return self._child.replace(epochs=float(epochs))
+
     # what the envs and the agents read of the configuration
     @property
     def dataset(self) -> str:
@@ -188,13 +224,8 @@ class Evaluator:
 
     @property
     def config(self) -> Any:
-        """The trainer's configuration (a ``TrainConfig``) of the current ``child``, so changing
-        the epochs mid-search (a curriculum) changes the store key of later children."""
+        """The trainer's configuration (a ``TrainConfig``) of :attr:`child`."""
         return self.child.train_config()
-
-    def set_epochs(self, epochs: float) -> None:
-        """Change the training epochs mid-search (a curriculum); later children use a new store key."""
-        self.child = self.child.replace(epochs=epochs)
 
     @property
     def result_store(self) -> ResultStore:
@@ -224,8 +255,12 @@ class Evaluator:
     def config_key(self) -> str:
         """The store key of this evaluator's children (:meth:`ChildConfig.key`, with the device
         kind and the thread count resolved here)."""
+        return self.key_of(None)
+
+    def key_of(self, epochs: float | None) -> str:
+        """The store key of a request for ``epochs`` (None: this evaluator's own)."""
         device = self.device_type
-        return self.child.key(device, self.torch_threads if device == "cpu" else None)
+        return self.request_config(epochs).key(device, self.torch_threads if device == "cpu" else None)
 
     # -- prefix weight inheritance --------------------------------------------------------------
 
@@ -240,56 +275,69 @@ class Evaluator:
     def weights_dir(self) -> Path:
         return self.weights.folder
 
-    def weights_file(self, arch: Architecture | str, seed: int) -> Path:
-        return self.weights.file(self.dataset, self.config_key, str(arch), int(seed))
+    def weights_file(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> Path:
+        return self.weights.file(self.dataset, self.key_of(epochs), str(arch), int(seed))
 
     def prune_weights(self, keep: set[Path] | None = None) -> None:
         """Delete the oldest weight files beyond ``weights_cache_mb`` (never those in ``keep``)."""
         self.weights.prune(keep)
 
-    def _parent_weights(self, arch: Architecture, seed: int) -> Path | None:
+    def _parent_weights(self, arch: Architecture, seed: int, epochs: float | None) -> Path | None:
         """The trained prefix's weights for ``arch`` (training the prefix first when they are
         missing: it counts as a training), or None when ``arch`` starts from scratch."""
         if not self.inherit or len(arch) < 2:
             return None
         parent = Architecture(arch.layers[:-1])
-        path = self.weights_file(parent, seed)
-        if self._needs_parent(parent, seed):
-            result = self._train(parent, seed, final=False)
+        path = self.weights_file(parent, seed, epochs)
+        if self._needs_parent(parent, seed, epochs):
+            result = self._train(parent, seed, final=False, epochs=epochs)
             if result.status == "ok" and path.exists():
                 return path
         return path if path.exists() else None  # a parent that failed: the child trains from scratch
 
-    def _needs_parent(self, parent: Architecture, seed: int) -> bool:
+    def parent_weights(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> Path | None:
+        """The trained weights an inheriting ``arch`` starts from when they are here (None: it
+        starts from scratch, or its parent is not trained yet); never trains anything."""
+        layers = str(arch).split("-")
+        if not self.inherit or len(layers) < 2:
+            return None
+        path = self.weights_file("-".join(layers[:-1]), seed, epochs)
+        return path if path.exists() else None
+
+    def _needs_parent(self, parent: Architecture, seed: int, epochs: float | None = None) -> bool:
         """Whether an inheriting child of ``parent`` trains ``parent`` first: its weights are not
         here and it has not failed (never trained here, or trained and its weights are gone)."""
-        if self.weights_file(parent, seed).exists():
+        if self.weights_file(parent, seed, epochs).exists():
             return False
-        row = self.lookup(parent, seed)
+        row = self.lookup(parent, seed, epochs)
         return row is None or row.status == "ok"
 
-    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+    def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
         """The trainings an evaluation of ``arch`` would start, in order: none when it is stored;
         with ``inherit``, the prefixes it would train first for their weights, shortest first, then
         ``arch``. What a pool trains for a batch, and what a budget counts ahead."""
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
-        if self.lookup(arch, seed) is not None:
+        if self.lookup(arch, seed, epochs) is not None:
             return []
         plan = [str(arch)]
         while self.inherit and len(arch) >= 2:
             arch = Architecture(arch.layers[:-1])
-            if not self._needs_parent(arch, seed):
+            if not self._needs_parent(arch, seed, epochs):
                 break
             plan.append(str(arch))
         return plan[::-1]
 
-    def train_from(self, arch: Architecture | str, seed: int, parent_weights: Path | None) -> EvalResult:
+    def train_from(
+        self, arch: Architecture | str, seed: int, parent_weights: Path | None, epochs: float | None = None
+    ) -> EvalResult:
         """Train ``arch`` now, starting from ``parent_weights`` (its prefix's trained weights, a file
         of :meth:`weights_file`'s format) or from scratch when None; never trains a prefix. With
         ``inherit``, its own weights are kept at :meth:`weights_file`. For a pool whose prefixes
         trained elsewhere (a Ray task: its parent's weights come through the object store)."""
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
-        return self._train(arch, int(seed), final=False, parent=parent_weights, find_parent=False)
+        return self._train(
+            arch, int(seed), final=False, parent=parent_weights, find_parent=False, epochs=epochs
+        )
 
     def num_params(self, arch: Architecture | str) -> int:
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
@@ -336,26 +384,24 @@ class Evaluator:
             )
         return self._runner
 
-    @property
-    def filed(self) -> KeyedStore:
-        """Where this evaluator's children are filed: its store under :attr:`config_key` (which a
-        curriculum of epochs changes mid-search)."""
-        return KeyedStore(self.store, self.dataset, self.config_key)
+    def filed(self, epochs: float | None = None) -> KeyedStore:
+        """Where the children of a request for ``epochs`` are filed: the store under its key."""
+        return KeyedStore(self.store, self.dataset, self.key_of(epochs))
 
-    def stored(self, arch: Architecture | str, seed: int) -> StoredResult | None:
+    def stored(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> StoredResult | None:
         """The stored row of ``arch``, whatever its status."""
-        return self.filed.get(str(arch), int(seed))
+        return self.filed(epochs).get(str(arch), int(seed))
 
-    def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
+    def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> StoredResult | None:
         """The stored row that answers a request for ``arch``; None when the request would train."""
-        row = self.stored(arch, seed)
+        row = self.stored(arch, seed, epochs)
         if row is None or may_retry(row, self.child.time_limit, self.child.retry_failed):
             return None
         return row
 
-    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+    def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
         """The train seconds of the stored row of ``arch`` (0.0 when there is none)."""
-        row = self.stored(arch, seed)
+        row = self.stored(arch, seed, epochs)
         return 0.0 if row is None else float(row.train_seconds)
 
     def record_trained(
@@ -374,33 +420,35 @@ class Evaluator:
         node: str = "",
         host: str | None = None,
         curve: Sequence[Sequence[float]] = (),
+        epochs: float | None = None,
     ) -> StoredResult:
         """Write a training to this evaluator's store, under its key, with its line in the ledger
         under ``tag``: this evaluator's own trainings, and those done elsewhere (a Ray task has no
         access to this store). ``replace_ok``: see :meth:`ResultStore.record_training`. ``node`` /
         ``host``: where it trained (the Ray node id, '' outside Ray; the host name, default this
         machine's)."""
-        return self.filed.record(
+        return self.filed(epochs).record(
             arch, seed, accuracy, num_params, train_seconds, status, tag=tag, device=device, message=message,
             test_accuracy=test_accuracy, time_limit=self.child.time_limit, node=node,
             host=platform.node() if host is None else host, replace_ok=replace_ok, curve=curve,
         )  # fmt: skip
 
-    def claim(self, arch: Architecture | str, seed: int) -> bool:
+    def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
         """Claim ``arch``'s training for this process (see :meth:`ResultStore.claim`)."""
-        return self.filed.claim(str(arch), int(seed))
+        return self.filed(epochs).claim(str(arch), int(seed))
 
-    def release(self, archs: list[str], seed: int) -> None:
+    def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
         """Drop stale claims on ``archs`` before a batch of them is handed to workers."""
-        self.filed.release(archs, int(seed))
+        self.filed(epochs).release(archs, int(seed))
 
-    def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
-        """Validation accuracy of ``arch`` trained with ``seed``: from the store, or trained now."""
+    def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult:
+        """Validation accuracy of ``arch`` trained with ``seed`` for ``epochs`` (None: this
+        evaluator's): from the store, or trained now."""
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
-        stored = self.lookup(arch, seed)
+        stored = self.lookup(arch, seed, epochs)
         if stored is not None:
             return EvalResult.from_stored(stored)
-        return self._train(arch, int(seed), final=False)
+        return self._train(arch, int(seed), final=False, epochs=epochs)
 
     def final_evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
         """Validation and *test* accuracy of ``arch``, both from one training: a stored row that
@@ -413,22 +461,29 @@ class Evaluator:
         return self._train(arch, int(seed), final=True)
 
     def _train(
-        self, arch: Architecture, seed: int, final: bool, parent: Path | None = None, find_parent: bool = True
+        self,
+        arch: Architecture,
+        seed: int,
+        final: bool,
+        parent: Path | None = None,
+        find_parent: bool = True,
+        epochs: float | None = None,
     ) -> EvalResult:
         if not arch.fits(self.image_size):  # type: ignore[arg-type]
             raise ValueError(f"{arch} shrinks a {self.image_size}x{self.image_size} input below 1x1")
         params = self.num_params(arch)
         threads = self.torch_threads if self.device_type == "cpu" else None
         if find_parent:
-            parent = self._parent_weights(arch, seed)
+            parent = self._parent_weights(arch, seed, epochs)
         elif parent is not None and not self.inherit:
             raise ValueError("parent weights given to an evaluator that does not inherit (inherit=False)")
-        config = self.config
+        child = self.request_config(epochs)
+        config = child.train_config()
         save = None
         if self.inherit:
-            save = str(self.weights_file(arch, seed))
+            save = str(self.weights_file(arch, seed, epochs))
             if parent is not None:
-                config = self.child.train_config(epochs=self.child.inherit_epochs)
+                config = child.train_config(epochs=child.inherit_epochs)
         request = ChildRequest(
             str(arch), seed, config, final, threads, None if parent is None else str(parent), save
         )
@@ -445,7 +500,7 @@ class Evaluator:
             stored = self.record_trained(
                 str(arch), seed, self.ledger_tag, outcome.accuracy, params, outcome.train_seconds,
                 outcome.status, outcome.message, outcome.device, outcome.test_accuracy, replace_ok=final,
-                curve=outcome.curve,
+                curve=outcome.curve, epochs=epochs,
             )  # fmt: skip
             if outcome.status not in RETRIED_AT_ONCE or attempts > 1:
                 break

@@ -47,37 +47,45 @@ __all__ = [
 
 
 class LocalPool:
-    """``workers`` processes on this machine (spawned by default), each with the evaluator of one
-    env of ``env_id``, sharing one store file. A worker takes GPU ``index % GPUs`` where there are
-    several (unless ``device`` is set) and its share of the CPU cores for torch (unless ``threads``
-    is set), as :mod:`nas_gym.workers` places any worker."""
+    """``workers`` processes on this machine (spawned by default), each with a copy of
+    ``evaluator`` (an env's: real training, a table or a surrogate) on its store file, which they
+    share. A worker of a real evaluator takes GPU ``index % GPUs`` where there are several (unless
+    ``device`` is set) and its share of the CPU cores for torch (unless ``threads`` is set), as
+    :mod:`nas_gym.workers` places any worker.
 
-    def __init__(self, env_id: str, env_kwargs: dict[str, Any], workers: int, context: str | None = "spawn"):
+    Each batch is a list of requests at one fidelity (``epochs``; None: the evaluator's own): a
+    worker files every training under that request's key, whatever the batch before asked for. An
+    inheriting child waits for its prefix when another worker trains it, then starts from its
+    weights; a worker never trains anything but the architectures of the batch it was handed.
+    """
+
+    def __init__(self, evaluator: Any, workers: int, context: str | None = "spawn"):
         import multiprocessing
-
-        import gymnasium as gym
 
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        if env_kwargs.get("store") is None:
+        store = evaluator.result_store
+        if store is None or store.path is None:
             raise ValueError("a pool of worker processes shares a result store file: give store=PATH")
         self.workers = workers
-        kwargs = {**gym.spec(env_id).kwargs, **env_kwargs}
         self._context = multiprocessing.get_context(context)
         self._next = self._context.Value("i", 0)  # each worker takes the next index
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=self._context,
             initializer=_init_pool_worker,
-            initargs=(env_id, kwargs, workers, self._next),
+            initargs=(evaluator, workers, self._next),
         )
 
-    def train(self, archs: Sequence[str], seed: int, tag: str = "") -> None:
-        """Train every architecture of ``archs`` not in the store yet, ``workers`` at a time; each
-        training goes to the store's ledger under ``tag``."""
+    def train(self, archs: Sequence[str], seed: int, tag: str = "", epochs: float | None = None) -> None:
+        """Train every architecture of ``archs`` not in the store yet at ``epochs``, ``workers`` at a
+        time, in their order (an inheriting child's prefixes come before it); each training goes to
+        the store's ledger under ``tag``."""
         if archs:
             archs = [str(a) for a in archs]
-            shares = [self._executor.submit(_pool_share, archs, int(seed), tag) for _ in range(self.workers)]
+            shares = [
+                self._executor.submit(_pool_share, archs, int(seed), tag, epochs) for _ in range(self.workers)
+            ]
             for share in shares:
                 share.result()  # a worker's error is raised here
 
@@ -88,42 +96,54 @@ class LocalPool:
 _pool_evaluator: Any = None  # a LocalPool worker's evaluator
 
 
-def _init_pool_worker(env_id: str, kwargs: dict[str, Any], workers: int, counter: Any) -> None:
+def _init_pool_worker(evaluator: Any, workers: int, counter: Any) -> None:
     global _pool_evaluator
     import multiprocessing.util
-
-    import gymnasium as gym
 
     from nas_gym.workers import cpu_share, round_robin_device
 
     with counter.get_lock():
         index = counter.value
         counter.value += 1
-    if gym.spec(env_id).entry_point == "nas_gym.envs:NASEnv":
-        config = ChildConfig.from_kwargs(kwargs)
+    if evaluator.kind == "train":  # its own device and share of the cores, on the same store file
+        config = evaluator.child
         if config.device is None:
             config = config.replace(device=round_robin_device(index))
         if config.threads is None:
             config = config.replace(threads=cpu_share(workers))
-        _pool_evaluator = Evaluator(config, store=kwargs["store"])
-    else:  # a table or a surrogate: the env's own evaluator
-        _pool_evaluator = gym.make(env_id, **kwargs).unwrapped.evaluator  # type: ignore[attr-defined]
+        evaluator = Evaluator(config, store=evaluator.result_store.path)
+    _pool_evaluator = evaluator  # a table's or a surrogate's: the copy as it came
     # closed when the worker ends (the store's file, an isolated child's process)
     multiprocessing.util.Finalize(None, _pool_evaluator.close, exitpriority=10)
 
 
-def _pool_share(archs: list[str], seed: int, tag: str) -> list[str]:
+_PARENT_POLL = 0.05  # seconds between two looks for a prefix another worker is training
+
+
+def _pool_share(archs: list[str], seed: int, tag: str, epochs: float | None = None) -> list[str]:
     """A worker's share of a batch: it walks the whole list and trains what it claims first in the
     shared store, so the work is shared out as workers become free; results and their ledger lines
     (under ``tag``, the search's id) go to the store, where the env that drives the search finds
-    them. Returns the statuses of what it trained."""
+    them. An inheriting child whose prefix is in the batch waits until the prefix is stored (its
+    claimant trains it), then starts from its weights. Returns the statuses of what it trained."""
+    import time
+
     evaluator = _pool_evaluator
     evaluator.ledger_tag = tag
+    inherit = evaluator.kind == "train" and evaluator.inherit
+    batch = set(archs)
     statuses = []
     for arch in archs:  # claim one, train it, then claim the next: the free worker takes it
-        if evaluator.lookup(arch, seed) is not None or not evaluator.claim(arch, seed):
+        if evaluator.lookup(arch, seed, epochs) is not None or not evaluator.claim(arch, seed, epochs):
             continue
-        statuses.append(evaluator.evaluate(arch, seed).status)
+        if not inherit:
+            statuses.append(evaluator.evaluate(arch, seed, epochs).status)
+            continue
+        parent = arch.rsplit("-", 1)[0] if "-" in arch else None
+        while parent in batch and evaluator.stored(parent, seed, epochs) is None:
+            time.sleep(_PARENT_POLL)  # claimed by a worker that has not finished it
+        weights = evaluator.parent_weights(arch, seed, epochs)
+        statuses.append(evaluator.train_from(arch, seed, weights, epochs).status)
     return statuses
 
 
@@ -228,11 +248,6 @@ class RayPool:
                 ray.init(address=address, log_to_driver=False)
         self.ray = ray
         self.evaluator = evaluator
-        # the workers train on the device kind the driver's store key names
-        # and with the driver's thread count, which is part of the store key on the CPU
-        self.config = evaluator.child.replace(
-            device=evaluator.child.device or evaluator.device_type, threads=evaluator.torch_threads
-        )
         self.threads = evaluator.torch_threads
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_child, 1)))
         self._remote = ray.remote(
@@ -244,14 +259,25 @@ class RayPool:
         layers = arch.split("-")
         return "-".join(layers[:-1]) if self.evaluator.inherit and len(layers) >= 2 else None
 
-    def train(self, archs: Sequence[str], seed: int, tag: str = "") -> None:
-        """Train what evaluating each of ``archs`` would train (see :meth:`Evaluator.training_plan`),
-        ``workers`` at a time, each child once; the rows and ledger lines (under ``tag``) go to the
-        driver's store as the tasks finish."""
+    def request_config(self, epochs: float | None) -> ChildConfig:
+        """What a task trains a request for ``epochs`` with: the driver's configuration for those
+        epochs, on the device kind its store key names and with its thread count (part of the key
+        on the CPU)."""
+        ev = self.evaluator
+        return ev.request_config(epochs).replace(
+            device=ev.child.device or ev.device_type, threads=self.threads
+        )
+
+    def train(self, archs: Sequence[str], seed: int, tag: str = "", epochs: float | None = None) -> None:
+        """Train what evaluating each of ``archs`` at ``epochs`` would train (see
+        :meth:`Evaluator.training_plan`), ``workers`` at a time, each child once; the rows and
+        ledger lines (under ``tag``, and the key of ``epochs``) go to the driver's store as the
+        tasks finish."""
         ray, seed = self.ray, int(seed)
+        config = self.request_config(epochs)
         queue: list[str] = []
         for a in archs:
-            queue += [p for p in self.evaluator.training_plan(str(a), seed) if p not in queue]
+            queue += [p for p in self.evaluator.training_plan(str(a), seed, epochs) if p not in queue]
         running: dict[Any, str] = {}
         sent: dict[str, Any] = {}  # parent -> its weights in the object store, for this batch
         while queue or running:
@@ -262,21 +288,21 @@ class RayPool:
                 if parent is not None and (parent in queue or parent in running.values()):
                     continue  # its prefix trains first (a chain's shortest is never waiting)
                 queue.remove(arch)
-                weights = None if parent is None else self._weights_ref(parent, seed, sent)
-                running[self._remote.remote(self.config, arch, seed, self.threads, weights)] = arch
+                weights = None if parent is None else self._weights_ref(parent, seed, sent, epochs)
+                running[self._remote.remote(config, arch, seed, self.threads, weights)] = arch
             done, _ = ray.wait(list(running), num_returns=1)
             for ref in done:
-                self._store(running.pop(ref), seed, ref, tag)
+                self._store(running.pop(ref), seed, ref, tag, epochs)
 
-    def _weights_ref(self, parent: str, seed: int, sent: dict[str, Any]) -> Any:
+    def _weights_ref(self, parent: str, seed: int, sent: dict[str, Any], epochs: float | None) -> Any:
         """The object-store ref of ``parent``'s weights (kept by this driver), or None (it failed,
         or they are gone: the child trains from scratch, as it would in one process)."""
         if parent not in sent:
-            path = self.evaluator.weights_file(parent, seed)
+            path = self.evaluator.weights_file(parent, seed, epochs)
             sent[parent] = self.ray.put(path.read_bytes()) if path.exists() else None
         return sent[parent]
 
-    def _store(self, arch: str, seed: int, ref: Any, tag: str) -> None:
+    def _store(self, arch: str, seed: int, ref: Any, tag: str, epochs: float | None = None) -> None:
         weights = None
         try:
             row = self.ray.get(ref)
@@ -302,11 +328,11 @@ class RayPool:
                           status="error", message=f"{type(e).__name__}: {first_line}"[:500], device="",
                           host="")  # fmt: skip
         if weights is not None:  # kept before the row is written: a resumed search finds both
-            path = self.evaluator.weights_file(arch, seed)
+            path = self.evaluator.weights_file(arch, seed, epochs)
             tmp = path.with_suffix(".part")
             tmp.write_bytes(weights)
             tmp.replace(path)
-        self.evaluator.record_trained(arch, seed, tag, **fields)
+        self.evaluator.record_trained(arch, seed, tag, **fields, epochs=epochs)
         if weights is not None:
             self.evaluator.prune_weights()
 

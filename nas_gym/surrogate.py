@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from nas_gym.evaluation import EvalResult
+from nas_gym.evaluation import EvalResult, check_fixed_epochs
 from nas_gym.search_space import DEFAULT_VOCABULARY, KINDS, Architecture, Vocabulary
 from nas_gym.store import KeyedStore, ResultStore, StoredResult
 
@@ -361,6 +361,17 @@ class SurrogateEvaluator:
         )
         self.filed = KeyedStore(self.store, self.dataset, key)
 
+    kind = "surrogate"
+    takes_epochs = False
+
+    @property
+    def epochs(self) -> float:
+        """The epochs its children were trained (its one fidelity)."""
+        return float(self.surrogate.meta.get("budget", {}).get("epochs", 0.0))
+
+    def _fidelity(self, epochs: float | None) -> None:
+        check_fixed_epochs("this surrogate", self.epochs, epochs)
+
     @property
     def result_store(self) -> ResultStore:
         return self.store
@@ -375,13 +386,15 @@ class SurrogateEvaluator:
             accuracy = float(np.clip(accuracy + rng.normal(0.0, spread), 0.0, 1.0))
         return accuracy, seconds
 
-    def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
+    def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> StoredResult | None:
+        self._fidelity(epochs)
         return self.filed.get(str(arch), self._seed(seed))
 
     def _seed(self, seed: int) -> int:
         return int(seed) if self.noise else 0  # without noise every seed gets the same answer
 
-    def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
+    def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult:
+        self._fidelity(epochs)
         text = str(arch)
         stored = self.lookup(text, seed)
         if stored is not None:
@@ -397,23 +410,22 @@ class SurrogateEvaluator:
         self.train_seconds += seconds
         return EvalResult(text, accuracy, params, "ok", False, seconds, None, 1)
 
-    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+    def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
         """What evaluating ``arch`` would train: itself, unless this search has asked for it."""
+        self._fidelity(epochs)
         return [] if self.lookup(arch, seed) is not None else [str(arch)]
 
-    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+    def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
+        self._fidelity(epochs)
         return self.surrogate.predict(arch)[1]
 
-    def claim(self, arch: Architecture | str, seed: int) -> bool:
+    def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
+        self._fidelity(epochs)
         return self.filed.claim(str(arch), self._seed(int(seed)))
 
-    def release(self, archs: list[str], seed: int) -> None:
+    def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
+        self._fidelity(epochs)
         self.filed.release(archs, self._seed(int(seed)))
-
-    def set_epochs(self, epochs: float) -> None:
-        raise ValueError(
-            "a surrogate predicts one training configuration: its epochs are fixed (a curriculum of epochs needs an env that trains its children)"
-        )
 
     def close(self) -> None:
         self.store.close_file()  # the surrogate is plain arrays; the store's file is opened again on the next use

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nas_gym.evaluation import EvalResult
+from nas_gym.evaluation import EvalResult, check_fixed_epochs
 from nas_gym.search_space import Architecture, OutOfSpaceError, Vocabulary, layer_from_token
 from nas_gym.store import KeyedStore, ResultStore, StoredResult
 
@@ -284,6 +284,17 @@ class TableEvaluator:
         )
         self.filed = KeyedStore(self.store, self.dataset, key)
 
+    kind = "table"
+    takes_epochs = False
+
+    @property
+    def epochs(self) -> float:
+        """The epochs its children were trained (its one fidelity)."""
+        return float(self.table.config.get("epochs", 0.0))
+
+    def _fidelity(self, epochs: float | None) -> None:
+        check_fixed_epochs("a table", self.epochs, epochs)
+
     @property
     def result_store(self) -> ResultStore:
         return self.store
@@ -301,11 +312,13 @@ class TableEvaluator:
             return entry.mean_accuracy, float(np.mean(entry.train_seconds)), "ok" if ok else "mixed"
         return entry.accuracy[column], entry.train_seconds[column], entry.status[column]
 
-    def lookup(self, arch: Architecture | str, seed: int) -> StoredResult | None:
+    def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> StoredResult | None:
         """The stored row, or None when asking for it would be a training."""
+        self._fidelity(epochs)
         return self.filed.get(str(arch), self._stored_seed(seed))
 
-    def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
+    def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult:
+        self._fidelity(epochs)
         text = str(arch)
         column = self._column(seed)
         stored = self.filed.get(text, max(column, 0))
@@ -333,24 +346,23 @@ class TableEvaluator:
         self.train_seconds += seconds
         return EvalResult(text, accuracy, entry.num_params, status, False, seconds)
 
-    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+    def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
         """What evaluating ``arch`` would train: itself, unless this search has looked it up."""
+        self._fidelity(epochs)
         return [] if self.lookup(arch, seed) is not None else [str(arch)]
 
-    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+    def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
         """What training ``arch`` took when the table was built (its seed column, or the mean)."""
+        self._fidelity(epochs)
         return self._values(self.table.get(str(arch)), self._column(seed))[1]
 
-    def claim(self, arch: Architecture | str, seed: int) -> bool:
+    def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
+        self._fidelity(epochs)
         return self.filed.claim(str(arch), self._stored_seed(seed))
 
-    def release(self, archs: list[str], seed: int) -> None:
+    def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
+        self._fidelity(epochs)
         self.filed.release(archs, self._stored_seed(seed))
-
-    def set_epochs(self, epochs: float) -> None:
-        raise ValueError(
-            "a table answers what was trained when it was built: its epochs are fixed (a curriculum of epochs needs an env that trains its children)"
-        )
 
     def close(self) -> None:
         self.store.close_file()  # the table is plain arrays; the store's file is opened again on the next use

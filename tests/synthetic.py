@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nas_gym.envs import NASEnvBase
-from nas_gym.evaluation import EvalResult
+from nas_gym.evaluation import EvalResult, check_fixed_epochs
 from nas_gym.search_space import Architecture
 
 TARGET = "C64k3-MP2-R128"  # the optimum of target_match
@@ -65,28 +65,27 @@ class FunctionEvaluator:
         self.result_store = None  # no ledger: trainings are counted by this object only
         self._cache: dict[str, float] = {}
 
-    def lookup(self, arch: Architecture | str, seed: int) -> float | None:
+    kind = "function"
+    takes_epochs = False
+    epochs = 1.0  # its one fidelity
+
+    def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float | None:
         return self._cache.get(str(arch))
 
-    def claim(self, arch: Architecture | str, seed: int) -> bool:
+    def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
         return True  # no store shared with anyone
 
-    def release(self, archs: list[str], seed: int) -> None:
+    def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
         pass
-
-    def set_epochs(self, epochs: float) -> None:
-        raise ValueError(
-            "a function answers: no epochs (a curriculum of epochs needs an env that trains its children)"
-        )
 
     def close(self) -> None:
         pass
 
-    def training_plan(self, arch: Architecture | str, seed: int) -> list[str]:
+    def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
         """What evaluating ``arch`` would train: itself, unless evaluated before."""
         return [] if self.lookup(arch, seed) is not None else [str(arch)]
 
-    def recorded_seconds(self, arch: Architecture | str, seed: int) -> float:
+    def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
         """A training "costs" one second per layer, so budgets in seconds can be tested."""
         return (
             float(len(Architecture.parse(arch) if isinstance(arch, str) else arch))
@@ -94,7 +93,8 @@ class FunctionEvaluator:
             else 0.0
         )
 
-    def evaluate(self, arch: Architecture | str, seed: int) -> EvalResult:
+    def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult:
+        check_fixed_epochs("a function", self.epochs, epochs)
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         key = str(arch)
         cached = key in self._cache

@@ -345,10 +345,10 @@ class _EvaluatingPool:
     def __init__(self, env: TrackedEnv) -> None:
         self.env, self.asked = env, []
 
-    def train(self, archs, seed, tag) -> None:
+    def train(self, archs, seed, tag, epochs=None) -> None:
         self.asked += list(archs)
         for arch in archs:
-            self.env.evaluator.evaluate(arch, seed)
+            self.env.evaluator.evaluate(arch, seed, epochs)
 
 
 @pytest.mark.parametrize("agent", ["random", "reinforce"])

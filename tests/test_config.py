@@ -116,11 +116,13 @@ def test_a_configuration_is_a_value() -> None:
     with pytest.raises(AttributeError):
         config.epochs = 2.0  # type: ignore[misc]
     assert ChildConfig(**config.kwargs()) == config
-    # a curriculum changes the evaluator's configuration, and with it the key of later children
+    # a request for other epochs (a curriculum) is filed under its own key; the evaluator's
+    # configuration never changes
     evaluator = Evaluator(config, threads=1)
     before = evaluator.config_key
-    evaluator.set_epochs(1.5)
-    assert evaluator.child.epochs == 1.5 and config.epochs == 3.0 and evaluator.config_key != before
+    assert evaluator.request_config(1.5) == config.replace(epochs=1.5, threads=1)
+    assert evaluator.key_of(1.5) != before and evaluator.key_of(3.0) == evaluator.key_of(None) == before
+    assert evaluator.child == config.replace(threads=1) and not hasattr(evaluator, "set_epochs")
 
 
 def test_an_ids_spec_keeps_its_settings_as_written_so_older_runs_resume() -> None:

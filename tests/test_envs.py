@@ -546,3 +546,31 @@ def test_every_evaluator_satisfies_the_protocol_and_a_stranger_is_refused() -> N
 
     with pytest.raises(TypeError, match="not an evaluator"):
         NASEnvBase(NoLookup())  # type: ignore[arg-type]
+
+
+def test_reset_options_choose_the_epochs_of_an_episode(tmp_path: Path, torch_single_thread) -> None:
+    """``reset(options={"epochs": e})`` trains that episode's children for e epochs, filed under
+    that configuration's key (its curve ends there); a reset without it goes back to the env's own;
+    the charge of a step is the training it started."""
+    store = tmp_path / "s.sqlite"
+    env = make(store=str(store), threads=1)
+    evaluator = env.unwrapped.evaluator
+    env.reset(seed=0, options={"epochs": 1.0})
+    _, long_reward, *_ = env.step(0)
+    env.reset()
+    _, own_reward, *_ = env.step(0)
+    arch = env.unwrapped.arch
+    rows = {json.loads(r.config)["epochs"]: r for r in ResultStore(store).rows()}
+    assert sorted(rows) == [0.5, 1.0] and evaluator.trainings == 2
+    assert rows[1.0].accuracy == long_reward and rows[0.5].accuracy == own_reward
+    assert [e for e, _, _ in rows[1.0].curve_points()] == [1.0]
+    assert evaluator.recorded_seconds(arch, 0, epochs=1.0) == rows[1.0].train_seconds
+    env.reset(options={"epochs": 1})  # stored: answered without training
+    assert env.step(0)[1] == long_reward and evaluator.trainings == 2
+    for bad in (0, -1.0, float("nan"), "3", True):
+        with pytest.raises(ValueError, match="'epochs' must be a positive number"):
+            env.reset(options={"epochs": bad})
+    with pytest.raises(ValueError, match="unknown reset option 'layers'"):
+        env.reset(options={"layers": 3})
+    assert len(list(ResultStore(store).rows())) == 2  # nothing lost to bad options
+    env.close()

@@ -79,15 +79,17 @@ def test_workers_share_the_cores_by_default(tmp_path):
 
 def test_a_pool_needs_a_store_file():
     with pytest.raises(ValueError, match="store"):
-        LocalPool(ENV_ID, dict(KWARGS), workers=2)
+        LocalPool(gym.make(ENV_ID, **KWARGS).unwrapped.evaluator, workers=2)
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory):
     store = tmp_path_factory.mktemp("pool") / "results.sqlite"
-    pool = LocalPool(ENV_ID, {**KWARGS, "store": str(store)}, workers=2)
+    env = gym.make(ENV_ID, store=str(store), **KWARGS)
+    pool = LocalPool(env.unwrapped.evaluator, workers=2)
     yield pool, store
     pool.close()
+    env.close()
 
 
 def _history(agent: str, seed: int, budget: int, store, pool=None):
@@ -277,3 +279,80 @@ def test_search_command_with_local_workers_resumes_to_the_same_history(tmp_path)
     assert pooled == first
     alone = cli(tmp_path / "alone", 10, workers=1)
     assert pooled == alone and sum(r[3] for r in pooled) == 10
+
+
+# -- a fidelity per request: a curriculum of epochs under every pool ---------------------------------
+
+
+def _curriculum_search(tmp_path, backend: str, budget: int = 10):
+    """REINFORCE with a curriculum that raises the children's epochs mid-search (0.5, then 1.0),
+    in one process, over a local pool of two workers, or over Ray."""
+    import json
+
+    from agents.reinforce import ReinforceConfig
+    from agents.reinforce import run as reinforce
+    from nas_gym.parallel import RayPool
+
+    store = tmp_path / f"{backend}.sqlite"
+    env = gym.make(ENV_ID, store=str(store), **KWARGS)
+    pool = None
+    if backend == "local":
+        pool = LocalPool(env.unwrapped.evaluator, workers=2)
+    elif backend == "ray":
+        pool = RayPool(env.unwrapped.evaluator)
+    tracked = TrackedEnv(env, budget, pool=pool)
+    config = ReinforceConfig(episodes_per_update=2, curriculum=[(0.0, 2, 0.5), (0.4, 3, 1.0)])
+    try:
+        reinforce(tracked, 3, config)
+    finally:
+        if pool is not None:
+            pool.close()
+        env.close()
+    rows = list(ResultStore(store).rows())
+    with sqlite3.connect(store) as conn:
+        ledger = conn.execute("SELECT arch, budget, seed FROM trainings").fetchall()
+    epochs_of = {r.config: json.loads(r.config)["epochs"] for r in rows}
+    return tracked, rows, ledger, epochs_of
+
+
+@pytest.mark.parametrize("backend", ["one-process", "local"])
+def test_a_curriculum_of_epochs_trains_its_budget_under_each_key(tmp_path, backend, torch_single_thread):
+    """Every pool trains each request at the epochs it asks for: exactly the budget, no child
+    twice, and every row filed under the key of the epochs it was trained at (its curve ends
+    there). A pool that kept the configuration it started with trained the later children at the
+    old epochs (and the driver trained them again)."""
+    tracked, rows, ledger, epochs_of = _curriculum_search(tmp_path, backend)
+    assert tracked.trainings == 10 == len(ledger) == len(set(ledger)) == len(rows)
+    assert sorted(set(epochs_of.values())) == [0.5, 1.0]  # the curriculum raised the epochs
+    for r in rows:
+        assert r.status == "ok" and r.curve_points()[-1][0] == epochs_of[r.config]
+    assert {(r.arch, r.config, r.seed) for r in rows} == set(ledger)
+
+
+def test_a_curriculum_of_epochs_on_ray_trains_its_budget_under_each_key(
+    tmp_path, local_ray, torch_single_thread
+):
+    tracked, rows, ledger, epochs_of = _curriculum_search(tmp_path, "ray")
+    assert tracked.trainings == 10 == len(ledger) == len(set(ledger)) == len(rows)
+    assert sorted(set(epochs_of.values())) == [0.5, 1.0]
+    for r in rows:
+        assert r.status == "ok" and r.curve_points()[-1][0] == epochs_of[r.config]
+
+
+def test_a_pool_with_inheritance_never_trains_a_child_twice_nor_past_its_budget(
+    tmp_path, torch_single_thread
+):
+    """Two workers, inheriting children: a child whose prefix another worker is training waits for
+    it instead of training the prefix itself (which paid it twice and overshot the budget)."""
+    from agents.search import Search
+
+    out = tmp_path / "run"
+    search = Search(
+        env_id=ENV_ID, agent="random", budget=16, seed=11, workers=2, out=out,
+        overrides={**KWARGS, "inherit": True, "max_layers": 3},
+    )  # fmt: skip
+    outcome = search.start().run()
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        ledger = conn.execute("SELECT arch, budget, seed FROM trainings").fetchall()
+    assert len(ledger) == len(set(ledger)) <= 16
+    assert outcome.history.trainings == len(ledger)

@@ -374,8 +374,13 @@ def test_every_evaluator_answers_the_whole_contract_without_probing() -> None:
         assert evaluator.claim(arch, 0) and not evaluator.claim(arch, 0)  # the second asker waits
         evaluator.release([arch], 0)
         assert evaluator.claim(arch, 0)
-        with pytest.raises(ValueError, match="curriculum of epochs needs an env that trains"):
-            evaluator.set_epochs(1.0)
+        assert not evaluator.takes_epochs and evaluator.epochs == 3.0
+        assert evaluator.kind == ("surrogate" if env_id == "NASSurrogate-v0" else "table")
+        with pytest.raises(ValueError, match="answers children trained 3 epochs only"):
+            evaluator.evaluate(arch, 0, epochs=1.0)
+        with pytest.raises(ValueError, match="answers children trained 3 epochs only"):
+            env.reset(options={"epochs": 9})
+        assert env.reset(options={"epochs": 3.0})[1]["arch"] == ""
         assert evaluator.training_plan(arch, 0) == [arch]
         env.close()
         env.close()  # closing twice is harmless

@@ -89,7 +89,7 @@ def _budgeted(venv: Any, tracked: TrackedEnv) -> Any:
                 trains = (
                     nxt is not None
                     and nxt not in asked
-                    and tracked.evaluator.lookup(nxt, tracked.train_seed) is None
+                    and tracked.evaluator.lookup(nxt, tracked.train_seed, tracked.epochs) is None
                 )
                 if trains and tracked.would_overspend(len(asked)):
                     actions[i], trains = head, False  # HEAD trains nothing (masked at t=0: ends it)

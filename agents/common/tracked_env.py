@@ -115,6 +115,12 @@ class TrackedEnv(gym.Wrapper):
         return self.base.evaluator
 
     @property
+    def epochs(self) -> float | None:
+        """The fidelity of the env's current episode (None: its evaluator's own epochs), set by
+        ``reset(options={"epochs": e})``: what the steps, prefetches and charges ask for."""
+        return self.base.epochs
+
+    @property
     def vocabulary(self) -> Vocabulary:
         return self.base.vocabulary
 
@@ -174,7 +180,7 @@ class TrackedEnv(gym.Wrapper):
             return self._reached_seconds
         seed = self.train_seed
         return self._reached_seconds + sum(
-            n * self.evaluator.recorded_seconds(a, seed) for a, n in self._pending.items()
+            n * self.evaluator.recorded_seconds(a, seed, self.epochs) for a, n in self._pending.items()
         )
 
     @property
@@ -198,15 +204,17 @@ class TrackedEnv(gym.Wrapper):
         """Trainings the budget still allows (None: no budget of trainings, only of seconds)."""
         return None if self.budget is None else max(0, self.budget - self.spent)
 
-    def prefetch(self, archs: Iterable[Architecture | str]) -> None:
+    def prefetch(self, archs: Iterable[Architecture | str], epochs: float | None = None) -> None:
         """Train, all at once on the pool, those of ``archs`` (in the order the agent will step them)
         that the coming steps would train, as far as the budget goes. No pool: nothing to do.
+        ``epochs``: the fidelity the coming episodes will ask for (None: the current episode's).
 
         The steps that follow find them in the store; the history, training indices included, is
         the one the same steps would have written without a pool.
         """
         if self.pool is None or self.resuming:
             return
+        epochs = self.epochs if epochs is None else float(epochs)
         seed, todo = self.train_seed, list[str]()
         if self._seconds_spent():
             return
@@ -216,7 +224,7 @@ class TrackedEnv(gym.Wrapper):
             # with inheritance, the prefixes it trains first count too (and train first)
             plan = [
                 a
-                for a in self.evaluator.training_plan(arch, seed)
+                for a in self.evaluator.training_plan(arch, seed, epochs)
                 if a not in todo and a not in self._pending
             ]
             if self.budget is not None and self.spent + len(todo) + len(plan) > self.budget:
@@ -225,11 +233,10 @@ class TrackedEnv(gym.Wrapper):
             if plan and plan[-1] == arch:  # the step that reaches arch records its prefixes' trainings too
                 self._prefixes_for[arch] = plan[:-1]
         if todo:
-            self.evaluator.release(
-                todo, seed
-            )  # claims left by workers stopped mid-training (a resumed search)
+            # claims left by workers stopped mid-training (a resumed search)
+            self.evaluator.release(todo, seed, epochs)
             try:
-                self.pool.train(todo, seed, self.tag)
+                self.pool.train(todo, seed, self.tag, epochs=epochs)
             finally:
                 self._sync_pending()
 
@@ -257,7 +264,7 @@ class TrackedEnv(gym.Wrapper):
         for p in self._prefixes_for.pop(str(arch), []) if arch is not None else []:
             n = self._pending.pop(p, 0)
             count += n
-            seconds += n * float(self.evaluator.recorded_seconds(p, self.train_seed))
+            seconds += n * float(self.evaluator.recorded_seconds(p, self.train_seed, self.epochs))
         return count, seconds
 
     @property
@@ -306,7 +313,7 @@ class TrackedEnv(gym.Wrapper):
         with an inheriting evaluator, its missing prefixes first (all counted)."""
         self._check_fits(arch)
         before = self.evaluator.trainings
-        result = self.evaluator.evaluate(arch, self.train_seed)
+        result = self.evaluator.evaluate(arch, self.train_seed, epochs=self.epochs)
         prefixes = self._take_prefixes(result.arch)
         count = self.evaluator.trainings - before + self._take_pending(result.arch) + prefixes[0]
         self._record(result.arch, result.accuracy, count, *prefixes)
@@ -345,7 +352,11 @@ class TrackedEnv(gym.Wrapper):
         they do not all fit (the search ends there, ``exhausted``, rather than overspend)."""
         if arch is None or self._pending[str(arch)]:
             return
-        plan = [a for a in self.evaluator.training_plan(arch, self.train_seed) if not self._pending[a]]
+        plan = [
+            a
+            for a in self.evaluator.training_plan(arch, self.train_seed, self.epochs)
+            if not self._pending[a]
+        ]
         if not plan:
             return
         if self._seconds_spent() or (self.budget is not None and self.spent + len(plan) > self.budget):
@@ -376,7 +387,9 @@ class TrackedEnv(gym.Wrapper):
         self._reached += count
         if count:
             self._reached_archs[arch] += count
-            own = (count - prefix_count) * float(self.evaluator.recorded_seconds(arch, self.train_seed))
+            own = (count - prefix_count) * float(
+                self.evaluator.recorded_seconds(arch, self.train_seed, self.epochs)
+            )
             self._reached_seconds += own + prefix_seconds
         row = HistoryRow(
             len(self.history) + 1,
