@@ -27,9 +27,10 @@ def _check_trains_children(env_id: str, what: str) -> None:
     import gymnasium as gym
 
     import nas_gym
+    from nas_gym.registration import env_kind
 
-    if env_id in gym.registry and gym.spec(env_id).entry_point != "nas_gym.envs:NASEnv":
-        training = ", ".join(i for i in nas_gym.ENV_IDS if gym.spec(i).entry_point == "nas_gym.envs:NASEnv")
+    if env_id in gym.registry and env_kind(env_id) != "train":
+        training = ", ".join(i for i in nas_gym.ENV_IDS if env_kind(i) == "train")
         raise CliError(f"{what} is trained on an env that trains children ({training}), not {env_id}")
 
 
@@ -108,9 +109,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     evaluator = env.unwrapped.evaluator
     if not arch.fits(evaluator.image_size):
         raise CliError(f"{arch} shrinks the {evaluator.image_size}x{evaluator.image_size} input below 1x1")
-    from nas_gym.evaluation import Evaluator
-
-    if not isinstance(evaluator, Evaluator):  # a table or a surrogate: what it answers, no training
+    if evaluator.kind != "train":  # a table or a surrogate: what it answers, no training
         _print_answer(env, arch, seed, env_id)
         return
     console = Console()
@@ -145,10 +144,10 @@ def _print_answer(env: Any, arch: Any, seed: int, env_id: str) -> None:
             vocabulary.validate(arch, evaluator.image_size)
         except ValueError as e:
             raise CliError(f"{arch} is not in {env_id}'s space: {e}") from e
-    if env_id == "NASTabular-v0" and str(arch) not in evaluator.table.entries:
+    kind = evaluator.kind  # "table" or "surrogate"
+    if kind == "table" and str(arch) not in evaluator.table.entries:
         raise CliError(f"{arch} is not in the table")
     result = evaluator.evaluate(arch, seed)
-    kind = "table" if env_id == "NASTabular-v0" else "surrogate"
     table = Table(
         title=f"{arch} on {env_id} ({'read from the table' if kind == 'table' else 'predicted'}, seed {seed})"
     )

@@ -26,7 +26,7 @@ Section order (as in every agent file): configs, the DQN schedule, one run funct
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from agents.common.sb3 import learn_to_budget, vec_env
 from agents.common.tracked_env import TrackedEnv
@@ -169,11 +169,11 @@ def _search(algo: type, env: TrackedEnv, seed: int, config: SB3Config) -> BaseAl
         return None
     import torch
 
-    from nas_gym.evaluation import Evaluator
+    if env.evaluator.kind == "train":
+        from nas_gym.evaluation import Evaluator
 
-    if isinstance(env.evaluator, Evaluator):
         # children keep the thread count they would have had (part of the store key): fix it now
-        _ = env.evaluator.torch_threads
+        _ = cast(Evaluator, env.evaluator).torch_threads
     previous = torch.get_num_threads()
     if config.policy_threads is not None:
         torch.set_num_threads(config.policy_threads)

@@ -36,11 +36,12 @@ def env_kwargs(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
     None leaves the id's value: an option not given)."""
     import gymnasium as gym
 
-    import nas_gym
+    from nas_gym.registration import env_kind
 
-    if env_id not in gym.registry or not env_id.startswith("NAS"):
-        known = ", ".join(i for i in gym.registry if i in nas_gym.ENV_IDS or i.startswith("NAS"))
-        raise SearchError(f"unknown env id {env_id!r}; known: {known}")
+    try:
+        env_kind(env_id)
+    except ValueError as e:
+        raise SearchError(str(e)) from None
     return {**gym.spec(env_id).kwargs, **{k: v for k, v in overrides.items() if v is not None}}
 
 
@@ -108,8 +109,10 @@ class Search:
 
     def env_kwargs(self) -> dict[str, Any]:
         """The id's kwargs with the overrides; in parallel, the thread count every process uses."""
+        from nas_gym.registration import env_kind
+
         kwargs = env_kwargs(self.env_id, self.overrides)
-        if self.parallel and "dataset" in kwargs and kwargs.get("threads") is None:
+        if self.parallel and env_kind(self.env_id) == "train" and kwargs.get("threads") is None:
             # the thread count is part of the store key on the CPU: the driver and every worker
             # train (and look children up) with the same one
             from nas_gym.workers import cpu_share
@@ -169,7 +172,6 @@ class Search:
     def _pool(self, env: Any, kwargs: dict[str, Any], store: str | None) -> Any:
         """What trains an agent's batches in parallel: None for one local worker."""
         from agents.registry import SB3_AGENTS
-        from nas_gym.evaluation import Evaluator
         from nas_gym.parallel import LocalPool, RayPool
 
         if self.agent in SB3_AGENTS:  # they step copies of the env in a SubprocVecEnv instead
@@ -181,7 +183,7 @@ class Search:
                 raise SearchError("a pool of worker processes shares a result store file: give a store")
             return LocalPool(env.unwrapped.evaluator, int(self.workers or 1))
         evaluator = env.unwrapped.evaluator
-        if not isinstance(evaluator, Evaluator):
+        if evaluator.kind != "train":
             raise SearchError(f"{self.env_id} trains nothing: it has no use for Ray")
         gpus = self.gpus_per_child
         if gpus is None:

@@ -135,7 +135,7 @@ def run_one(
     wall, evaluator = outcome.wall, outcome.evaluator
     rows = [r for r in outcome.history if r.new_training]
     optimum = threshold = None
-    if hasattr(evaluator, "table"):
+    if evaluator.kind == "table":
         optimum, threshold = _table_targets(evaluator, seed)
     use = outcome.history.budget_use()
     return Run(

@@ -43,7 +43,9 @@ def main(argv: Sequence[str] | None = None) -> float:
     p.add_argument("--env", default="NASTabular-v0", help="NASTabular-v0 or NASSurrogate-v0")
     args = p.parse_args(argv)
 
-    tabular = gym.make(args.env, **({"table": args.table} if args.env == "NASTabular-v0" else {}))
+    from nas_gym.registration import env_kind
+
+    tabular = gym.make(args.env, **({"table": args.table} if env_kind(args.env) == "table" else {}))
     cartpole = gym.make("CartPole-v1")
     drive(tabular, 200), drive(cartpole, 200)  # warm-up
     t_tab = drive(tabular, args.steps)

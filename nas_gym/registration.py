@@ -9,9 +9,16 @@ import gymnasium as gym
 
 from nas_gym.config import ChildConfig
 
-__all__ = ["ENV_IDS", "SURROGATE_ID", "SURROGATE_IDS", "TABULAR_ID", "register_envs"]
+__all__ = ["ENV_IDS", "SURROGATE_ID", "SURROGATE_IDS", "TABULAR_ID", "env_kind", "register_envs"]
 
 _ENTRY_POINT = "nas_gym.envs:NASEnv"
+# what answers each kind of env's steps: the ``kind`` of its evaluator, known from the id before
+# any env is made
+_KINDS = {
+    _ENTRY_POINT: "train",
+    "nas_gym.envs:NASTabularEnv": "table",
+    "nas_gym.envs:NASSurrogateEnv": "surrogate",
+}
 
 # The child configuration of each id. Changing what an id's reward means (its data, epochs, sizes) needs a
 # new version of the id, so results under one id stay comparable.
@@ -65,6 +72,18 @@ SURROGATE_IDS: dict[str, dict[str, Any]] = {
     SURROGATE_ID: dict(surrogate=None, noise=False),
     "NASSurrogate-v1": dict(surrogate="v1", noise=False),
 }
+
+
+def env_kind(env_id: str) -> str:
+    """What answers the steps of the registered env ``env_id``: ``"train"`` (children trained for
+    real), ``"table"`` or ``"surrogate"``, as its evaluator's ``kind`` says once it is made; a
+    ValueError naming the known ids for an id that is not a NAS env."""
+    spec = gym.registry.get(env_id)
+    kind = None if spec is None else _KINDS.get(str(spec.entry_point))
+    if kind is None:
+        known = ", ".join(i for i, s in gym.registry.items() if str(s.entry_point) in _KINDS)
+        raise ValueError(f"unknown env id {env_id!r}; known: {known}")
+    return kind
 
 
 def register_envs() -> None:

@@ -574,3 +574,19 @@ def test_reset_options_choose_the_epochs_of_an_episode(tmp_path: Path, torch_sin
         env.reset(options={"layers": 3})
     assert len(list(ResultStore(store).rows())) == 2  # nothing lost to bad options
     env.close()
+
+
+def test_what_kind_of_env_an_id_is_is_asked_one_way() -> None:
+    """Before an env is made, ``env_kind(id)``; after, its evaluator's ``kind``: the same answer,
+    and ``takes_epochs`` only where children train."""
+    from nas_gym.registration import env_kind
+
+    ids = [i for i in gym.registry if i.startswith("NAS")]
+    assert {env_kind(i) for i in ids} == {"train", "table", "surrogate"}
+    for env_id in ids:
+        env = gym.make(env_id)
+        evaluator = env.unwrapped.evaluator
+        assert evaluator.kind == env_kind(env_id) and evaluator.takes_epochs == (evaluator.kind == "train")
+        env.close()
+    with pytest.raises(ValueError, match="unknown env id 'CartPole-v1'; known: NAS"):
+        env_kind("CartPole-v1")

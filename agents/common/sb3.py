@@ -126,10 +126,11 @@ def _subproc_env(env: TrackedEnv, n_envs: int) -> Any:
     if kwargs.get("store") is None:
         raise ValueError("n_envs > 1 needs the env's store to be a file: the copies share it")
     kwargs["train_seed"] = env.train_seed
-    if "threads" in kwargs or spec.entry_point == "nas_gym.envs:NASEnv":
+    trains = env.evaluator.kind == "train"
+    if "threads" in kwargs or trains:
         kwargs["threads"] = kwargs.get("threads") or cpu_share(n_envs)
     devices = [kwargs.get("device")] * n_envs
-    if kwargs.get("device") is None and kwargs.get("dataset") is not None:
+    if kwargs.get("device") is None and trains:
         devices = [round_robin_device(i) for i in range(n_envs)]  # a GPU each where there are several
 
     def maker(device: Any) -> Any:
