@@ -34,6 +34,14 @@ def _check_trains_children(env_id: str, what: str) -> None:
         raise CliError(f"{what} is trained on an env that trains children ({training}), not {env_id}")
 
 
+def _folder(text: str) -> Path:
+    """A folder given on the command line; an empty one (which would mean the current folder) is
+    refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name: give a folder (e.g. runs/my-search)")
+    return Path(text)
+
+
 def _make_env(env_id: str, overrides: dict[str, Any]):
     from agents.search import env_kwargs, make_env
 
@@ -476,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     se.add_argument("--seed", type=int, default=0, help="seed of the agent and of every child's training")
     se.add_argument(
-        "--out", type=Path, default=None, help="run folder (default runs/ENV-AGENT-seedS); resumes"
+        "--out", type=_folder, default=None, help="run folder (default runs/ENV-AGENT-seedS); resumes"
     )
     se.add_argument("--epochs", type=float, default=None, help="override the env's epochs per child")
     se.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")

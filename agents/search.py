@@ -16,6 +16,7 @@ one thread count, as it is part of the store key.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ class Search:
             raise SearchError("a search needs a budget: trainings, train seconds or both")
         if self.budget is not None and self.budget <= 0:
             raise SearchError(f"--budget must be a positive number of trainings, got {self.budget}")
-        if self.budget_seconds is not None and not self.budget_seconds > 0:
+        if self.budget_seconds is not None and not (0 < self.budget_seconds < float("inf")):
             raise SearchError(
                 f"--budget-seconds must be a positive number of seconds, got {self.budget_seconds}"
             )
@@ -130,44 +131,78 @@ class Search:
 
     def start(self) -> Running:
         """Check the settings, make the env (and the pool), open or resume the run folder."""
-        from agents.common.history import History
-        from agents.common.runs import RunSpec
         from agents.common.tracked_env import TrackedEnv
 
         self.check()
         kwargs = self.env_kwargs()
-        spec = None
-        history = None
-        store = self.store
-        if self.out is not None:
-            spec = RunSpec(
-                self.env_id,
-                self.agent,
-                self.seed,
-                {k: v for k, v in kwargs.items() if k != "data_dir"},
-                self.budget,
-                self.budget_seconds,
+        lock = None
+        try:
+            spec, history, store, lock = self._open_folder(kwargs)
+            env = self.make_env(store)
+            try:
+                pool = self._pool(env, kwargs, store)
+            except BaseException:
+                env.close()
+                raise
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+        tag = None if spec is None else spec.run_id
+        tracked = TrackedEnv(
+            env, self.budget, history, pool=pool, budget_seconds=self.budget_seconds, tag=tag
+        )
+        return Running(self, tracked, pool, spec, lock)
+
+    def _open_folder(self, kwargs: dict[str, Any]) -> tuple[Any, Any, str | None, Any]:
+        """The run folder: every setting and the store checked before anything is written, then
+        the folder locked for this search, its description written (its id kept), its history
+        read. Returns (spec, history, store path, lock); all None but the store without a folder."""
+        import uuid
+
+        from agents.common.history import History
+        from agents.common.runs import RunLock, RunSpec
+        from nas_gym.store import ResultStore
+
+        if self.out is None:
+            return None, None, self.store, None
+        spec = RunSpec(
+            self.env_id,
+            self.agent,
+            self.seed,
+            {k: v for k, v in kwargs.items() if k != "data_dir"},
+            self.budget,
+            self.budget_seconds,
+        )
+        previous = RunSpec.load(self.out)
+        if previous is not None:
+            spec.check_same_search(previous, self.out)
+        elif self.out.exists() and (self.out / "history.jsonl").exists():
+            raise SearchError(
+                f"{self.out} holds a history but no run.json: not a search folder of this version"
             )
-            previous = RunSpec.load(self.out)
-            if previous is not None:
-                spec.check_same_search(previous, self.out)
-            elif self.out.exists() and (self.out / "history.jsonl").exists():
-                raise SearchError(
-                    f"{self.out} holds a history but no run.json: not a search folder of this version"
-                )
-            self.make_env(None).close()  # the env's own checks (sizes, data folder) before writing
+        self.make_env(None).close()  # the env's own checks (sizes, data folder) before writing
+        store = self.out / "results.sqlite"
+        if store.exists():
+            ResultStore(store).close()  # a store that cannot be read is refused before anything is written
+        try:
             self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SearchError(f"cannot make the folder {self.out}: {e.strerror or e}") from None
+        lock = RunLock(self.out).acquire()
+        try:
+            # the search's id in the ledger: kept in run.json, so a moved folder is the same search;
+            # a folder of an earlier version keeps the tag it had (its absolute path then)
+            run_id = previous.run_id if previous is not None else None
+            if run_id is None:
+                run_id = str(self.out.resolve()) if previous is not None else uuid.uuid4().hex
+            spec = dataclasses.replace(spec, run_id=run_id)
             spec.save(self.out)
             history = History.load(self.out / "history.jsonl")
-            store = str(self.out / "results.sqlite")
-        env = self.make_env(store)
-        try:
-            pool = self._pool(env, kwargs, store)
         except BaseException:
-            env.close()
+            lock.release()
             raise
-        tracked = TrackedEnv(env, self.budget, history, pool=pool, budget_seconds=self.budget_seconds)
-        return Running(self, tracked, pool, spec)
+        return spec, history, str(store), lock
 
     def _pool(self, env: Any, kwargs: dict[str, Any], store: str | None) -> Any:
         """What trains an agent's batches in parallel: None for one local worker."""
@@ -209,10 +244,19 @@ class Running:
     tracked: Any  # TrackedEnv
     pool: Any
     spec: Any  # RunSpec | None
+    lock: Any = None  # the run folder's lock (RunLock), held until run() ends or close()
 
     @property
     def history(self) -> Any:
         return self.tracked.history
+
+    def close(self) -> None:
+        """End a started search without running it (or after): pool, env and the folder's lock."""
+        if self.pool is not None:
+            self.pool.close()
+        self.tracked.close()
+        if self.lock is not None:
+            self.lock.release()
 
     def run(self) -> Outcome:
         """The agent until the budget is spent; then the outputs, where there is a run folder. The
@@ -224,22 +268,31 @@ class Running:
         s = self.search
         start = time.perf_counter()
         try:
-            result = run_agent(
-                s.agent, self.tracked, s.seed, checkpoint=s.out, workers=s.workers or 1, config=s.agent_config
-            )
+            try:
+                result = run_agent(
+                    s.agent,
+                    self.tracked,
+                    s.seed,
+                    checkpoint=s.out,
+                    workers=s.workers or 1,
+                    config=s.agent_config,
+                )
+            finally:
+                if self.pool is not None:
+                    self.pool.close()
+            wall = time.perf_counter() - start
+            tree = result if isinstance(result, ReplayTree) else tree_from_history(self.history)
+            summary = None
+            if s.out is not None:
+                summary = write_outputs(
+                    s.out, self.spec, self.history, tree, s.budget, spent=self.tracked.spent,
+                    budget_seconds=s.budget_seconds,
+                )  # fmt: skip
+            evaluator = self.tracked.unwrapped.evaluator
+            self.tracked.close()
         finally:
-            if self.pool is not None:
-                self.pool.close()
-        wall = time.perf_counter() - start
-        tree = result if isinstance(result, ReplayTree) else tree_from_history(self.history)
-        summary = None
-        if s.out is not None:
-            summary = write_outputs(
-                s.out, self.spec, self.history, tree, s.budget, spent=self.tracked.spent,
-                budget_seconds=s.budget_seconds,
-            )  # fmt: skip
-        evaluator = self.tracked.unwrapped.evaluator
-        self.tracked.close()
+            if self.lock is not None:
+                self.lock.release()
         return Outcome(self.tracked, tree, summary, wall, evaluator)
 
 

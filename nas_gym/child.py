@@ -350,6 +350,9 @@ def _serve(beat_fd: int) -> None:
     def set_beat(value: int) -> None:
         beat[:8] = struct.pack("<q", value)
 
+    from nas_gym.workers import end_with_parent
+
+    end_with_parent()
     spec = _receive(stdin)
     trainer = LocalTrainer(spec)
     count = 0

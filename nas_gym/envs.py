@@ -373,6 +373,10 @@ class NASEnv(NASEnvBase):
         if config.device is None:  # in a vector env's worker on a machine with several GPUs: its own GPU
             device = round_robin_device(worker_index())
             config = config if device is None else config.replace(device=device)
+        elif config.device != "cpu":  # a device that is not here is refused now, not at the first step
+            from nas_gym.training.trainer import resolve_device
+
+            resolve_device(config.device)
         super().__init__(Evaluator(config, store=store), max_layers, reward, train_seed, render_mode)
 
     @property
@@ -536,6 +540,15 @@ class NASSurrogateEnv(_SecondsInInfo):
     ) -> None:
         from nas_gym.surrogate import SurrogateEvaluator, load_surrogate
 
+        if (
+            isinstance(max_layers, int)
+            and not isinstance(max_layers, bool)
+            and max_layers > DEFAULT_MAX_LAYERS
+        ):
+            raise ValueError(
+                f"max_layers must be an int in 1..{DEFAULT_MAX_LAYERS} (the space the surrogate was fitted on), "
+                f"got {max_layers!r}"
+            )
         evaluator = SurrogateEvaluator(load_surrogate(surrogate), noise, store)
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
         self.surrogate = evaluator.surrogate

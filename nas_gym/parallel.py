@@ -100,8 +100,9 @@ def _init_pool_worker(evaluator: Any, workers: int, counter: Any) -> None:
     global _pool_evaluator
     import multiprocessing.util
 
-    from nas_gym.workers import cpu_share, round_robin_device
+    from nas_gym.workers import cpu_share, end_with_parent, round_robin_device
 
+    end_with_parent()
     with counter.get_lock():
         index = counter.value
         counter.value += 1
@@ -349,6 +350,9 @@ def _init_worker(config: ChildConfig, store: str, threads: int, tag: str) -> Non
     global _worker_evaluator
     import torch
 
+    from nas_gym.workers import end_with_parent
+
+    end_with_parent()
     torch.set_num_threads(threads)
     _worker_evaluator = Evaluator(config, store=store, ledger_tag=tag)
 

@@ -322,7 +322,8 @@ class ResultStore:
                 )
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # a COMMIT that failed (a full disk) has rolled back already
+                    conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
             raise self._error(e) from e

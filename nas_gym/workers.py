@@ -14,9 +14,36 @@ import multiprocessing
 import os
 import re
 
-__all__ = ["cpu_share", "default_threads", "round_robin_device", "sibling_workers", "worker_index"]
+__all__ = [
+    "cpu_share",
+    "default_threads",
+    "end_with_parent",
+    "round_robin_device",
+    "sibling_workers",
+    "worker_index",
+]
+
+_PARENT_POLL = 0.5  # seconds between two looks at whether this worker's parent is still alive
 
 _WORKER_NAME = re.compile(r"^Worker<\w+>-(\d+)$")
+
+
+def end_with_parent() -> None:
+    """End this worker process (at once, mid-training or not) when the process that started it
+    ends, however it ends (kill -9 included): a daemon thread watches the parent's pid. For the
+    child trainer's worker and the pools' workers, so no child trains on for nobody."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nas-gym-end-with-parent", daemon=True).start()
 
 
 def worker_index() -> int | None:

@@ -32,10 +32,16 @@ class History:
     def append(self, row: HistoryRow) -> None:
         self.rows.append(row)
         if self.path is not None:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(asdict(row)) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(asdict(row)) + "\n")
+                    f.flush()
+                    os.fsync(f.fileno())
+            except OSError as e:  # a torn line is dropped when the folder is resumed
+                raise ValueError(
+                    f"cannot write {self.path}: {e.strerror or e} (the search resumes from its folder once "
+                    "that is fixed)"
+                ) from None
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:

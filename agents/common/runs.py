@@ -1,6 +1,7 @@
 """A search run folder: what ``nas-gym search`` writes, and what it resumes from.
 
-DIR/run.json        env id, env kwargs, agent, seed (checked on resume)
+DIR/run.json        env id, env kwargs, agent, seed (checked on resume); the run's id
+DIR/.lock           held (an OS lock) while a search runs in the folder
 DIR/history.jsonl   one row per step (agents.common.history.HistoryRow)
 DIR/results.sqlite  the result store: every trained child
 DIR/summary.json    best_arch, best_accuracy, trainings, agent, env, seed, budget
@@ -41,6 +42,58 @@ class RunError(ValueError):
     """A run folder that cannot be used for this command."""
 
 
+def write_file(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a temporary file, then a rename); a failure (a full
+    disk, no permission, a read-only folder) is a :class:`RunError` naming the file and the cause,
+    with nothing half-written left behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise RunError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+class RunLock:
+    """One live search per run folder: an exclusive OS lock on ``DIR/.lock``, which the OS drops
+    when the process ends however it ends (a killed search never blocks its own resume)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / ".lock"
+        self._file: Any = None
+
+    def acquire(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # no POSIX locks here (Windows): one search per folder is the user's care
+            return self
+        try:
+            f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held open while the search runs
+        except OSError as e:
+            raise RunError(f"cannot write {self.path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise RunError(
+                f"{self.path.parent} is in use by another search ({holder}): wait for it to end, or use another --out folder"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}")
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # the OS lock goes with it
+            self._file = None
+
+
 @dataclass(frozen=True)
 class RunSpec:
     env: str
@@ -49,11 +102,12 @@ class RunSpec:
     env_kwargs: dict[str, Any]
     budget: int | None = None  # trainings; None in run folders of earlier versions, or seconds only
     budget_seconds: float | None = None  # train seconds; None: no budget of seconds
+    # the search's id in the store's ledger (its tag); None in folders of earlier versions, whose
+    # tag was the folder's absolute path (kept as their id when they are resumed)
+    run_id: str | None = None
 
     def save(self, folder: Path) -> None:
-        tmp = folder / "run.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
-        os.replace(tmp, folder / "run.json")
+        write_file(folder / "run.json", json.dumps(asdict(self), indent=2, sort_keys=True))
 
     @classmethod
     def load(cls, folder: Path) -> RunSpec | None:
@@ -144,12 +198,13 @@ def write_outputs(
         "env": spec.env,
         "seed": spec.seed,
     }
-    tmp = folder / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    os.replace(tmp, folder / "summary.json")
-    tree.save(folder / "tree.json")
-    (folder / "tree.dot").write_text(tree.to_dot())
-    _plot(folder / "best_accuracy.png", history, spec)
+    write_file(folder / "summary.json", json.dumps(summary, indent=2))
+    write_file(folder / "tree.dot", tree.to_dot())
+    for name, write in (("tree.json", tree.save), ("best_accuracy.png", lambda p: _plot(p, history, spec))):
+        try:
+            write(folder / name)
+        except OSError as e:
+            raise RunError(f"cannot write {folder / name}: {e.strerror or e}") from None
     return summary
 
 

@@ -156,7 +156,12 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` means the best available: CUDA when present, else the CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(
+            f"device {str(device)!r} is not a device torch knows (e.g. 'cpu', 'cuda', 'cuda:1')"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} was asked for but CUDA is not available")
     return device
