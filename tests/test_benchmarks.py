@@ -248,3 +248,16 @@ def test_surrogate_ceiling_finds_at_least_what_a_search_found(tmp_path: Path) ->
     run_agent("evolution", env, 0)
     assert max(r.accuracy for r in env.history) <= ceiling + 1e-12
     assert ceiling <= load_surrogate("v1").accuracy_bounds[1]
+
+
+def test_fault_injection_counts_every_search_and_finds_nothing_paid_twice() -> None:
+    """The short version of benchmarks/faults.py: a few faults over real pooled searches."""
+    import json as _json
+
+    out = _run("faults.py", "--faults", "3", "--seed", "7")
+    trials = [_json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert trials and sum(len(t["faults"]) for t in trials) >= 3
+    assert all(t["ok"] and t["lines"] == t["distinct"] == t["budget"] and t["lost"] == 0 for t in trials)
+    assert re.search(
+        r"^paid twice: 0, lost: 0, over budget: 0, under budget: 0, failed trials: 0$", out, re.M
+    )
