@@ -431,6 +431,8 @@ def cmd_table_show(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from agents.registry import AGENTS
+
     parser = argparse.ArgumentParser(
         prog="nas-gym", description="Neural Architecture Search on Gymnasium envs with real child training."
     )
@@ -468,7 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument(
         "--agent",
         default="reinforce",
-        help="reinforce, ppo, a2c, dqn, maskable_ppo, random, evolution, local_search, bananas, tpe",
+        help="the searcher (default: %(default)s): "
+        + "; ".join(
+            f"{name}: {a.summary}" + (f" [{a.needs[1]} extra]" if a.needs else "")
+            for name, a in AGENTS.items()
+        ),
     )
     se.add_argument(
         "--budget",
@@ -563,7 +569,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.command_line = shlex.join(["nas-gym", *(sys.argv[1:] if argv is None else argv)])
     try:
         args.func(args)
-    except (CliError, ValueError) as e:  # ValueError: our data, store, run and token errors
+    except (CliError, ValueError, ImportError) as e:  # our data, store, run and token errors; an extra
         print(f"nas-gym: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

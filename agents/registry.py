@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,15 @@ class Agent:
     run: str  # its run function, in that module: run(env, seed, config)
     sb3: bool = False  # a Stable-Baselines3 agent: ``workers`` copies of the env (config.n_envs)
     checkpoint: bool = False  # run(..., checkpoint=folder) writes the agent's state there
+    summary: str = ""  # one line for the CLI's help
+    needs: tuple[str, str] | None = None  # (module, the extra that installs it), where not in every install
+
+    def missing(self) -> str | None:
+        """The one-line refusal when what this agent needs is not installed, else None."""
+        if self.needs is None or importlib.util.find_spec(self.needs[0]) is not None:
+            return None
+        module, extra = self.needs
+        return f'this agent needs {module}, which is not installed: pip install "nas-gym[{extra}]"'
 
     def config_class(self) -> type:
         return getattr(importlib.import_module(self.module), self.config)
@@ -49,18 +59,24 @@ class Agent:
 
 
 AGENTS: dict[str, Agent] = {
-    "reinforce": Agent("agents.reinforce", "ReinforceConfig", "run", checkpoint=True),
-    "reinforce_uct": Agent("agents.reinforce_uct", "ReinforceUCTConfig", "run"),
-    "random": Agent("agents.random_search", "RandomSearchConfig", "run"),
-    "evolution": Agent("agents.evolution", "EvolutionConfig", "run"),
-    "local_search": Agent("agents.local_search", "LocalSearchConfig", "run"),
-    "bananas": Agent("agents.bananas", "BananasConfig", "run"),
-    "tpe": Agent("agents.tpe", "TPEConfig", "run"),
-    "ppo": Agent("agents.sb3_agents", "PPOConfig", "run_ppo", sb3=True),
-    "a2c": Agent("agents.sb3_agents", "A2CConfig", "run_a2c", sb3=True),
-    "dqn": Agent("agents.sb3_agents", "DQNConfig", "run_dqn", sb3=True),
-    "maskable_ppo": Agent("agents.sb3_agents", "MaskablePPOConfig", "run_maskable_ppo", sb3=True),
-}
+    "reinforce": Agent("agents.reinforce", "ReinforceConfig", "run", checkpoint=True,
+                       summary="the poster's REINFORCE controller with its experience replay tree"),
+    "reinforce_uct": Agent("agents.reinforce_uct", "ReinforceUCTConfig", "run",
+                           summary="REINFORCE proposing from its tree with UCT"),
+    "random": Agent("agents.random_search", "RandomSearchConfig", "run", summary="masked uniform random search"),
+    "evolution": Agent("agents.evolution", "EvolutionConfig", "run",
+                       summary="regularized evolution (Real et al. 2019)"),
+    "local_search": Agent("agents.local_search", "LocalSearchConfig", "run",
+                          summary="local search over one-edit neighbours (White et al. 2020)"),
+    "bananas": Agent("agents.bananas", "BananasConfig", "run",
+                     summary="BANANAS-style predictor-guided search (White et al. 2021)"),
+    "tpe": Agent("agents.tpe", "TPEConfig", "run", summary="Optuna's TPE", needs=("optuna", "tpe")),
+    "ppo": Agent("agents.sb3_agents", "PPOConfig", "run_ppo", sb3=True, summary="Stable-Baselines3 PPO"),
+    "a2c": Agent("agents.sb3_agents", "A2CConfig", "run_a2c", sb3=True, summary="Stable-Baselines3 A2C"),
+    "dqn": Agent("agents.sb3_agents", "DQNConfig", "run_dqn", sb3=True, summary="Stable-Baselines3 DQN"),
+    "maskable_ppo": Agent("agents.sb3_agents", "MaskablePPOConfig", "run_maskable_ppo", sb3=True,
+                          summary="sb3-contrib's MaskablePPO (reads the action masks)"),
+}  # fmt: skip
 
 SB3_AGENTS = tuple(name for name, agent in AGENTS.items() if agent.sb3)
 

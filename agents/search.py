@@ -17,6 +17,7 @@ one thread count, as it is part of the store key.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import time
 from dataclasses import dataclass, field
@@ -81,6 +82,11 @@ class Search:
 
         if self.agent not in AGENTS:
             raise SearchError(f"unknown agent {self.agent!r}; known: {', '.join(AGENTS)}")
+        missing = AGENTS[self.agent].missing()
+        if missing is not None:
+            raise SearchError(f"{self.agent}: {missing}")
+        if self.backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise SearchError('--backend ray needs Ray, which is not installed: pip install "nas-gym[ray]"')
         if self.budget is None and self.budget_seconds is None:
             raise SearchError("a search needs a budget: trainings, train seconds or both")
         if self.budget is not None and self.budget <= 0:

@@ -135,8 +135,9 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         return self._obs(), float(reward), terminated, False, self._info(invalid=False)
 
     def action_masks(self) -> np.ndarray:
-        """Allowed next actions (sb3-contrib's MaskablePPO calls this)."""
-        return self._mask.copy()
+        """Allowed next actions as ``np.int8`` 1 / 0: what Gymnasium's ``Discrete.sample(mask=)``
+        takes and what sb3-contrib's MaskablePPO reads (it calls this)."""
+        return self._mask.astype(np.int8)
 
     def set_ledger_tag(self, tag: str) -> None:
         """Write this env's trainings to the store's ledger under ``tag``, a search's id: what the
@@ -222,7 +223,7 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             "arch": str(self.arch),
             "accuracy": float(self._accuracy),
             "num_params": int(self._num_params),
-            "action_mask": self._mask.copy(),
+            "action_mask": self._mask.astype(np.int8),  # as action_masks()
             "invalid_action": invalid,
         }
 

@@ -190,9 +190,10 @@ class NASSurrogateVectorEnv(VectorEnv):
         return self._obs.copy(), rewards, terminated, np.zeros(n, dtype=bool), info
 
     def action_masks(self) -> np.ndarray:
-        """The allowed next actions of every env, shape (num_envs, actions)."""
+        """The allowed next actions of every env, shape (num_envs, actions), as ``np.int8`` 1 / 0
+        (each row what Gymnasium's ``Discrete.sample(mask=)`` takes; sb3-contrib reads them too)."""
         room = (self._length < self.max_layers).astype(np.int64)
-        return self._masks[self._side, room, (self._length > 0).astype(np.int64)].copy()
+        return self._masks[self._side, room, (self._length > 0).astype(np.int64)].astype(np.int8)
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -596,3 +596,11 @@ def test_set_reads_python_and_json_constants_alike() -> None:
 def test_a_text_where_a_switch_belongs_is_refused_by_name(capsys) -> None:
     assert main(["evaluate", "C32k3", "--env", ENV_ID, "--set", "isolate=maybe"]) == 2
     assert "isolate must be true or false, got 'maybe'" in capsys.readouterr().err
+
+
+def test_search_help_lists_every_registered_agent_and_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(default: reinforce)" in help_text
+    assert all(f"{name}:" in help_text for name in AGENTS) and "tpe: Optuna's TPE [tpe extra]" in help_text

@@ -3,6 +3,7 @@ defaults, video recording, output file modes, and the package as a wheel."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import site
@@ -195,6 +196,22 @@ def test_the_built_wheel_installs_and_runs_from_another_folder(tmp_path):
     )  # fmt: skip
     assert search.returncode == 0, search.stderr[-2000:]
     assert (work / "run" / "history.jsonl").exists()
+    maskable = subprocess.run(
+        [str(cli), "search", "--env", "NASTabular-v0", "--agent", "maskable_ppo", "--budget", "20", "--out", "mppo"],
+        cwd=work, capture_output=True, text=True, timeout=600, env=clean,
+    )  # fmt: skip
+    assert maskable.returncode == 0, maskable.stderr[-2000:]
+    assert json.loads((work / "mppo" / "summary.json").read_text())["trainings"] == 20
+    no_optuna = (
+        "import sys; sys.modules['optuna'] = None  # as where the tpe extra is not installed\n"
+        "from agents.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    )
+    refused = subprocess.run(
+        [str(python), "-c", no_optuna, "search", "--env", "NASTabular-v0", "--agent", "tpe", "--out", "tpe"],
+        cwd=work, capture_output=True, text=True, timeout=300, env=clean,
+    )  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr.strip().count("\n") == 0, refused.stderr
+    assert 'pip install "nas-gym[tpe]"' in refused.stderr and not (work / "tpe").exists()
     shutil.rmtree(env_dir)
 
 

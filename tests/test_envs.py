@@ -168,7 +168,7 @@ def test_info_holds_the_contract_and_nothing_that_varies() -> None:
         assert isinstance(info["arch"], str)
         assert 0.0 <= info["accuracy"] <= 1.0
         assert isinstance(info["num_params"], int)
-        assert info["action_mask"].dtype == bool and info["action_mask"].shape == (24,)
+        assert info["action_mask"].dtype == np.int8 and info["action_mask"].shape == (24,)
     assert infos[0]["arch"] == "" and infos[0]["num_params"] == 0
     assert infos[-1]["arch"] == "C32k3-MP2"
     assert infos[-1]["num_params"] == env.evaluator.num_params(Architecture.parse("C32k3-MP2")) > 0
@@ -259,7 +259,7 @@ def test_max_layers_terminates() -> None:
     assert infos[-1]["arch"] == "C32k3-C32k1-DR"
     assert all(0.0 <= r <= 1.0 for r in rewards)
     # after 3 layers only HEAD is left in the mask, and the episode has ended
-    assert infos[-1]["action_mask"].tolist() == [False] * 23 + [True]
+    assert infos[-1]["action_mask"].tolist() == [0] * 23 + [1]
     with pytest.raises(RuntimeError, match="reset"):
         env.step(HEAD)
 
@@ -590,3 +590,33 @@ def test_what_kind_of_env_an_id_is_is_asked_one_way() -> None:
         env.close()
     with pytest.raises(ValueError, match="unknown env id 'CartPole-v1'; known: NAS"):
         env_kind("CartPole-v1")
+
+
+@pytest.mark.parametrize("env_id", ["NASTabular-v0", "NASSurrogate-v1", "NASFashionMini-v0"])
+def test_the_mask_in_info_is_what_gymnasium_sample_takes(env_id: str, torch_single_thread) -> None:
+    """``action_space.sample(mask=info["action_mask"])`` on every env (Gymnasium wants int8), and
+    only allowed actions come out; action_masks() is the same array."""
+    env = gym.make(env_id, **(dict(TINY_CHILD, max_layers=3) if env_id == "NASFashionMini-v0" else {}))
+    env.action_space.seed(0)
+    _, info = env.reset(seed=0)
+    for _ in range(12):
+        mask = info["action_mask"]
+        assert mask.dtype == np.int8 and np.array_equal(mask, env.unwrapped.action_masks())
+        action = env.action_space.sample(mask=mask)
+        assert mask[action] == 1
+        _, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            _, info = env.reset()
+    env.close()
+
+
+def test_the_vector_env_masks_are_what_gymnasium_sample_takes() -> None:
+    envs = gym.make_vec("NASSurrogate-v1", 4)
+    _, info = envs.reset(seed=0)
+    for _ in range(20):
+        masks = info["action_mask"]
+        assert masks.dtype == np.int8 and masks.shape == (4, 24)
+        actions = np.array([envs.single_action_space.sample(mask=m) for m in masks])
+        assert all(m[a] == 1 for m, a in zip(masks, actions, strict=True))
+        _, _, _, _, info = envs.step(actions)
+    envs.close()

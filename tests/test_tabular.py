@@ -182,7 +182,7 @@ def test_tabular_env_steps_like_the_real_env(small_table):
     assert env.action_space == gym.spaces.Discrete(3)
     assert env.observation_space == gym.spaces.MultiDiscrete([4, 4])
     obs, info = env.reset(seed=1)
-    assert obs.tolist() == [0, 0] and info["action_mask"].tolist() == [True, True, False]
+    assert obs.tolist() == [0, 0] and info["action_mask"].tolist() == [1, 1, 0]
     obs, reward, terminated, _, info = env.step(1)  # MP2
     assert reward == table.get("MP2").accuracy[1] and info["arch"] == "MP2" and not terminated
     assert info["train_seconds"] == table.get("MP2").train_seconds[1]
