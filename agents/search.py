@@ -292,7 +292,7 @@ class Running:
             if s.out is not None:
                 summary = write_outputs(
                     s.out, self.spec, self.history, tree, s.budget, spent=self.tracked.spent,
-                    budget_seconds=s.budget_seconds,
+                    budget_seconds=s.budget_seconds, wall_seconds=wall,
                 )  # fmt: skip
             evaluator = self.tracked.unwrapped.evaluator
             self.tracked.close()

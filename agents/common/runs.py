@@ -173,6 +173,7 @@ def write_outputs(
     budget: int | None,
     spent: int | None = None,
     budget_seconds: float | None = None,
+    wall_seconds: float | None = None,
 ) -> dict[str, Any]:
     """summary.json, tree.json, tree.dot and the PNG; returns the summary. ``spent``: the
     trainings the store's ledger holds for the search (default: those the history records).
@@ -194,6 +195,9 @@ def write_outputs(
             if k != "trainings"
         },
         "steps": len(history),
+        # the wall-clock seconds of the invocation that finished the search (a resumed search's
+        # earlier invocations are not in it)
+        "wall_seconds": None if wall_seconds is None else round(wall_seconds, 1),
         "agent": spec.agent,
         "env": spec.env,
         "seed": spec.seed,
@@ -219,6 +223,9 @@ def _plot(path: Path, history: History, spec: RunSpec) -> None:
     if points:
         xs, ys = zip(*points, strict=True)
         ax.step(xs, [100 * y for y in ys], where="post")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trainings are whole
     ax.set_xlabel("child trainings")
     ax.set_ylabel("best validation accuracy so far (%)")
     ax.set_title(f"{spec.agent} on {spec.env} (seed {spec.seed})")
