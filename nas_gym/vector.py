@@ -7,9 +7,13 @@ state of all N envs lives in arrays (the observation slots, the feature map's si
 masks come from a table indexed by (side, room left, non-empty), and the architectures the step
 evaluates are predicted together (:meth:`nas_gym.surrogate.Surrogate.predict_keys`, the cache the
 single env uses too). Rewards, observations, terminations and ``info`` are those of N single envs
-under Gymnasium's ``SyncVectorEnv`` (``tests/test_vector.py`` checks them step for step), with
-its next-step autoreset: the step after an episode ends resets that env and returns its first
-observation with reward 0.
+under Gymnasium's ``SyncVectorEnv`` (``tests/test_vector.py`` checks them step for step), in
+either of its autoreset modes, chosen with the ``autoreset_mode`` kwarg (a custom vector env
+takes its settings as kwargs: ``gym.make_vec(id, N, autoreset_mode=AutoresetMode.SAME_STEP)``):
+next-step (the default: the step after an episode ends resets that env and returns its first
+observation with reward 0) or same-step (the step that ends an episode returns the next
+episode's first observation, the last one in ``info["final_obs"]`` and its info in
+``info["final_info"]``, as CleanRL's scripts expect).
 
 What the single env has and this one does not: a result store (nothing here is resumable; a
 search that needs one uses ``gym.make``) and rendering. Imports no torch.
@@ -55,9 +59,21 @@ class NASSurrogateVectorEnv(VectorEnv):
         max_layers: int = DEFAULT_MAX_LAYERS,
         train_seed: int | None = None,
         render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
+        if mode not in modes:
+            raise ValueError(
+                f"autoreset_mode must be one of {', '.join(str(m) for m in modes)}, got {autoreset_mode!r}"
+            )
+        self.autoreset_mode = mode
+        self.metadata = {**self.metadata, "autoreset_mode": mode}
         if store is not None:
             raise ValueError(
                 "the surrogate's vector env keeps no result store; for a resumable search use "
@@ -143,7 +159,7 @@ class NASSurrogateVectorEnv(VectorEnv):
         terminated = np.zeros(n, dtype=bool)
         invalid = np.zeros(n, dtype=bool)
         seconds = np.zeros(n)
-        resetting = np.flatnonzero(self._needs_reset)
+        resetting = np.flatnonzero(self._needs_reset)  # (never any in the same-step mode)
         for i in resetting:  # next-step autoreset: this step only resets the env
             self._reset_one(int(i), None)
         live = ~self._needs_reset
@@ -187,7 +203,24 @@ class NASSurrogateVectorEnv(VectorEnv):
         )
         self._needs_reset |= terminated
         info = self._info(invalid, seconds)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and terminated.any():
+            info = self._reset_ended(np.flatnonzero(terminated), info, invalid, seconds)
         return self._obs.copy(), rewards, terminated, np.zeros(n, dtype=bool), info
+
+    def _reset_ended(
+        self, ended: np.ndarray, info: dict[str, Any], invalid: np.ndarray, seconds: np.ndarray
+    ) -> dict[str, Any]:
+        """Same-step autoreset: the ended envs' last observation and info go to ``final_obs`` /
+        ``final_info`` (as ``SyncVectorEnv`` files them), then they are reset, and the step
+        returns their first observation and reset info."""
+        final: dict[str, Any] = {}
+        for i in ended:
+            single = {key: _scalar(value[i]) for key, value in info.items() if not key.startswith("_")}
+            final = self._add_info(final, {"final_obs": self._obs[i].copy(), "final_info": single}, int(i))
+            self._reset_one(int(i), None)
+        invalid, seconds = invalid.copy(), seconds.copy()
+        invalid[ended], seconds[ended] = False, 0.0
+        return {**final, **self._info(invalid, seconds)}
 
     def action_masks(self) -> np.ndarray:
         """The allowed next actions of every env, shape (num_envs, actions), as ``np.int8`` 1 / 0
@@ -251,6 +284,11 @@ class NASSurrogateVectorEnv(VectorEnv):
         for key, value in values.items():
             out[key], out[f"_{key}"] = value, everywhere
         return out
+
+
+def _scalar(value: Any) -> Any:
+    """A numpy scalar as the Python value a single env puts in its info (arrays stay arrays)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class _Features:

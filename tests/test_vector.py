@@ -24,19 +24,22 @@ def test_make_vec_gives_the_batched_env_by_default():
     env.close()
 
 
+@pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.NEXT_STEP, gym.vector.AutoresetMode.SAME_STEP])
 @pytest.mark.parametrize("reward", ["prefix", "improvement", "final"])
 @pytest.mark.parametrize("noise", [False, True])
-def test_the_same_steps_as_single_envs_in_a_sync_vector_env(tmp_path, reward, noise):
+def test_the_same_steps_as_single_envs_in_a_sync_vector_env(tmp_path, reward, noise, mode):
     # the single envs read their own copy of the surrogate, so no prediction is shared between
     # the two: the batched predictions are compared with the one-by-one ones
     copy = tmp_path / "surrogate.npz"
     shutil.copy(SHIPPED_SURROGATE, copy)
     n = 6
-    ours = gym.make_vec("NASSurrogate-v0", num_envs=n, reward=reward, noise=noise)
+    ours = gym.make_vec("NASSurrogate-v0", num_envs=n, reward=reward, noise=noise, autoreset_mode=mode)
+    assert ours.metadata["autoreset_mode"] == mode
     ref = gym.make_vec(
         "NASSurrogate-v0",
         num_envs=n,
         vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": mode},
         reward=reward,
         noise=noise,
         surrogate=str(copy),
@@ -56,6 +59,15 @@ def test_the_same_steps_as_single_envs_in_a_sync_vector_env(tmp_path, reward, no
         info, info_ref = out[4], out_ref[4]
         for key in INFO_KEYS:
             assert np.array_equal(np.asarray(info[key]), np.asarray(info_ref[key])), key
+        assert ("final_info" in info) == ("final_info" in info_ref)
+        if "final_info" in info_ref:  # same-step: the ended episodes' last observation and info
+            assert np.array_equal(info["_final_obs"], info_ref["_final_obs"])
+            for mine, theirs in zip(info["final_obs"], info_ref["final_obs"], strict=True):
+                assert (mine is None and theirs is None) or np.array_equal(mine, theirs)
+            assert info["final_info"].keys() == info_ref["final_info"].keys()
+            for key, value in info_ref["final_info"].items():
+                assert np.array_equal(np.asarray(info["final_info"][key]), np.asarray(value)), key
+                assert np.asarray(info["final_info"][key]).dtype == np.asarray(value).dtype, key
         ended += int(out[2].sum())
     assert ended > 20  # episodes ended and were reset along the way
     ours.close()
@@ -75,3 +87,8 @@ def test_bad_input_is_refused_with_what_is_wrong():
         gym.make_vec("NASSurrogate-v0", num_envs=2, store="x.sqlite")
     with pytest.raises(ValueError, match="num_envs"):
         NASSurrogateVectorEnv(num_envs=0)
+
+
+def test_an_autoreset_mode_it_does_not_have_is_refused():
+    with pytest.raises(ValueError, match="autoreset_mode must be one of"):
+        gym.make_vec("NASSurrogate-v1", 2, autoreset_mode=gym.vector.AutoresetMode.DISABLED)
