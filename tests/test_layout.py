@@ -1,4 +1,4 @@
-"""The direction of imports (README, Layout): a change that imports backwards fails here."""
+"""The direction of imports (docs/layout.md): a change that imports backwards fails here."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def _files(package: str) -> list[Path]:
 @pytest.mark.parametrize("path", _files("nas_gym"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_nas_gym_imports_only_forward(path: Path) -> None:
     me = _module(path)
-    assert me in STEPS, f"{me} has no step in the flow: add it to STEPS (and to the README's Layout)"
+    assert me in STEPS, f"{me} has no step in the flow: add it to STEPS (and to docs/layout.md)"
     for name in _imports(path):
         assert not name.startswith("agents"), f"{me} imports {name}: the env package never imports agents"
         if name in STEPS and name != "nas_gym":

@@ -1,7 +1,7 @@
-"""The README's "Other RL libraries" recipes, run as written on NASTabular-v0.
+"""The "Other RL libraries" recipes (docs/other-rl-libraries.md), run as written on NASTabular-v0.
 
-Each test reads its code block from the README (the fenced block after ``<!-- recipe: NAME -->``),
-so the README and the test cannot drift, and skips where its library is not installed (CI installs
+Each test reads its code block from that page (the fenced block after ``<!-- recipe: NAME -->``),
+so the page and the test cannot drift, and skips where its library is not installed (CI installs
 none of them).
 """
 
@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "other-rl-libraries.md"
 
 
 def recipe(name: str) -> tuple[str, str]:
-    """(language, code) of the README block marked ``<!-- recipe: name -->``."""
-    found = re.findall(rf"<!-- recipe: {re.escape(name)} -->\n```(\w+)\n(.*?)```", README.read_text(), re.S)
-    assert len(found) == 1, f"README has {len(found)} blocks marked 'recipe: {name}'"
+    """(language, code) of the page's block marked ``<!-- recipe: name -->``."""
+    found = re.findall(rf"<!-- recipe: {re.escape(name)} -->\n```(\w+)\n(.*?)```", PAGE.read_text(), re.S)
+    assert len(found) == 1, f"{PAGE.name} has {len(found)} blocks marked 'recipe: {name}'"
     return found[0]
 
 
@@ -31,7 +31,7 @@ def run_python_recipe(name: str) -> dict:
     language, code = recipe(name)
     assert language == "python"
     namespace: dict = {"__name__": f"readme_{name}"}
-    exec(compile(code, f"README.md[{name}]", "exec"), namespace)
+    exec(compile(code, f"{PAGE.name}[{name}]", "exec"), namespace)
     return namespace
 
 
