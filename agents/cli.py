@@ -172,6 +172,22 @@ def _print_answer(env: Any, arch: Any, seed: int, env_id: str) -> None:
     env.close()
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    from rich.console import Console
+
+    from agents.export import export_run
+
+    if args.epochs is not None and not args.epochs > 0:
+        raise CliError(f"--epochs must be a positive number, got {args.epochs}")
+    console = Console()
+    console.print(f"training the best architecture of {args.run} for export ...")
+    card = export_run(args.run, args.out, args.epochs, args.seed, command=args.command_line)
+    console.print(
+        f"{card['architecture']}: test accuracy {card['test_accuracy']:.4f} on {card['test_images']} images; "
+        f"wrote {args.out} ({card['bytes'] / 1024:.0f} KiB) and {args.out.with_suffix('.json')}"
+    )
+
+
 DEFAULT_BUDGET = 80  # trainings; a few minutes with REINFORCE on NASFashionMini-v0 on 2 cores
 
 
@@ -184,13 +200,23 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     if args.budget is None and args.budget_seconds is None:
         args.budget = DEFAULT_BUDGET
+    data = None
+    if args.data is not None:  # the user's images: NASImages-v0 over that folder
+        from nas_gym.registration import IMAGES_ID
+
+        if args.env not in (None, IMAGES_ID):
+            raise CliError(f"--data searches {IMAGES_ID}; leave out --env {args.env}")
+        args.env, data = IMAGES_ID, str(Path(args.data).expanduser().resolve())
+    args.env = args.env or "NASFashionMini-v0"
     search = Search(
         args.env,
         args.agent,
         args.seed,
         budget=args.budget,
         budget_seconds=args.budget_seconds,
-        overrides=_overrides(args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs),
+        overrides=_overrides(
+            args.set, device=args.device, data_dir=args.data_dir, epochs=args.epochs, data=data
+        ),
         out=args.out or Path("runs") / f"{args.env}-{args.agent}-seed{args.seed}",
         workers=args.workers,
         backend=args.backend,
@@ -465,8 +491,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(func=cmd_evaluate)
 
+    ex = sub.add_parser(
+        "export",
+        help="train a search's best architecture at a final budget and save it as one TorchScript file",
+    )
+    ex.add_argument("run", type=_folder, help="a finished search folder")
+    ex.add_argument(
+        "--out", type=_folder, required=True, help="the file to write (its card: the same name, .json)"
+    )
+    ex.add_argument(
+        "--epochs", type=float, default=None, help="epochs of the final training (default 3x the search's)"
+    )
+    ex.add_argument(
+        "--seed", type=int, default=None, help="seed of the final training (default the search's)"
+    )
+    ex.set_defaults(func=cmd_export)
+
     se = sub.add_parser("search", help="search architectures with an agent under a budget of trainings")
-    se.add_argument("--env", default="NASFashionMini-v0", help="env id (default NASFashionMini-v0)")
+    se.add_argument(
+        "--env", default=None, help="env id (default NASFashionMini-v0; NASImages-v0 with --data)"
+    )
+    se.add_argument(
+        "--data",
+        type=_folder,
+        default=None,
+        help="search your own images: a folder with one subfolder per class (train/ and test/ where "
+        "you have a test split); the env is NASImages-v0",
+    )
     se.add_argument(
         "--agent",
         default="reinforce",

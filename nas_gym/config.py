@@ -75,6 +75,10 @@ class ChildConfig:
     def __post_init__(self) -> None:
         from nas_gym.training.datasets import DATASETS  # numpy only
 
+        if isinstance(self.dataset, str) and self.dataset.startswith("images:"):
+            from nas_gym.training.images import register_images  # the user's prepared images
+
+            register_images(self.dataset)
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
         info = DATASETS[self.dataset]
@@ -148,6 +152,7 @@ class ChildConfig:
             batch_size=self.batch_size,
             lr=self.lr,
             augment=self.dataset_info.augment,
+            flip=self.dataset_info.flip,
             time_limit=self.time_limit,
         )
 

@@ -20,7 +20,7 @@ from nas_gym.search_space import (
     step_reward,
 )
 
-__all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASSurrogateEnv", "NASTabularEnv"]
+__all__ = ["REWARD_MODES", "NASEnv", "NASEnvBase", "NASImagesEnv", "NASSurrogateEnv", "NASTabularEnv"]
 
 # what NASEnv() trains with no settings given (the registered ids give theirs)
 _ENV_DEFAULTS: dict[str, Any] = dict(dataset="fashion_mini", train_size=None, val_size=5000)
@@ -384,6 +384,57 @@ class NASEnv(NASEnvBase):
     def torch_threads(self) -> int:
         """The torch threads this env's children train with on the CPU."""
         return int(cast(Evaluator, self.evaluator).torch_threads)
+
+
+class NASImagesEnv(NASEnv):
+    """
+    ## Description
+
+    :class:`NASEnv` over the user's own images: ``gym.make("NASImages-v0", data=...)`` where
+    ``data`` is a folder in torchvision's ``ImageFolder`` layout (one subfolder per class;
+    ``train/`` and ``test/`` subfolders where there is a test split) or ``(images, labels)``
+    arrays (optionally ``(images, labels, test_images, test_labels)``). The images are read once
+    (:mod:`nas_gym.training.images`: modes and sizes converted, one size), kept in a cache file
+    named by a digest of their contents, and that digest names the dataset in the store, so
+    results on different data never mix. Everything else is :class:`NASEnv`'s.
+
+    ## Arguments
+
+    ``data`` (required); ``image_size`` (default: the images' own when they share one square size,
+    else 32); ``augment`` (random 4 px crops, and horizontal flips unless ``flip=False``);
+    ``test_fraction`` (held out as the test set where the data has none; 0.1); ``classes`` (names of
+    arrays' labels); ``val_fraction`` (of the training images, the validation set; 0.1, unless
+    ``val_size`` is given); and every kwarg of :class:`NASEnv`.
+    """
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        augment: bool = False,
+        flip: bool = True,
+        test_fraction: float = 0.1,
+        val_fraction: float = 0.1,
+        classes: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        from nas_gym.training.datasets import DATASETS, DatasetError
+        from nas_gym.training.images import load_images, prepare_images
+
+        if data is None:
+            raise DatasetError(
+                "NASImages-v0 needs data=...: a folder of one subfolder per class, or (images, labels) arrays"
+            )
+        name = prepare_images(data, kwargs.pop("image_size", None), augment, flip, test_fraction, classes)
+        info = DATASETS[name]
+        if kwargs.get("val_size") is None:
+            n = len(load_images(name).train_y)
+            if not 0 < val_fraction < 1:
+                raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+            kwargs["val_size"] = max(1, int(round(val_fraction * n)))
+        self.classes = classes
+        kwargs.pop("dataset", None)
+        super().__init__(None, dataset=name, image_size=info.image_size, **kwargs)
 
 
 class _SecondsInInfo(NASEnvBase):

@@ -9,7 +9,7 @@ import gymnasium as gym
 
 from nas_gym.config import ChildConfig
 
-__all__ = ["ENV_IDS", "SURROGATE_ID", "SURROGATE_IDS", "TABULAR_ID", "env_kind", "register_envs"]
+__all__ = ["ENV_IDS", "IMAGES_ID", "SURROGATE_ID", "SURROGATE_IDS", "TABULAR_ID", "env_kind", "register_envs"]
 
 _ENTRY_POINT = "nas_gym.envs:NASEnv"
 # what answers each kind of env's steps: the ``kind`` of its evaluator, known from the id before
@@ -18,7 +18,11 @@ _KINDS = {
     _ENTRY_POINT: "train",
     "nas_gym.envs:NASTabularEnv": "table",
     "nas_gym.envs:NASSurrogateEnv": "surrogate",
+    "nas_gym.envs:NASImagesEnv": "train",
 }
+# the user's own images (gym.make(IMAGES_ID, data=...)): a child's configuration sized for a CPU
+IMAGES_ID = "NASImages-v0"
+_IMAGES_KWARGS: dict[str, Any] = dict(train_size=None, epochs=3.0, batch_size=64, lr=0.1, width=0.25)
 
 # The child configuration of each id. Changing what an id's reward means (its data, epochs, sizes) needs a
 # new version of the id, so results under one id stay comparable.
@@ -91,6 +95,8 @@ def register_envs() -> None:
         if env_id not in gym.registry:
             # the spec's kwargs are the configuration as written (a search's run.json records them)
             gym.register(id=env_id, entry_point=_ENTRY_POINT, kwargs=dict(_CONFIGS[env_id]))
+    if IMAGES_ID not in gym.registry:
+        gym.register(id=IMAGES_ID, entry_point="nas_gym.envs:NASImagesEnv", kwargs=dict(_IMAGES_KWARGS))
     if TABULAR_ID not in gym.registry:
         gym.register(id=TABULAR_ID, entry_point="nas_gym.envs:NASTabularEnv", kwargs=dict(_TABULAR_KWARGS))
     for env_id, kwargs in SURROGATE_IDS.items():

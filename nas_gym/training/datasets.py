@@ -48,6 +48,7 @@ class DatasetInfo:
     layouts: tuple[str, ...]  # sub-folders of a data root that may hold the files
     system_dirs: tuple[str, ...]  # where Debian's dataset-* package puts the files
     torchvision_class: str | None
+    flip: bool = True  # with augment: the random horizontal flip too (not for digits or text)
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -232,6 +233,11 @@ def load_dataset(
     Raises :class:`DatasetError` naming the folders searched when it is nowhere, and naming the
     file when a file is truncated or corrupt.
     """
+    if name.startswith("images:"):  # the user's images, prepared into the cache (nas_gym.training.images)
+        from nas_gym.training.images import load_images, register_images
+
+        register_images(name)
+        return load_images(name)
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     info = DATASETS[name]

@@ -51,6 +51,7 @@ class TrainConfig:
     warmup: float = 0.2  # fraction of the steps spent warming the learning rate up
     label_smoothing: float = 0.1
     augment: bool = False  # random crop (4 px padding) + horizontal flip
+    flip: bool = True  # with augment, the horizontal flip too (False: crops only, for digits or text)
     time_limit: float | None = None  # wall-clock seconds for one child; None = no limit
 
     def __post_init__(self) -> None:
@@ -70,8 +71,9 @@ class TrainConfig:
             raise ValueError(f"time_limit must be > 0 seconds or None, got {self.time_limit}")
 
     def key(self) -> dict[str, object]:
-        """The fields that change a trained child's accuracy (time_limit does not)."""
-        return {
+        """The fields that change a trained child's accuracy (time_limit does not); ``flip`` only
+        where it is off under ``augment`` (so every key written before it existed reads the same)."""
+        key: dict[str, object] = {
             "epochs": float(self.epochs),
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -81,6 +83,9 @@ class TrainConfig:
             "label_smoothing": self.label_smoothing,
             "augment": self.augment,
         }
+        if self.augment and not self.flip:
+            key["flip"] = False
+        return key
 
 
 @dataclass(frozen=True)
@@ -172,8 +177,9 @@ def _normalise(x: torch.Tensor, data: DeviceData) -> torch.Tensor:
     return out.contiguous(memory_format=torch.channels_last)
 
 
-def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with 4 px zero padding and a random horizontal flip, per sample, on device."""
+def _augment(x: torch.Tensor, generator: torch.Generator, flip_images: bool = True) -> torch.Tensor:
+    """Random crop with 4 px zero padding and (``flip_images``) a random horizontal flip, per
+    sample, on device."""
     n, _, h, w = x.shape
     padded = F.pad(x, (_CROP_PAD,) * 4)
     dev = x.device
@@ -184,6 +190,8 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     batch = torch.arange(n, device=dev)[:, None, None, None]
     chans = torch.arange(x.shape[1], device=dev)[None, :, None, None]
     cropped = padded[batch, chans, rows, cols]
+    if not flip_images:
+        return cropped
     flip = torch.rand(n, device=dev, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], cropped.flip(-1), cropped)
 
@@ -330,7 +338,7 @@ def _train_loop(
             idx = order[b * bs : (b + 1) * bs]
             xb = data.train_x[idx]
             if config.augment:
-                xb = _augment(xb, generator)
+                xb = _augment(xb, generator, config.flip)
             xb = _normalise(xb, data)
             yb = data.train_y[idx]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
