@@ -22,9 +22,13 @@ KEYS = json.loads((Path(__file__).parent / "data" / "store_keys.json").read_text
 def _evaluator_key(env_id: str, overrides: dict) -> str:
     import torch
 
-    evaluator = gym.make(env_id, **overrides).unwrapped.evaluator
     device = str(overrides.get("device", "cpu"))
-    if device.startswith("cuda"):  # no GPU needed to compute a GPU key: the device is resolved here
+    if device.startswith("cuda"):  # no GPU needed to compute a GPU key (gym.make refuses a missing
+        # device): the env's configuration, made as NASEnv makes it, with the device resolved here
+        evaluator = Evaluator(ChildConfig.from_kwargs({**gym.spec(env_id).kwargs, **overrides}))
+    else:
+        evaluator = gym.make(env_id, **overrides).unwrapped.evaluator
+    if device.startswith("cuda"):
         evaluator._device = torch.device(device)
     return evaluator.config_key
 
