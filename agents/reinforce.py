@@ -99,9 +99,24 @@ class Controller(nn.Module):
         h, c = self.cell(self.embed(prev), state)
         return self.head(h)[0], (h, c)
 
+    @staticmethod
+    def masked(logits: torch.Tensor, mask: np.ndarray) -> torch.Tensor:
+        """``logits`` with the actions ``mask`` forbids at minus infinity."""
+        return logits.masked_fill(~torch.from_numpy(np.asarray(mask, dtype=bool)), float("-inf"))
 
-def _masked(logits: torch.Tensor, mask: np.ndarray) -> torch.Tensor:
-    return logits.masked_fill(~torch.from_numpy(np.asarray(mask, dtype=bool)), float("-inf"))
+    def episode_loss(
+        self, actions: list[int], masks: list[np.ndarray], weights: list[float], entropy_coef: float
+    ) -> torch.Tensor:
+        """-(sum_t log P(a_t) w_t) - entropy bonus, teacher-forced over one episode's actions (the
+        policy-gradient loss both REINFORCE agents use; w_t is the return minus the baseline)."""
+        prev, state = torch.tensor([self.num_actions]), None
+        loss = torch.zeros(())
+        for action, mask, w in zip(actions, masks, weights, strict=True):
+            logits, state = self.step(prev, state)
+            dist = torch.distributions.Categorical(logits=self.masked(logits, mask))
+            loss = loss - dist.log_prob(torch.tensor(action)) * w - entropy_coef * dist.entropy()
+            prev = torch.tensor([action])
+        return loss
 
 
 def returns(rewards: list[float], gamma: float, mode: str, normalize: bool) -> list[float]:
@@ -258,7 +273,7 @@ def _plan_episode(
         mask = _bound_mask(vocab.action_mask(arch, image_size), len(arch), max_layers, vocab.head_action)
         with torch.no_grad():
             logits, state = controller.step(prev, state)
-            probs = torch.softmax(_masked(logits, mask), dim=-1)
+            probs = torch.softmax(Controller.masked(logits, mask), dim=-1)
             if explore > 0:
                 uniform = torch.from_numpy(np.asarray(mask, dtype=np.float64)).to(probs.dtype)
                 probs = (1 - explore) * probs + explore * uniform / uniform.sum()
@@ -296,14 +311,7 @@ def _play_episode(env: TrackedEnv, plan: _Plan, epochs: float | None = None) -> 
 
 def _episode_loss(controller: Controller, ep: _Episode, g: list[float], b: float, entropy_coef: float):
     """-(sum_t log P(a_t) (G_t - b)) - entropy bonus, teacher-forced over the episode."""
-    prev, state = torch.tensor([controller.num_actions]), None
-    loss = torch.zeros(())
-    for action, mask, g_t in zip(ep.actions, ep.masks, g, strict=True):
-        logits, state = controller.step(prev, state)
-        dist = torch.distributions.Categorical(logits=_masked(logits, mask))
-        loss = loss - dist.log_prob(torch.tensor(action)) * (g_t - b) - entropy_coef * dist.entropy()
-        prev = torch.tensor([action])
-    return loss
+    return controller.episode_loss(ep.actions, ep.masks, [g_t - b for g_t in g], entropy_coef)
 
 
 def _replay_episode(arch: str, tree: ReplayTree, vocab: Vocabulary, image_size: int) -> _Episode:

@@ -38,7 +38,7 @@ import torch
 
 from agents.common.replay_tree import ReplayTree
 from agents.common.tracked_env import BudgetExhausted, TrackedEnv
-from agents.reinforce import Controller, _masked
+from agents.reinforce import Controller
 from nas_gym.search_space import Architecture
 
 __all__ = ["ReinforceUCTConfig", "run"]
@@ -180,7 +180,7 @@ def run(env: TrackedEnv, seed: int, config: ReinforceUCTConfig | None = None) ->
             mask = vocab.action_mask(arch, image_size)
             with torch.no_grad():
                 logits, state = controller.step(prev, state)
-                prior = torch.softmax(_masked(logits, mask), dim=-1).numpy().astype(np.float64)
+                prior = torch.softmax(Controller.masked(logits, mask), dim=-1).numpy().astype(np.float64)
             allowed = np.flatnonzero(mask)
             if not guided:
                 action = int(torch.multinomial(torch.from_numpy(prior), 1, generator=generator))
@@ -233,18 +233,7 @@ def run(env: TrackedEnv, seed: int, config: ReinforceUCTConfig | None = None) ->
         return out
 
     def loss_of(actions: list[int], masks: list[np.ndarray], reward: float, b: float):
-        prev, state = torch.tensor([controller.num_actions]), None
-        loss = torch.zeros(())
-        for action, mask in zip(actions, masks, strict=True):
-            logits, state = controller.step(prev, state)
-            dist = torch.distributions.Categorical(logits=_masked(logits, mask))
-            loss = (
-                loss
-                - dist.log_prob(torch.tensor(action)) * (reward - b)
-                - config.entropy_coef * dist.entropy()
-            )
-            prev = torch.tensor([action])
-        return loss
+        return controller.episode_loss(actions, masks, [reward - b] * len(actions), config.entropy_coef)
 
     while not env.exhausted and idle < config.max_idle:
         guided = config.guidance and idle < config.explore_after

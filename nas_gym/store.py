@@ -339,13 +339,6 @@ class ResultStore:
             query, args = query + " WHERE tag=?", (tag,)
         return int(self._connect().execute(query, args).fetchone()[0])
 
-    def ledger_after(self, count: int) -> list[tuple[str, str, str, int]]:
-        """(dataset, configuration, architecture, seed) of each training after the first ``count``."""
-        rows = self._connect().execute(
-            "SELECT dataset, budget, arch, seed FROM trainings ORDER BY id LIMIT -1 OFFSET ?", (count,)
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
-
     def trained_archs(self, tag: str) -> Counter[str]:
         """How many trainings each architecture had for ``tag``."""
         rows = self._connect().execute("SELECT arch FROM trainings WHERE tag=? ORDER BY id", (tag,))

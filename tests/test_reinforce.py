@@ -54,7 +54,7 @@ def test_masks_reach_the_policy() -> None:
     logits, _ = controller.step(torch.tensor([24]), None)
     mask = np.zeros(24, dtype=bool)
     mask[5] = True
-    probs = torch.softmax(reinforce._masked(logits, mask), dim=-1)
+    probs = torch.softmax(reinforce.Controller.masked(logits, mask), dim=-1)
     assert probs[5].item() == pytest.approx(1.0)
 
 
