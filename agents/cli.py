@@ -191,6 +191,20 @@ def cmd_export(args: argparse.Namespace) -> None:
 DEFAULT_BUDGET = 80  # trainings; a few minutes with REINFORCE on NASFashionMini-v0 on 2 cores
 
 
+def _search_data(args: argparse.Namespace) -> str | None:
+    """``--data DIR``: the env becomes NASImages-v0 over that folder (its absolute path, so the run
+    folder resumes from anywhere); returns the folder, None without ``--data``."""
+    data = None
+    if args.data is not None:
+        from nas_gym.registration import IMAGES_ID
+
+        if args.env not in (None, IMAGES_ID):
+            raise CliError(f"--data searches {IMAGES_ID}; leave out --env {args.env}")
+        args.env, data = IMAGES_ID, str(Path(args.data).expanduser().resolve())
+    args.env = args.env or "NASFashionMini-v0"
+    return data
+
+
 def cmd_search(args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -200,14 +214,7 @@ def cmd_search(args: argparse.Namespace) -> None:
 
     if args.budget is None and args.budget_seconds is None:
         args.budget = DEFAULT_BUDGET
-    data = None
-    if args.data is not None:  # the user's images: NASImages-v0 over that folder
-        from nas_gym.registration import IMAGES_ID
-
-        if args.env not in (None, IMAGES_ID):
-            raise CliError(f"--data searches {IMAGES_ID}; leave out --env {args.env}")
-        args.env, data = IMAGES_ID, str(Path(args.data).expanduser().resolve())
-    args.env = args.env or "NASFashionMini-v0"
+    data = _search_data(args)
     search = Search(
         args.env,
         args.agent,
@@ -456,14 +463,16 @@ def cmd_table_show(args: argparse.Namespace) -> None:
     console.print(f"failed children: {failed}; train seconds in all: {seconds:.0f}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from agents.registry import AGENTS
-
-    parser = argparse.ArgumentParser(
-        prog="nas-gym", description="Neural Architecture Search on Gymnasium envs with real child training."
+def _env_options(p: argparse.ArgumentParser, example: str = "width=0.25") -> None:
+    """The options that change the env's children, written once for every command that makes one."""
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
+    p.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help=f"override an env kwarg, e.g. {example}"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
 
+
+def _add_evaluate(sub: Any) -> None:
     ev = sub.add_parser("evaluate", help="train one architecture and report validation and test accuracy")
     ev.add_argument(
         "text", nargs="?", help="architecture, e.g. R128-C32k3-C32k3-R64-AP2-R64-R64-C128k4-C64k3"
@@ -483,14 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="training epochs (default: the env's; with --run, 3x the run's)",
     )
     ev.add_argument("--seed", type=int, default=None, help="training seed (default 0, or the run's)")
-    ev.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
-    ev.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
     ev.add_argument("--store", default=None, help="result store path (default: in memory)")
-    ev.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. width=0.25"
-    )
+    _env_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
+
+def _add_export(sub: Any) -> None:
     ex = sub.add_parser(
         "export",
         help="train a search's best architecture at a final budget and save it as one TorchScript file",
@@ -507,6 +514,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.set_defaults(func=cmd_export)
 
+
+def _agents_help() -> str:
+    """The agents as the registry lists them, with the extra each needs (the help of --agent)."""
+    from agents.registry import AGENTS
+
+    return "; ".join(
+        f"{name}: {a.summary}" + (f" [{a.needs[1]} extra]" if a.needs else "") for name, a in AGENTS.items()
+    )
+
+
+def _add_search(sub: Any) -> None:
     se = sub.add_parser("search", help="search architectures with an agent under a budget of trainings")
     se.add_argument(
         "--env", default=None, help="env id (default NASFashionMini-v0; NASImages-v0 with --data)"
@@ -515,17 +533,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--data",
         type=_folder,
         default=None,
-        help="search your own images: a folder with one subfolder per class (train/ and test/ where "
-        "you have a test split); the env is NASImages-v0",
+        help="search your own images: a folder with one subfolder per class "
+        "(train/ and test/ where you have a test split); the env is NASImages-v0",
     )
     se.add_argument(
-        "--agent",
-        default="reinforce",
-        help="the searcher (default: %(default)s): "
-        + "; ".join(
-            f"{name}: {a.summary}" + (f" [{a.needs[1]} extra]" if a.needs else "")
-            for name, a in AGENTS.items()
-        ),
+        "--agent", default="reinforce", help="the searcher (default: %(default)s): " + _agents_help()
     )
     se.add_argument(
         "--budget",
@@ -544,11 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=_folder, default=None, help="run folder (default runs/ENV-AGENT-seedS); resumes"
     )
     se.add_argument("--epochs", type=float, default=None, help="override the env's epochs per child")
-    se.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
-    se.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
-    se.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. train_size=4000"
-    )
+    _env_options(se, "train_size=4000")
     se.add_argument(
         "--workers",
         type=int,
@@ -563,53 +571,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     se.set_defaults(func=cmd_search)
 
+
+def _builder_options(p: argparse.ArgumentParser, what: str) -> None:
+    """What the table and samples builders share: the env, the output, the store, the workers."""
+    p.add_argument(
+        "--env", default="NASFashionMini-v0", help="env id whose data and child configuration to use"
+    )
+    p.add_argument("--out", type=Path, required=True, help=f"the {what} file to write (JSON)")
+    p.add_argument("--store", type=Path, default=None, help="result store (default OUT.sqlite); resumes")
+    p.add_argument("--workers", type=int, default=1, help="children trained at once (processes)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)"
+    )
+    _env_options(p, "epochs=2")
+
+
+def _add_table(sub: Any) -> None:
     ta = sub.add_parser(
         "table", help="build or inspect a tabular benchmark (every architecture of a space, trained)"
     )
     tsub = ta.add_subparsers(dest="table_command", required=True)
     tb = tsub.add_parser("build", help="train every architecture of a space for K seeds; resumable")
-    tb.add_argument(
-        "--env", default="NASFashionMini-v0", help="env id whose data and child configuration to use"
-    )
     tb.add_argument("--space", default=None, required=True, help="TOKENS:DEPTH, e.g. C32k3,C64k3,MP2,DR:3")
     tb.add_argument("--seeds", type=int, default=2, help="training seeds 0..K-1 (default 2)")
-    tb.add_argument("--out", type=Path, required=True, help="the table file to write (JSON)")
-    tb.add_argument("--store", type=Path, default=None, help="result store (default OUT.sqlite); resumes")
-    tb.add_argument("--workers", type=int, default=1, help="children trained at once (processes)")
-    tb.add_argument(
-        "--threads", type=int, default=None, help="torch threads per worker (default: cores / workers)"
-    )
-    tb.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
-    tb.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
-    tb.add_argument(
-        "--set", action="append", metavar="KEY=VALUE", help="override an env kwarg, e.g. epochs=2"
-    )
+    _builder_options(tb, "table")
     tb.set_defaults(func=cmd_table_build)
+    ts = tsub.add_parser("show", help="print a table's size, optimum and accuracy distribution")
+    ts.add_argument("file", type=Path, help="a table file")
+    ts.set_defaults(func=cmd_table_show)
+
+
+def _add_samples(sub: Any) -> None:
     sa = sub.add_parser("samples", help="train architectures sampled across the full space (surrogate data)")
     ssub = sa.add_subparsers(dest="samples_command", required=True)
     sb = ssub.add_parser("build", help="train N sampled architectures (depth uniform in 1..15); resumable")
-    sb.add_argument(
-        "--env", default="NASFashionMini-v0", help="env id whose data and child configuration to use"
-    )
     sb.add_argument("--n", type=int, required=True, help="architectures to sample (seed 0 each)")
     sb.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
     sb.add_argument(
         "--second-seed-every", type=int, default=8, help="train every k-th sample with seed 1 too (default 8)"
     )
     sb.add_argument("--run", action="append", help="a search folder whose trained children to include")
-    sb.add_argument("--out", type=Path, required=True, help="the samples file to write (JSON)")
-    sb.add_argument("--store", type=Path, default=None, help="result store (default OUT.sqlite); resumes")
-    sb.add_argument("--workers", type=int, default=1, help="children trained at once (processes)")
-    sb.add_argument("--threads", type=int, default=None, help="torch threads per worker")
-    sb.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: best available)")
-    sb.add_argument("--data-dir", default=None, help="folder searched first for the dataset")
-    sb.add_argument("--set", action="append", metavar="KEY=VALUE", help="override an env kwarg")
+    _builder_options(sb, "samples")
     sb.set_defaults(func=cmd_samples_build)
 
-    ts = tsub.add_parser("show", help="print a table's size, optimum and accuracy distribution")
-    ts.add_argument("file", type=Path, help="a table file")
-    ts.set_defaults(func=cmd_table_show)
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas-gym", description="Neural Architecture Search on Gymnasium envs with real child training."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_evaluate, _add_export, _add_search, _add_table, _add_samples):
+        add(sub)
     return parser
 
 

@@ -18,6 +18,7 @@ import hashlib
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +63,8 @@ def export_run(
     import nas_gym
     from agents.common.runs import FINAL_EPOCHS_FACTOR, RunError, RunSpec, best_of_run
     from agents.search import env_kwargs, make_env
-    from nas_gym.models import build_model
-    from nas_gym.search_space import Architecture
-    from nas_gym.training.datasets import load_dataset, resize_images, split_train_val
-    from nas_gym.training.trainer import DeviceData, train
 
-    arch_text, env_id, run_seed = best_of_run(run)
+    arch, env_id, run_seed = best_of_run(run)
     spec = RunSpec.load(run)
     if spec is None:
         raise RunError(f"{run} has no run.json: not a search folder")
@@ -75,90 +72,110 @@ def export_run(
     env = make_env(
         env_id, {**env_kwargs(env_id, spec.env_kwargs), "store": str(Path(run) / "results.sqlite")}
     )
-    evaluator = env.unwrapped.evaluator
-    if evaluator.kind != "train":
-        env.close()
-        raise RunError(f"{env_id} trains nothing: export a search of an env that trains its children")
-    searched = evaluator.stored(arch_text, seed)
-    child = evaluator.child
-    epochs = float(epochs) if epochs is not None else FINAL_EPOCHS_FACTOR * float(child.epochs)
-    config = child.replace(epochs=epochs)
-    info, size = config.dataset_info, int(config.image_size)  # type: ignore[arg-type]
-    raw = load_dataset(config.dataset, config.data_dir, config.download)
-    split = split_train_val(raw, config.train_size, config.val_size, config.split_seed)
-    train_x = resize_images(np.concatenate([split.train_x, split.val_x]), size)
-    train_y = np.concatenate([split.train_y, split.val_y])
-    test_x, test_y = resize_images(raw.test_x, size), raw.test_y
-    data = DeviceData.from_numpy(train_x, train_y, test_x, test_y, "cpu")
-    arch = Architecture.parse(arch_text)
-
-    def make_model() -> Any:
-        return build_model(arch, info.channels, size, info.num_classes, config.width)
-
-    threads = evaluator.torch_threads
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
-        started = time.perf_counter()
-        result = train(make_model, data, config.train_config(), seed, keep_model=True)
-        seconds = time.perf_counter() - started
-        if result.status != "ok" or result.model is None:
-            raise RunError(f"the final training of {arch_text} ended {result.status}: {result.message}")
-        model = result.model.eval().to(memory_format=torch.contiguous_format)
-        example = torch.from_numpy(test_x[:2]).float()
-        with torch.no_grad():
-            inner = torch.jit.trace(model, (example / 255.0 - data.mean) / data.std)
-        exported = _wrapper(inner, data.mean, data.std, size)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        torch.jit.save(exported, str(out))
-        # the card's test accuracy is the file's own: loaded back and run on the test images
-        loaded = torch.jit.load(str(out))
-        with torch.no_grad():
-            scores = torch.cat(
-                [loaded(torch.from_numpy(raw.test_x[i : i + 512])) for i in range(0, len(raw.test_x), 512)]
-            )
-        test_accuracy = float((scores.argmax(1).numpy() == test_y).mean())
+        evaluator = env.unwrapped.evaluator
+        if evaluator.kind != "train":
+            raise RunError(f"{env_id} trains nothing: export a search of an env that trains its children")
+        searched = evaluator.stored(arch, seed)
+        child = evaluator.child
+        config = child.replace(
+            epochs=float(epochs) if epochs is not None else FINAL_EPOCHS_FACTOR * float(child.epochs)
+        )
+        trained = _final_training(arch, config, seed, evaluator.torch_threads)
+        test_accuracy = _save(trained, out)
     finally:
-        torch.set_num_threads(previous)
         env.close()
-    classes = _classes(config.dataset, info.num_classes)
+    info = config.dataset_info
     card = {
-        "architecture": arch_text,
+        "architecture": arch,
         "file": out.name,
-        "input": f"uint8 images (N, {info.channels}, H, W); resized to {size}x{size} inside (area)",
+        "input": f"uint8 images (N, {info.channels}, H, W); resized to {trained.size}x{trained.size} inside (area)",
         "output": f"class scores (N, {info.num_classes}); argmax is the class",
-        "classes": classes,
-        "image_size": size,
+        "classes": _classes(config.dataset, info.num_classes),
+        "image_size": trained.size,
         "channels": info.channels,
         "validation_accuracy_in_search": None if searched is None else searched.accuracy,
         "validation_epochs_in_search": float(child.epochs),
         "test_accuracy": test_accuracy,
-        "test_images": int(len(test_y)),
+        "test_images": int(len(trained.test_y)),
         "training": {
-            "epochs": epochs,
-            "images": int(len(train_y)),
-            "on": "the search's training and validation images",
-            "batch_size": config.batch_size,
-            "lr": config.lr,
-            "width": config.width,
-            "seed": seed,
-            "train_seconds": round(seconds, 1),
-            "threads": threads,
+            "epochs": float(config.epochs), "images": trained.images, "on": "the search's training and validation images",
+            "batch_size": config.batch_size, "lr": config.lr, "width": config.width, "seed": seed,
+            "train_seconds": round(trained.seconds, 1), "threads": evaluator.torch_threads,
         },
         "made": {
-            "command": command,
-            "run": str(Path(run).resolve()),
-            "env": env_id,
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "nas_gym": nas_gym.__version__,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
+            "command": command, "run": str(Path(run).resolve()), "env": env_id,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "nas_gym": nas_gym.__version__,
+            "torch": torch.__version__, "python": platform.python_version(),
         },
         "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
         "bytes": out.stat().st_size,
-    }
+    }  # fmt: skip
     out.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+@dataclass
+class _Trained:
+    model: Any  # the trained network, in evaluation mode
+    mean: Any  # the training images' normalisation
+    std: Any
+    size: int  # the side the images were trained at
+    test_x: np.ndarray  # the test images as the dataset holds them (before resizing)
+    test_y: np.ndarray
+    images: int  # training images (train + validation)
+    seconds: float
+
+
+def _final_training(arch: str, config: Any, seed: int, threads: int) -> _Trained:
+    """``arch`` trained from scratch with ``config`` on the training and validation images."""
+    import torch
+
+    from agents.common.runs import RunError
+    from nas_gym.models import build_model
+    from nas_gym.search_space import Architecture
+    from nas_gym.training.datasets import load_dataset, resize_images, split_train_val
+    from nas_gym.training.trainer import DeviceData, train
+
+    info, size = config.dataset_info, int(config.image_size)
+    raw = load_dataset(config.dataset, config.data_dir, config.download)
+    split = split_train_val(raw, config.train_size, config.val_size, config.split_seed)
+    train_x = resize_images(np.concatenate([split.train_x, split.val_x]), size)
+    train_y = np.concatenate([split.train_y, split.val_y])
+    data = DeviceData.from_numpy(train_x, train_y, resize_images(raw.test_x, size), raw.test_y, "cpu")
+    parsed = Architecture.parse(arch)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        started = time.perf_counter()
+        result = train(lambda: build_model(parsed, info.channels, size, info.num_classes, config.width), data,
+                       config.train_config(), seed, keep_model=True)  # fmt: skip
+        seconds = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(previous)
+    if result.status != "ok" or result.model is None:
+        raise RunError(f"the final training of {arch} ended {result.status}: {result.message}")
+    model = result.model.eval().to(memory_format=torch.contiguous_format)
+    return _Trained(model, data.mean, data.std, size, raw.test_x, raw.test_y, len(train_y), seconds)
+
+
+def _save(trained: _Trained, out: Path) -> float:
+    """Write the TorchScript file; return its test accuracy, measured by loading it back and running
+    it on the test images as the dataset holds them (the card's figure is the file's own)."""
+    import torch
+
+    example = torch.from_numpy(trained.test_x[:2]).float()
+    if example.shape[-1] != trained.size:
+        example = torch.nn.functional.interpolate(example, size=(trained.size, trained.size), mode="area")
+    with torch.no_grad():
+        inner = torch.jit.trace(trained.model, (example / 255.0 - trained.mean) / trained.std)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(_wrapper(inner, trained.mean, trained.std, trained.size), str(out))
+    loaded = torch.jit.load(str(out))
+    x = trained.test_x
+    with torch.no_grad():
+        scores = torch.cat([loaded(torch.from_numpy(x[i : i + 512])) for i in range(0, len(x), 512)])
+    return float((scores.argmax(1).numpy() == trained.test_y).mean())
 
 
 def _classes(dataset: str, num_classes: int) -> list[str]:
