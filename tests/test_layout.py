@@ -16,6 +16,7 @@ STEPS = {
     "nas_gym.models": 1,
     "nas_gym.training": 2,
     "nas_gym.training.datasets": 2,
+    "nas_gym.training.images": 2,
     "nas_gym.training.trainer": 2,
     "nas_gym.workers": 2,
     "nas_gym.config": 2,
