@@ -198,3 +198,73 @@ def test_reinforce_uct_tree_guidance_beats_its_controller_alone():
     guided = [_trainings_to_optimum("reinforce_uct", s, 150) for s in seeds]
     alone = [_trainings_to_optimum("reinforce_uct", s, 150, {"guidance": False}) for s in seeds]
     assert statistics.median(guided) < statistics.median(alone), (guided, alone)
+
+
+# -- multi-fidelity searchers ----------------------------------------------------------------------
+
+MULTI_FIDELITY = ["successive_halving", "hyperband", "bohb"]
+
+
+@pytest.mark.parametrize("name", MULTI_FIDELITY)
+def test_multi_fidelity_searchers_spend_exactly_their_budget_and_train_at_every_rung(name):
+    pytest.importorskip("optuna")
+    from synthetic import fidelity_env
+
+    env = TrackedEnv(fidelity_env(layer_quality, max_layers=3), budget=60)
+    run_agent(name, env, seed=1)
+    evaluator = env.unwrapped.evaluator
+    assert env.trainings == evaluator.trainings == 60 and env.exhausted
+    rungs = {epochs for _, epochs in evaluator._seen}
+    assert rungs == {1.0, 3.0, 9.0}  # promoted trials trained again at more epochs
+    per_rung = [sum(1 for _, e in evaluator._seen if e == r) for r in (1.0, 3.0, 9.0)]
+    assert per_rung[0] > per_rung[1] > per_rung[2] > 0  # the pruner keeps fewer at each rung
+
+
+@pytest.mark.parametrize("name", MULTI_FIDELITY)
+def test_multi_fidelity_searchers_find_the_known_optimum_at_the_highest_fidelity(name):
+    pytest.importorskip("optuna")
+    from synthetic import fidelity_env
+
+    # TPE (BOHB-style) on the 14,000 architectures of up to 3 layers, the optimum two layers deep;
+    # random sampling (successive halving, Hyperband) on the 552 of up to 2 layers, the optimum one
+    # layer deep: each must train the optimum at the highest fidelity
+    import functools
+
+    depth = 2 if name == "bohb" else 1
+    optimum = optimum_of_layer_quality(best_length=depth)
+    fn = functools.partial(layer_quality, best_length=depth)
+    layers, budget = (3, 400) if name == "bohb" else (2, 300)
+    found = 0
+    for seed in range(3):
+        env = TrackedEnv(fidelity_env(fn, max_layers=layers), budget=budget)
+        run_agent(name, env, seed=seed)
+        found += (optimum, 9.0) in env.unwrapped.evaluator._seen
+    assert found >= 2
+
+
+def test_a_multi_fidelity_searcher_refuses_an_env_of_one_fidelity():
+    pytest.importorskip("optuna")
+    env = TrackedEnv(function_env(layer_quality), budget=10)
+    with pytest.raises(ValueError, match="answers at several epochs; this env's function answers at 1 only"):
+        run_agent("hyperband", env, seed=0)
+
+
+def test_a_multi_fidelity_searcher_on_real_training_files_each_rung_under_its_key(
+    tmp_path, torch_single_thread
+):
+    pytest.importorskip("optuna")
+    import json
+    import sqlite3
+
+    store = tmp_path / "s.sqlite"
+    env = TrackedEnv(
+        gym.make("NASFashionMini-v0", **{**TINY_CHILD, "threads": 1}, store=str(store)), budget=8
+    )
+    run_agent("successive_halving", env, seed=0, config={"fidelities": (0.5, 1.5)})
+    assert_budget_kept(env)
+    with sqlite3.connect(store) as conn:
+        rows = conn.execute("SELECT budget, curve FROM results").fetchall()
+        ledger = conn.execute("SELECT COUNT(*) FROM trainings").fetchone()[0]
+    epochs = [json.loads(key)["epochs"] for key, _ in rows]
+    assert ledger == len(rows) == 8 and set(epochs) == {0.5, 1.5} and epochs.count(0.5) > epochs.count(1.5)
+    assert all(json.loads(curve)[-1][0] == e for (_, curve), e in zip(rows, epochs, strict=True))
