@@ -223,12 +223,12 @@ def test_multi_fidelity_searchers_spend_exactly_their_budget_and_train_at_every_
 @pytest.mark.parametrize("name", MULTI_FIDELITY)
 def test_multi_fidelity_searchers_find_the_known_optimum_at_the_highest_fidelity(name):
     pytest.importorskip("optuna")
-    from synthetic import fidelity_env
-
     # TPE (BOHB-style) on the 14,000 architectures of up to 3 layers, the optimum two layers deep;
     # random sampling (successive halving, Hyperband) on the 552 of up to 2 layers, the optimum one
     # layer deep: each must train the optimum at the highest fidelity
     import functools
+
+    from synthetic import fidelity_env
 
     depth = 2 if name == "bohb" else 1
     optimum = optimum_of_layer_quality(best_length=depth)
