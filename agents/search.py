@@ -119,6 +119,16 @@ class Search:
         from nas_gym.registration import env_kind
 
         kwargs = env_kwargs(self.env_id, self.overrides)
+        data = kwargs.get("data")
+        if data is not None and not isinstance(data, str | os.PathLike):
+            # arrays of the user's images: prepared once, the run (run.json) names them by digest
+            from nas_gym.training.images import prepare_images
+
+            kwargs["data"] = prepare_images(
+                data, kwargs.get("image_size"), bool(kwargs.get("augment", False)), bool(kwargs.get("flip", True)),
+                float(kwargs.get("test_fraction", 0.1)), kwargs.get("classes"),
+            )  # fmt: skip
+            kwargs.pop("image_size", None)
         if self.parallel and env_kind(self.env_id) == "train" and kwargs.get("threads") is None:
             # the thread count is part of the store key on the CPU: the driver and every worker
             # train (and look children up) with the same one

@@ -214,3 +214,50 @@ def test_search_and_export_through_the_command_line_in_subprocesses(tmp_path: Pa
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert export.returncode == 0, export.stderr[-2000:]
     assert json.loads((tmp_path / "m.json").read_text())["made"]["command"].startswith("nas-gym export r")
+
+
+def test_arrays_searched_by_an_sb3_agent_into_a_run_folder_and_exported(tmp_path: Path) -> None:
+    """Arrays have no path: the run folder names them by their digest, so the search resumes and
+    exports like a folder's."""
+    from agents.export import export_run
+    from agents.search import Search
+
+    x, y = _mini("train", 500)
+    tx, ty = _mini("t10k", 100)
+    settings = {"data": (x, y, tx, ty), "image_size": 14, "epochs": 0.3, "threads": 1, "max_layers": 2}
+    first = (
+        Search("NASImages-v0", "ppo", seed=0, budget=4, overrides=settings, out=tmp_path / "run")
+        .start()
+        .run()
+    )
+    spec = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert spec["env_kwargs"]["data"].startswith("images:") and first.summary["trainings"] == 4
+    again = (
+        Search("NASImages-v0", "ppo", seed=0, budget=4, overrides=settings, out=tmp_path / "run")
+        .start()
+        .run()
+    )
+    assert again.evaluator.trainings == 0  # resumed from the store: the same dataset, the same keys
+    card = export_run(tmp_path / "run", tmp_path / "m.pt", epochs=1.0)
+    assert card["classes"] == [str(i) for i in range(10)] and card["test_images"] == 100
+    assert 0.0 < card["test_accuracy"] <= 1.0
+
+
+def test_a_torchvision_dataset_by_name_from_its_own_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``data="KMNIST"``: torchvision's class reads its own raw files (written here in the real IDX
+    format where torchvision looks for them), no network needed once they are there."""
+    from conftest import write_mnist_like
+
+    cache = tmp_path / "cache"
+    write_mnist_like(cache / "torchvision" / "KMNIST" / "raw", n_train=300, n_test=100, compress=False)
+    env = gym.make("NASImages-v0", data="KMNIST", image_size=14, epochs=0.2, threads=1)
+    evaluator = env.unwrapped.evaluator
+    assert evaluator.dataset.startswith("images:") and evaluator.info.num_classes == 10
+    env.reset(seed=0)
+    assert 0.0 <= env.step(1)[1] <= 1.0
+    from nas_gym.training.images import images_meta
+
+    meta = images_meta(evaluator.dataset)
+    assert meta.source == "torchvision:KMNIST" and meta.test_split == "given" and meta.classes[0] == "o"

@@ -252,6 +252,41 @@ def _from_arrays(
     return _held_out(image_data, test_fraction, given=len(data) == 4), names, "arrays"
 
 
+def _torchvision_class(name: str) -> Any:
+    try:
+        import torchvision.datasets as tvd
+    except ImportError:
+        return None
+    cls = getattr(tvd, name, None)
+    return cls if isinstance(cls, type) else None
+
+
+def _from_torchvision(name: str, image_size: int | None) -> tuple[ImageData, list[str], str]:
+    """A torchvision dataset class by name (``"KMNIST"``, ``"CIFAR100"``, ``"SVHN"``...): its own
+    train and test splits, read from (or downloaded into, where the network allows) the data
+    folder's ``torchvision/``; its ``data`` and ``targets`` (or ``labels``) as arrays."""
+    cls = _torchvision_class(name)
+    root = cache_dir().parent / "torchvision"
+    splits = []
+    for train in (True, False):
+        kwargs: dict[str, Any] = (
+            {"split": "train" if train else "test"} if name == "SVHN" else {"train": train}
+        )
+        try:
+            dataset = cls(root=str(root), download=True, **kwargs)
+        except Exception as e:  # no network, a wrong class, a corrupt file: all end the same way
+            raise DatasetError(
+                f"torchvision's {name} could not be read from or downloaded into {root}: {e}"
+            ) from None
+        x = np.asarray(dataset.data)
+        y = np.asarray(getattr(dataset, "targets", getattr(dataset, "labels", None)))
+        splits.append((_to_nchw(x.astype(np.uint8) if x.dtype != np.uint8 else x, f"{name}'s images"), y))
+    (x, y), (tx, ty) = splits
+    classes = [str(c) for c in getattr(dataset, "classes", [])] or None
+    data, names, _ = _from_arrays((x, y, tx, ty), image_size, 0.1, classes)
+    return data, names, f"torchvision:{name}"
+
+
 def _held_out(data: ImageData, test_fraction: float, given: bool) -> ImageData:
     if given:
         return data
@@ -280,7 +315,17 @@ def prepare_images(
     and horizontal flips unless ``flip=False`` (digits, text, house numbers). ``classes``: the
     class names of arrays' labels (default "0", "1", ...). Reading the same data again finds the
     cache file and writes nothing."""
-    if isinstance(data, str | os.PathLike):
+    if isinstance(data, str) and data.startswith(IMAGES_PREFIX):  # prepared before: found by its digest
+        register_images(data)
+        return data
+    if (
+        isinstance(data, str)
+        and not Path(data).expanduser().exists()
+        and _torchvision_class(data) is not None
+    ):
+        given = True
+        image_data, names, source = _from_torchvision(data, image_size)
+    elif isinstance(data, str | os.PathLike):
         root = Path(data).expanduser()
         given = (root / "train").is_dir() and (root / "test").is_dir()
         image_data, names, source = _from_folder(root, image_size, test_fraction)
