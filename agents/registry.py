@@ -35,6 +35,7 @@ class Agent:
     checkpoint: bool = False  # run(..., checkpoint=folder) writes the agent's state there
     summary: str = ""  # one line for the CLI's help
     needs: tuple[str, str] | None = None  # (module, the extra that installs it), where not in every install
+    fidelity: bool = False  # searches over the epochs: needs an env that answers at several (a real one)
 
     def missing(self) -> str | None:
         """The one-line refusal when what this agent needs is not installed, else None."""
@@ -71,11 +72,11 @@ AGENTS: dict[str, Agent] = {
     "bananas": Agent("agents.bananas", "BananasConfig", "run",
                      summary="BANANAS-style predictor-guided search (White et al. 2021)"),
     "tpe": Agent("agents.tpe", "TPEConfig", "run", summary="Optuna's TPE", needs=("optuna", "tpe")),
-    "successive_halving": Agent("agents.hyperband", "SuccessiveHalvingConfig", "run", needs=("optuna", "tpe"),
+    "successive_halving": Agent("agents.hyperband", "SuccessiveHalvingConfig", "run", needs=("optuna", "tpe"), fidelity=True,
                                 summary="successive halving over the epochs (random sampling; Optuna's pruner)"),
-    "hyperband": Agent("agents.hyperband", "HyperbandConfig", "run", needs=("optuna", "tpe"),
+    "hyperband": Agent("agents.hyperband", "HyperbandConfig", "run", needs=("optuna", "tpe"), fidelity=True,
                        summary="Hyperband over the epochs (random sampling; Optuna's pruner)"),
-    "bohb": Agent("agents.hyperband", "BOHBConfig", "run", needs=("optuna", "tpe"),
+    "bohb": Agent("agents.hyperband", "BOHBConfig", "run", needs=("optuna", "tpe"), fidelity=True,
                   summary="BOHB-style: TPE with Hyperband over the epochs"),
     "ppo": Agent("agents.sb3_agents", "PPOConfig", "run_ppo", sb3=True, summary="Stable-Baselines3 PPO"),
     "a2c": Agent("agents.sb3_agents", "A2CConfig", "run_a2c", sb3=True, summary="Stable-Baselines3 A2C"),

@@ -404,9 +404,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="env kwarg, e.g. accuracy=mean")
     args = p.parse_args(argv)
 
-    agents = (
-        list(AGENTS) if args.agents == "all" else [a.strip() for a in args.agents.split(",") if a.strip()]
-    )
+    if args.agents == "all":  # every agent the env can answer: the multi-fidelity ones need several epochs
+        from nas_gym.registration import env_kind
+
+        agents = [n for n, a in AGENTS.items() if not a.fidelity or env_kind(args.env) == "train"]
+    else:
+        agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     for spec in agents:
         try:
             check_config(*parse_agent(spec))
