@@ -74,6 +74,27 @@ class BOHBConfig(HyperbandConfig):
 # -- run ----------------------------------------------------------------------------------------
 
 
+def _study(optuna, config: HyperbandConfig, seed: int, max_step: int):
+    """An Optuna study with the config's sampler and pruner (rungs at steps 1, eta, ... max_step)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    eta = config.reduction_factor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = (
+            optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=config.n_startup_trials, multivariate=True, group=True
+            )
+            if config.sampler == "tpe"
+            else optuna.samplers.RandomSampler(seed=seed)
+        )
+    pruner = (
+        optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_step, reduction_factor=eta)
+        if config.pruner == "hyperband"
+        else optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)
+    )
+    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+
+
 def run(env: TrackedEnv, seed: int, config: HyperbandConfig | None = None) -> None:
     """Search until ``env.exhausted``: trials promoted rung by rung as the pruner decides."""
     try:
@@ -92,27 +113,10 @@ def run(env: TrackedEnv, seed: int, config: HyperbandConfig | None = None) -> No
     vocabulary, image_size = env.vocabulary, env.image_size
     tokens = [layer.token for layer in vocabulary.layers]
     env.reset(seed=seed)  # the children's training seed derives from this seed
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     rungs = len(config.fidelities)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        sampler = (
-            optuna.samplers.TPESampler(
-                seed=seed, n_startup_trials=config.n_startup_trials, multivariate=True, group=True
-            )
-            if config.sampler == "tpe"
-            else optuna.samplers.RandomSampler(seed=seed)
-        )
     # Optuna's rungs lie at steps 1, eta, eta^2, ...: fidelity k is reported at step eta^k
     steps = [config.reduction_factor**k for k in range(rungs)]
-    pruner = (
-        optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=steps[-1], reduction_factor=config.reduction_factor
-        )
-        if config.pruner == "hyperband"
-        else optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=config.reduction_factor)
-    )
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    study = _study(optuna, config, seed, steps[-1])
 
     def architecture(trial) -> Architecture:
         arch = Architecture()

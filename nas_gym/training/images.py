@@ -352,18 +352,24 @@ def prepare_images(
         digest.update(str(a.shape).encode())
     digest.update(json.dumps({k: meta[k] for k in ("classes", "augment", "flip")}).encode())
     name = IMAGES_PREFIX + digest.hexdigest()[:16]
-    path = cache_dir() / f"{name[len(IMAGES_PREFIX) :]}.npz"
-    if not path.exists():
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, train_x=image_data.train_x, train_y=image_data.train_y, test_x=image_data.test_x,
-                     test_y=image_data.test_y, meta=np.array(json.dumps(meta)))  # fmt: skip
-            os.replace(tmp, path)
-        except OSError as e:
-            raise DatasetError(f"cannot write the prepared images to {path}: {e.strerror or e}") from None
+    _write_cache(cache_dir() / f"{name[len(IMAGES_PREFIX) :]}.npz", image_data, meta)
     register_images(name)
     return name
+
+
+def _write_cache(path: Path, data: ImageData, meta: dict) -> None:
+    """The prepared arrays and their description, whole or not at all (a file already there holds
+    the same data: its name is their digest)."""
+    if path.exists():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, train_x=data.train_x, train_y=data.train_y, test_x=data.test_x, test_y=data.test_y,
+                 meta=np.array(json.dumps(meta)))  # fmt: skip
+        os.replace(tmp, path)
+    except OSError as e:
+        raise DatasetError(f"cannot write the prepared images to {path}: {e.strerror or e}") from None
 
 
 def _cache_file(name: str) -> Path:
