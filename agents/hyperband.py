@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass
 
 from agents.common.tracked_env import TrackedEnv
-from nas_gym.search_space import Architecture
+from agents.tpe import suggest_architecture
 
 __all__ = ["BOHBConfig", "HyperbandConfig", "SuccessiveHalvingConfig", "run"]
 
@@ -111,25 +111,16 @@ def run(env: TrackedEnv, seed: int, config: HyperbandConfig | None = None) -> No
             f"{env.evaluator.kind} answers at {env.evaluator.epochs:g} only"
         )
     vocabulary, image_size = env.vocabulary, env.image_size
-    tokens = [layer.token for layer in vocabulary.layers]
     env.reset(seed=seed)  # the children's training seed derives from this seed
     rungs = len(config.fidelities)
     # Optuna's rungs lie at steps 1, eta, eta^2, ...: fidelity k is reported at step eta^k
     steps = [config.reduction_factor**k for k in range(rungs)]
     study = _study(optuna, config, seed, steps[-1])
 
-    def architecture(trial) -> Architecture:
-        arch = Architecture()
-        for i in range(trial.suggest_int("depth", 1, vocabulary.max_layers)):
-            layer = vocabulary.layers[tokens.index(trial.suggest_categorical(f"layer_{i}", tokens))]
-            if vocabulary.is_valid(arch.append(layer), image_size):
-                arch = arch.append(layer)
-        return arch
-
     idle = 0
     while not env.exhausted and idle < config.max_idle:
         trial = study.ask()
-        arch = architecture(trial)
+        arch = suggest_architecture(trial, vocabulary, image_size)
         before, value, pruned = env.trainings, None, False
         for rung, (epochs, step) in enumerate(zip(config.fidelities, steps, strict=True), start=1):
             if env.exhausted:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from agents.common.tracked_env import TrackedEnv
 from nas_gym.search_space import Architecture
 
-__all__ = ["TPEConfig", "run"]
+__all__ = ["TPEConfig", "run", "suggest_architecture"]
 
 
 # -- config -------------------------------------------------------------------------------------
@@ -54,6 +54,18 @@ class TPEConfig:
 # -- run ----------------------------------------------------------------------------------------
 
 
+def suggest_architecture(trial, vocabulary, image_size: int) -> Architecture:
+    """The architecture an Optuna trial names: a depth in 1..max_layers, then a categorical per
+    position over the layers; a layer that does not fit where it is asked is left out."""
+    tokens = [layer.token for layer in vocabulary.layers]
+    arch = Architecture()
+    for i in range(trial.suggest_int("depth", 1, vocabulary.max_layers)):
+        layer = vocabulary.layers[tokens.index(trial.suggest_categorical(f"layer_{i}", tokens))]
+        if vocabulary.is_valid(arch.append(layer), image_size):
+            arch = arch.append(layer)
+    return arch
+
+
 def run(env: TrackedEnv, seed: int, config: TPEConfig | None = None) -> None:
     """Search until ``env.exhausted``: ask Optuna's TPE for architectures, tell it their accuracy."""
     try:
@@ -65,7 +77,6 @@ def run(env: TrackedEnv, seed: int, config: TPEConfig | None = None) -> None:
 
     config = config or TPEConfig()
     vocabulary, image_size = env.vocabulary, env.image_size
-    tokens = [layer.token for layer in vocabulary.layers]
     env.reset(seed=seed)  # the children's training seed derives from this seed
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():  # ``group`` is marked experimental; its behaviour is what we want
@@ -80,18 +91,10 @@ def run(env: TrackedEnv, seed: int, config: TPEConfig | None = None) -> None:
         )
     study = optuna.create_study(direction="maximize", sampler=sampler)
 
-    def architecture(trial) -> Architecture:
-        arch = Architecture()
-        for i in range(trial.suggest_int("depth", 1, vocabulary.max_layers)):
-            layer = vocabulary.layers[tokens.index(trial.suggest_categorical(f"layer_{i}", tokens))]
-            if vocabulary.is_valid(arch.append(layer), image_size):
-                arch = arch.append(layer)
-        return arch
-
     idle = 0
     while not env.exhausted and idle < config.max_idle:
         trials = [study.ask() for _ in range(config.batch_size)]
-        archs = [architecture(t) for t in trials]
+        archs = [suggest_architecture(t, vocabulary, image_size) for t in trials]
         env.prefetch([a for a in archs if len(a)])
         for trial, arch in zip(trials, archs, strict=True):
             if env.exhausted or idle >= config.max_idle or not len(arch):
