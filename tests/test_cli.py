@@ -43,6 +43,9 @@ AGENT_NAMES = [
     "a2c",
     "dqn",
     "maskable_ppo",
+    "successive_halving",
+    "hyperband",
+    "bohb",
 ]
 
 
@@ -188,7 +191,19 @@ def test_agent_names_are_the_documented_ones():
     assert sorted(AGENTS) == sorted(AGENT_NAMES)
 
 
-@pytest.mark.parametrize("agent", AGENT_NAMES)
+@pytest.mark.parametrize(
+    "agent", [a for a in AGENT_NAMES if a in ("hyperband", "bohb", "successive_halving")]
+)
+def test_a_multi_fidelity_search_trains_each_architecture_once_per_fidelity(agent, tmp_path):
+    out = tmp_path / "run"
+    assert main(search_args(out, agent=agent, budget=5, seed=0)) == 0
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        ledger = conn.execute("SELECT arch, budget, seed FROM trainings").fetchall()
+    assert len(ledger) == len(set(ledger)) == 5  # an architecture again only at another fidelity
+    assert json.loads((out / "summary.json").read_text())["trainings"] == 5
+
+
+@pytest.mark.parametrize("agent", [a for a in AGENT_NAMES if not AGENTS[a].fidelity])
 def test_search_writes_the_run_folder(agent, tmp_path, capsys):
     out = tmp_path / "run"
     budget = 5

@@ -583,8 +583,12 @@ def test_what_kind_of_env_an_id_is_is_asked_one_way() -> None:
 
     ids = [i for i in gym.registry if i.startswith("NAS")]
     assert {env_kind(i) for i in ids} == {"train", "table", "surrogate"}
+    from nas_gym.training.datasets import mini_dir, read_idx
+
+    x = read_idx(mini_dir() / "train-images-idx3-ubyte.gz")[:100]  # NASImages-v0 needs data
+    y = read_idx(mini_dir() / "train-labels-idx1-ubyte.gz")[:100].astype(np.int64)
     for env_id in ids:
-        env = gym.make(env_id)
+        env = gym.make(env_id, **({"data": (x, y)} if env_id == "NASImages-v0" else {}))
         evaluator = env.unwrapped.evaluator
         assert evaluator.kind == env_kind(env_id) and evaluator.takes_epochs == (evaluator.kind == "train")
         env.close()
