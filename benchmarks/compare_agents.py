@@ -24,6 +24,12 @@ spent on strict prefixes of other architectures it evaluated (what an episodic a
 
 On a table env the optimum of a run is that of the seed column it reads (``seed % seeds``, or the
 mean over seeds with ``--set accuracy=mean``).
+
+Beside the best value a run observed, the summary scores the architecture it returns (its best
+observed) by its true value, as NAS papers report a search: on a surrogate the noiseless
+prediction, on a table the mean over the table's seeds (a real env would need a re-training: not
+here). With ``noise=True`` the two differ: the best observed is a seed's draw, often above what the
+architecture is worth. ``--seed-offset`` runs seeds that were never used to tune anything.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ class Run:
     seconds: list[float] = field(default_factory=list)  # train seconds spent up to each training
     complete: int = 0  # distinct architectures that ended an episode
     prefix_share: float = 0.0  # share of the trainings spent on strict prefixes of other evaluated archs
+    returned: str = ""  # the architecture the search returns: its best observed
+    returned_value: float | None = None  # its true value (noiseless, or the mean over seeds); None: unknown
     best_so_far: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -138,6 +146,8 @@ def run_one(
     if evaluator.kind == "table":
         optimum, threshold = _table_targets(evaluator, seed)
     use = outcome.history.budget_use()
+    best = outcome.history.best()
+    returned = "" if best is None else best.arch
     return Run(
         agent,
         seed,
@@ -152,7 +162,21 @@ def run_one(
         [r.seconds for r in rows],
         int(use["complete"]),
         float(use["prefix_share"]),
+        returned,
+        _true_value(evaluator, returned),
     )
+
+
+def _true_value(evaluator: Any, arch: str) -> float | None:
+    """What ``arch`` is worth beyond one seed's draw: a surrogate's noiseless prediction, a table's
+    mean over its seeds; None where it would take a training (a real env) or there is no arch."""
+    if not arch:
+        return None
+    if evaluator.kind == "surrogate":
+        return float(evaluator.surrogate.predict(arch)[0])
+    if evaluator.kind == "table":
+        return float(evaluator.table.get(arch).mean_accuracy)
+    return None
 
 
 def _table_targets(evaluator: Any, seed: int) -> tuple[float, float]:
@@ -261,12 +285,23 @@ def summarize(runs: list[Run], agents: list[str], budget: int | None, header: li
         "prefix share of trainings, median",
         "wall s per run, median",
     ]
+    scored = all(r.returned_value is not None for r in runs)
+    if scored:
+        cols[3:3] = ["returned architecture's true value, IQM [95% CI] (%)"] + (
+            [f"P(X > {reference}), true value"] if reference else []
+        )
     lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     stats: dict[str, tuple[float, float, float]] = {}
     for agent, rs in by_agent.items():
         finals = [r.final_best for r in rs]
         stats[agent] = iqm_ci(finals)
         row = [f"`{agent}`", str(len(rs)), _fmt_ci(*stats[agent])]
+        if scored:
+            values = [float(r.returned_value) for r in rs]  # type: ignore[arg-type]
+            row.append(_fmt_ci(*iqm_ci(values)))
+            if reference:
+                theirs = [float(r.returned_value) for r in by_agent[reference]]  # type: ignore[arg-type]
+                row.append(f"{probability_of_improvement(values, theirs):.2f}")
         if reference:
             row.append(
                 f"{probability_of_improvement(finals, [r.final_best for r in by_agent[reference]]):.2f}"
@@ -391,7 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"comma-separated, or all: {','.join(AGENTS)}; NAME:KEY=VALUE/KEY=VALUE changes settings "
         "of the agent's config (an ablation, e.g. reinforce:replay_p=0)",
     )
-    p.add_argument("--seeds", type=int, default=10, help="runs per agent, seeds 0..N-1")
+    p.add_argument("--seeds", type=int, default=10, help="runs per agent, seeds OFFSET..OFFSET+N-1")
+    p.add_argument("--seed-offset", type=int, default=0, help="the first seed (fresh seeds: one never used)")
     p.add_argument("--budget", type=int, default=None, help="child trainings per run (default 100)")
     p.add_argument(
         "--budget-seconds",
@@ -435,8 +471,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [
         (args.env, env_kwargs, a, s, args.budget, args.budget_seconds)
         for a in agents
-        for s in range(args.seeds)
+        for s in range(args.seed_offset, args.seed_offset + args.seeds)
     ]
+    if args.seeds < 10:
+        print(f"warning: {args.seeds} seeds per agent: too few to rank agents (intervals are wide below 10)")
     start = time.perf_counter()
     runs: list[Run] = []
     with ProcessPoolExecutor(max_workers=args.workers, mp_context=mp.get_context("spawn")) as pool:
@@ -460,7 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     header = [
         f"# Agents compared on `{args.env}`",
         "",
-        f"{len(agents)} agents x {args.seeds} seeds (0..{args.seeds - 1}) x budget {budget_text}; "
+        f"{len(agents)} agents x {args.seeds} seeds ({args.seed_offset}..{args.seed_offset + args.seeds - 1}) "
+        f"x budget {budget_text}; "
         f"env kwargs {env_kwargs or 'as registered'}; {time.strftime('%Y-%m-%d')}; "
         f"wall time {wall:.0f} s with {args.workers} worker processes.",
         "",
