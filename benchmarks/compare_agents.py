@@ -324,17 +324,26 @@ def summarize(runs: list[Run], agents: list[str], budget: int | None, header: li
 def verdict(
     by_agent: dict[str, list[Run]], stats: dict[str, tuple[float, float, float]], budget: int | None
 ) -> str:
-    """Where the poster's agent stands against the strong baselines, from the CIs of this run."""
+    """Where the poster's agent stands against the strong baselines, from the CIs of this run: on
+    the returned architecture's true value where every run has one, else on the best observed."""
     if POSTER_AGENT not in by_agent:
         return "The poster's agent (`reinforce`) was not in this comparison."
+    scored = all(r.returned_value is not None for rs in by_agent.values() for r in rs)
+
+    def score(r: Run) -> float:
+        return float(r.returned_value) if scored else r.final_best  # type: ignore[arg-type]
+
+    what = "the returned architecture's true value" if scored else "final best accuracy"
+    if scored:
+        stats = {a: iqm_ci([score(r) for r in rs]) for a, rs in by_agent.items()}
     ours = stats[POSTER_AGENT]
-    finals = [r.final_best for r in by_agent[POSTER_AGENT]]
+    finals = [score(r) for r in by_agent[POSTER_AGENT]]
     out = ["## Where the poster's agent stands", ""]
     for other in STRONG_BASELINES:
         if other not in by_agent:
             continue
         theirs = stats[other]
-        poi = probability_of_improvement(finals, [r.final_best for r in by_agent[other]])
+        poi = probability_of_improvement(finals, [score(r) for r in by_agent[other]])
         if ours[1] > theirs[2]:
             word = "ahead of"
         elif ours[2] < theirs[1]:
@@ -342,7 +351,7 @@ def verdict(
         else:
             word = "not separable from"
         out.append(
-            f"- `reinforce` is **{word}** `{other}` on final best accuracy: IQM "
+            f"- `reinforce` is **{word}** `{other}` on {what}: IQM "
             f"{_fmt_ci(*ours)} vs {_fmt_ci(*theirs)} (%); P(reinforce > {other}) = {poi:.2f} "
             f"over pairs of runs."
         )
