@@ -432,7 +432,6 @@ class NASImagesEnv(NASEnv):
             if not 0 < val_fraction < 1:
                 raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
             kwargs["val_size"] = max(1, int(round(val_fraction * n)))
-        self.classes = classes
         kwargs.pop("dataset", None)
         super().__init__(None, dataset=name, image_size=info.image_size, **kwargs)
 
