@@ -317,9 +317,7 @@ def _train_loop(
         torch.backends.cudnn.benchmark = True
     model = model.to(memory_format=torch.channels_last)
     n = len(data.train_x)
-    bs = min(config.batch_size, n)
-    steps_per_epoch = max(1, n // bs)
-    total_steps = count_steps(config, n)
+    bs, steps_per_epoch, total_steps = _batching(config, n)
     optimizer, schedule = make_optimizer(model, config, total_steps)
     generator = torch.Generator(device=device).manual_seed(seed)
     check_every = 1 if not cuda else 25  # a NaN check synchronises the GPU
@@ -358,15 +356,53 @@ def _train_loop(
                 status, message = "timeout", f"time limit of {config.time_limit} s reached at step {step}"
                 break
         if record_curve and status == "ok" and step < total_steps:  # a whole epoch ended
-            if cuda:
-                torch.cuda.synchronize(device)
-            paused = time.perf_counter()
-            point = evaluate_accuracy(model, data.val_x, data.val_y, data, progress)
-            curve.append((step / steps_per_epoch, point, paused - start - measuring))
-            model.train()
-            measuring += time.perf_counter() - paused
-    if cuda:
-        torch.cuda.synchronize(device)
+            measuring = _record_curve_point(
+                model, data, progress, curve, step / steps_per_epoch, start, measuring
+            )
+    return _finish_training(model, data, config, progress, status, message, step, bs, curve, start, measuring)
+
+
+def _batching(config: TrainConfig, n: int) -> tuple[int, int, int]:
+    """The batch size, steps per epoch and total optimizer steps of one training on ``n`` images."""
+    bs = min(config.batch_size, n)
+    return bs, max(1, n // bs), count_steps(config, n)
+
+
+def _record_curve_point(
+    model: nn.Module,
+    data: DeviceData,
+    progress: Progress,
+    curve: list[tuple[float, float, float]],
+    epoch: float,
+    start: float,
+    measuring: float,
+) -> float:
+    """Append the validation accuracy after a whole epoch to ``curve``; return the seconds measured so far."""
+    if data.device.type == "cuda":
+        torch.cuda.synchronize(data.device)
+    paused = time.perf_counter()
+    point = evaluate_accuracy(model, data.val_x, data.val_y, data, progress)
+    curve.append((epoch, point, paused - start - measuring))
+    model.train()
+    return measuring + (time.perf_counter() - paused)
+
+
+def _finish_training(
+    model: nn.Module,
+    data: DeviceData,
+    config: TrainConfig,
+    progress: Progress,
+    status: str,
+    message: str,
+    step: int,
+    bs: int,
+    curve: list[tuple[float, float, float]],
+    start: float,
+    measuring: float,
+) -> TrainResult:
+    """Time the ended training, measure its final accuracy (when it ended ok) and assemble the result."""
+    if data.device.type == "cuda":
+        torch.cuda.synchronize(data.device)
     seconds = time.perf_counter() - start - measuring
     accuracy = 0.0
     if status == "ok":
