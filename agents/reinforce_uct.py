@@ -39,7 +39,7 @@ import torch
 from agents.common.replay_tree import ReplayTree
 from agents.common.tracked_env import BudgetExhausted, TrackedEnv
 from agents.reinforce import Controller
-from nas_gym.search_space import Architecture
+from nas_gym.search_space import Architecture, Vocabulary
 
 __all__ = ["ReinforceUCTConfig", "run"]
 
@@ -157,88 +157,23 @@ def _key(arch: Architecture) -> str:
 def run(env: TrackedEnv, seed: int, config: ReinforceUCTConfig | None = None) -> ReplayTree:
     """Search until ``env.exhausted``; return the replay tree of everything evaluated."""
     config = config or ReinforceUCTConfig()
-    vocab, image_size = env.vocabulary, env.image_size
-    head = vocab.head_action
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        controller = Controller(vocab.num_actions, config.hidden_size)
+        controller = Controller(env.vocabulary.num_actions, config.hidden_size)
     optimizer = torch.optim.Adam(controller.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(seed)
-    tree, stats = ReplayTree(), _Stats(config.value_floor)
+    search = _Search(
+        config, env.vocabulary, env.image_size, controller, _Stats(config.value_floor), rng, generator
+    )
+    tree = ReplayTree()
     baseline_sum, baseline_n = 0.0, 0
     env.reset(seed=seed)
     idle = 0
-
-    def build(guided: bool) -> tuple[list[int], list[np.ndarray]]:
-        """One architecture's actions (HEAD last) and the masks they were chosen under."""
-        arch = Architecture()
-        actions: list[int] = []
-        masks: list[np.ndarray] = []
-        prev, state = torch.tensor([controller.num_actions]), None
-        while True:
-            mask = vocab.action_mask(arch, image_size)
-            with torch.no_grad():
-                logits, state = controller.step(prev, state)
-                prior = torch.softmax(Controller.masked(logits, mask), dim=-1).numpy().astype(np.float64)
-            allowed = np.flatnonzero(mask)
-            if not guided:
-                action = int(torch.multinomial(torch.from_numpy(prior), 1, generator=generator))
-            else:
-                parent = _key(arch)
-                n_parent = stats.visits.get(parent, 0)
-                v_parent = stats.value(parent)
-                fpu = (0.5 if v_parent is None else v_parent) - config.fpu
-                scores = np.full(len(prior), -np.inf)
-                for a in allowed:
-                    child = parent + "|" if a == head else _key(arch.append(vocab.layer_of(int(a))))
-                    q = stats.value(child)
-                    n = stats.visits.get(child, 0)
-                    explore = math.sqrt(n_parent + 1) / (1 + n) if config.counts else 1.0
-                    scores[a] = (fpu if q is None else q) + config.c_puct * prior[a] * explore
-                scores[allowed] += config.noise * rng.gumbel(size=len(allowed))
-                action = int(np.argmax(scores))
-                if config.completion == "best" and parent in stats.best_arch and action != head:
-                    branch = arch.append(vocab.layer_of(action))
-                    if _key(branch) not in stats.visits:  # leaving the tree: a one-layer edit of the best
-                        best = stats.best_arch[parent]
-                        skip = 1 if rng.random() < 0.5 else 0  # replace its next layer, or insert before it
-                        for rest in (best[len(arch) + skip :], best[len(arch) + 1 - skip :], ()):
-                            edited = Architecture((*branch.layers, *rest))
-                            if len(edited) <= vocab.max_layers and vocab.is_valid(edited, image_size):
-                                break
-                        return [*actions, *vocab.actions_of(edited[len(arch) :]), head], [
-                            *masks,
-                            *(
-                                vocab.action_mask(edited[:t], image_size)
-                                for t in range(len(arch), len(edited) + 1)
-                            ),
-                        ]
-            actions.append(action)
-            masks.append(mask)
-            if action == head:
-                return actions, masks
-            arch = arch.append(vocab.layer_of(action))
-            prev = torch.tensor([action])
-
-    def path_of(actions: list[int]) -> list[tuple[str, Architecture]]:
-        """(node key, the node's architecture) from the root to the closed architecture."""
-        arch, out = Architecture(), [("", Architecture())]
-        for a in actions:
-            if a == head:
-                out.append((_key(arch) + "|", arch))
-            else:
-                arch = arch.append(vocab.layer_of(a))
-                out.append((_key(arch), arch))
-        return out
-
-    def loss_of(actions: list[int], masks: list[np.ndarray], reward: float, b: float):
-        return controller.episode_loss(actions, masks, [reward - b] * len(actions), config.entropy_coef)
-
     while not env.exhausted and idle < config.max_idle:
         guided = config.guidance and idle < config.explore_after
-        plans = [build(guided) for _ in range(config.batch_size)]
-        archs = [path_of(actions)[-1][1] for actions, _ in plans]
+        plans = [search.build(guided) for _ in range(config.batch_size)]
+        archs = [search.path_of(actions)[-1][1] for actions, _ in plans]
         if config.evaluate == "direct":
             env.prefetch(archs)
         else:
@@ -248,45 +183,165 @@ def run(env: TrackedEnv, seed: int, config: ReinforceUCTConfig | None = None) ->
             if env.exhausted or idle >= config.max_idle:
                 break
             before = env.trainings
-            path = path_of(actions)
-            if config.evaluate == "direct":
-                accuracy = env.evaluate(arch)
-                stats.backup([k for k, _ in path], accuracy, arch)
-                tree.insert(arch, accuracy)
-            else:
-                env.reset()
-                accuracy = 0.0
-                try:
-                    for t, action in enumerate(actions):
-                        _, reward, terminated, _, info = env.step(action)
-                        if action != head:
-                            # a prefix's accuracy is a real measurement of its node and those above
-                            stats.backup([k for k, _ in path[: t + 2]], float(reward), path[t + 1][1])
-                            tree.insert(info["arch"], float(reward))
-                        accuracy = float(reward)
-                        if terminated:
-                            break
-                except BudgetExhausted:
-                    break
-                stats.backup([path[-1][0]], accuracy, arch)  # the closed architecture's own node
+            accuracy = _evaluate_plan(env, search, tree, actions, arch)
+            if accuracy is None:
+                break
             idle = idle + 1 if env.trainings == before else 0
             done.append((actions, masks, accuracy))
         if not done:
             break
         b = baseline_sum / baseline_n if baseline_n else float(np.mean([d[2] for d in done]))
-        loss = torch.zeros(())
-        for actions, masks, accuracy in done:
-            loss = loss + loss_of(actions, masks, accuracy, b)
-        for arch_text, accuracy, _count in sorted(tree.architectures(), key=lambda x: -x[1])[
-            : config.replay_k
-        ]:
-            parsed = Architecture.parse(arch_text)
-            actions = [*vocab.actions_of(parsed), head]
-            masks = [vocab.action_mask(parsed[:t], image_size) for t in range(len(actions))]
-            loss = loss + loss_of(actions, masks, accuracy, b)
-        optimizer.zero_grad()
-        (loss / len(done)).backward()
-        optimizer.step()
+        _update_controller(search, optimizer, tree, done, b)
         for _, _, accuracy in done:
             baseline_sum, baseline_n = baseline_sum + accuracy, baseline_n + 1
     return tree
+
+
+@dataclass
+class _Search:
+    """What building an architecture needs: the controller, the tree's statistics, the random streams."""
+
+    config: ReinforceUCTConfig
+    vocab: Vocabulary
+    image_size: int
+    controller: Controller
+    stats: _Stats
+    rng: np.random.Generator
+    generator: torch.Generator
+
+    def build(self, guided: bool) -> tuple[list[int], list[np.ndarray]]:
+        """One architecture's actions (HEAD last) and the masks they were chosen under."""
+        vocab, image_size, head = self.vocab, self.image_size, self.vocab.head_action
+        arch = Architecture()
+        actions: list[int] = []
+        masks: list[np.ndarray] = []
+        prev, state = torch.tensor([self.controller.num_actions]), None
+        while True:
+            mask = vocab.action_mask(arch, image_size)
+            with torch.no_grad():
+                logits, state = self.controller.step(prev, state)
+                prior = torch.softmax(Controller.masked(logits, mask), dim=-1).numpy().astype(np.float64)
+            if not guided:
+                action = int(torch.multinomial(torch.from_numpy(prior), 1, generator=self.generator))
+            else:
+                action = self._puct_action(arch, prior, np.flatnonzero(mask))
+                edited = self._edit_of_best(arch, action)
+                if edited is not None:
+                    return [*actions, *vocab.actions_of(edited[len(arch) :]), head], [
+                        *masks,
+                        *(
+                            vocab.action_mask(edited[:t], image_size)
+                            for t in range(len(arch), len(edited) + 1)
+                        ),
+                    ]
+            actions.append(action)
+            masks.append(mask)
+            if action == head:
+                return actions, masks
+            arch = arch.append(vocab.layer_of(action))
+            prev = torch.tensor([action])
+
+    def _puct_action(self, arch: Architecture, prior: np.ndarray, allowed: np.ndarray) -> int:
+        """The allowed action after ``arch`` with the highest PUCT score (plus Gumbel noise)."""
+        config, stats, head = self.config, self.stats, self.vocab.head_action
+        parent = _key(arch)
+        n_parent = stats.visits.get(parent, 0)
+        v_parent = stats.value(parent)
+        fpu = (0.5 if v_parent is None else v_parent) - config.fpu
+        scores = np.full(len(prior), -np.inf)
+        for a in allowed:
+            child = parent + "|" if a == head else _key(arch.append(self.vocab.layer_of(int(a))))
+            q = stats.value(child)
+            n = stats.visits.get(child, 0)
+            explore = math.sqrt(n_parent + 1) / (1 + n) if config.counts else 1.0
+            scores[a] = (fpu if q is None else q) + config.c_puct * prior[a] * explore
+        scores[allowed] += config.noise * self.rng.gumbel(size=len(allowed))
+        return int(np.argmax(scores))
+
+    def _edit_of_best(self, arch: Architecture, action: int) -> Architecture | None:
+        """Under ``completion="best"``, leaving the tree: a one-layer edit of the best below ``arch``."""
+        vocab, stats = self.vocab, self.stats
+        parent = _key(arch)
+        if not (
+            self.config.completion == "best" and parent in stats.best_arch and action != vocab.head_action
+        ):
+            return None
+        branch = arch.append(vocab.layer_of(action))
+        if _key(branch) in stats.visits:
+            return None
+        best = stats.best_arch[parent]
+        skip = 1 if self.rng.random() < 0.5 else 0  # replace its next layer, or insert before it
+        for rest in (best[len(arch) + skip :], best[len(arch) + 1 - skip :], ()):
+            edited = Architecture((*branch.layers, *rest))
+            if len(edited) <= vocab.max_layers and vocab.is_valid(edited, self.image_size):
+                break
+        return edited
+
+    def path_of(self, actions: list[int]) -> list[tuple[str, Architecture]]:
+        """(node key, the node's architecture) from the root to the closed architecture."""
+        arch, out = Architecture(), [("", Architecture())]
+        for a in actions:
+            if a == self.vocab.head_action:
+                out.append((_key(arch) + "|", arch))
+            else:
+                arch = arch.append(self.vocab.layer_of(a))
+                out.append((_key(arch), arch))
+        return out
+
+    def loss_of(self, actions: list[int], masks: list[np.ndarray], reward: float, b: float) -> torch.Tensor:
+        """The controller's REINFORCE loss on one architecture's actions."""
+        return self.controller.episode_loss(
+            actions, masks, [reward - b] * len(actions), self.config.entropy_coef
+        )
+
+
+def _evaluate_plan(
+    env: TrackedEnv, search: _Search, tree: ReplayTree, actions: list[int], arch: Architecture
+) -> float | None:
+    """Score one built architecture and back it up into stats and tree; None: the budget ran out mid-way."""
+    path = search.path_of(actions)
+    if search.config.evaluate == "direct":
+        accuracy = env.evaluate(arch)
+        search.stats.backup([k for k, _ in path], accuracy, arch)
+        tree.insert(arch, accuracy)
+        return accuracy
+    env.reset()
+    accuracy = 0.0
+    try:
+        for t, action in enumerate(actions):
+            _, reward, terminated, _, info = env.step(action)
+            if action != search.vocab.head_action:
+                # a prefix's accuracy is a real measurement of its node and those above
+                search.stats.backup([k for k, _ in path[: t + 2]], float(reward), path[t + 1][1])
+                tree.insert(info["arch"], float(reward))
+            accuracy = float(reward)
+            if terminated:
+                break
+    except BudgetExhausted:
+        return None
+    search.stats.backup([path[-1][0]], accuracy, arch)  # the closed architecture's own node
+    return accuracy
+
+
+def _update_controller(
+    search: _Search,
+    optimizer: torch.optim.Optimizer,
+    tree: ReplayTree,
+    done: list[tuple[list[int], list[np.ndarray], float]],
+    b: float,
+) -> None:
+    """One REINFORCE step on the architectures built, with the tree's best replayed."""
+    vocab, image_size = search.vocab, search.image_size
+    loss = torch.zeros(())
+    for actions, masks, accuracy in done:
+        loss = loss + search.loss_of(actions, masks, accuracy, b)
+    for arch_text, accuracy, _count in sorted(tree.architectures(), key=lambda x: -x[1])[
+        : search.config.replay_k
+    ]:
+        parsed = Architecture.parse(arch_text)
+        actions = [*vocab.actions_of(parsed), vocab.head_action]
+        masks = [vocab.action_mask(parsed[:t], image_size) for t in range(len(actions))]
+        loss = loss + search.loss_of(actions, masks, accuracy, b)
+    optimizer.zero_grad()
+    (loss / len(done)).backward()
+    optimizer.step()
