@@ -185,22 +185,9 @@ def run(
             for _ in range(config.episodes_per_update - len(batch))
         ]
         env.prefetch((arch for plan in plans for arch in plan.archs), epochs=epochs)
-        cut = False
-        for plan in plans:
-            if env.exhausted or free_episodes >= config.max_free_episodes:
-                break
-            before = env.trainings
-            episode = _play_episode(env, plan, epochs)
-            free_episodes = free_episodes + 1 if env.trainings == before else 0
-            # a HEAD step repeats the architecture it closes: score each architecture once
-            for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
-                if action != vocab.head_action:
-                    tree.insert(arch, accuracy)
-            if episode.cut:  # the prefixes it trained are in the tree; the controller is not updated
-                cut = True
-                break
-            if episode.archs:
-                batch.append(episode)
+        free_episodes, cut = _play_plans(
+            env, plans, epochs, tree, batch, free_episodes, config.max_free_episodes
+        )
         if cut:
             break
         if len(batch) < config.episodes_per_update and not env.exhausted:
@@ -208,18 +195,7 @@ def run(
         if not batch:
             break
         b = baseline_ema if baseline_ema is not None else (baseline_sum / baseline_n if baseline_n else 0.0)
-        loss = torch.zeros(())
-        for ep in batch:
-            g = returns(ep.rewards, config.gamma, config.return_mode, config.normalize_return)
-            loss = loss + _episode_loss(controller, ep, g, b, config.entropy_coef)
-        if len(tree) > 0 and rng.random() < config.replay_p:
-            for arch, _ in tree.sample(rng, config.replay_k, config.replay_temperature):
-                replay = _replay_episode(arch, tree, vocab, image_size)
-                g = returns(replay.rewards, config.gamma, config.return_mode, config.normalize_return)
-                loss = loss + _episode_loss(controller, replay, g, b, config.entropy_coef)
-        optimizer.zero_grad()
-        (loss / len(batch)).backward()
-        optimizer.step()
+        _update_controller(controller, optimizer, config, batch, b, tree, rng, vocab, image_size)
         for ep in batch:  # b: running average of the sampled architectures' accuracies
             final = ep.rewards[-1]
             baseline_sum, baseline_n = baseline_sum + final, baseline_n + 1
@@ -232,6 +208,59 @@ def run(
     if checkpoint is not None:
         _save(Path(checkpoint), controller, tree)
     return tree
+
+
+def _play_plans(
+    env: TrackedEnv,
+    plans: list[_Plan],
+    epochs: float | None,
+    tree: ReplayTree,
+    batch: list[_Episode],
+    free_episodes: int,
+    max_free_episodes: int,
+) -> tuple[int, bool]:
+    """Play the plans into ``tree`` and ``batch``; return the free-episode streak and whether one was cut."""
+    for plan in plans:
+        if env.exhausted or free_episodes >= max_free_episodes:
+            break
+        before = env.trainings
+        episode = _play_episode(env, plan, epochs)
+        free_episodes = free_episodes + 1 if env.trainings == before else 0
+        # a HEAD step repeats the architecture it closes: score each architecture once
+        for action, arch, accuracy in zip(episode.actions, episode.archs, episode.rewards, strict=True):
+            if action != env.vocabulary.head_action:
+                tree.insert(arch, accuracy)
+        if episode.cut:  # the prefixes it trained are in the tree; the controller is not updated
+            return free_episodes, True
+        if episode.archs:
+            batch.append(episode)
+    return free_episodes, False
+
+
+def _update_controller(
+    controller: Controller,
+    optimizer: torch.optim.Optimizer,
+    config: ReinforceConfig,
+    batch: list[_Episode],
+    b: float,
+    tree: ReplayTree,
+    rng: np.random.Generator,
+    vocab: Vocabulary,
+    image_size: int,
+) -> None:
+    """One REINFORCE step on ``batch`` against baseline ``b``, replaying from the tree with ``replay_p``."""
+    loss = torch.zeros(())
+    for ep in batch:
+        g = returns(ep.rewards, config.gamma, config.return_mode, config.normalize_return)
+        loss = loss + _episode_loss(controller, ep, g, b, config.entropy_coef)
+    if len(tree) > 0 and rng.random() < config.replay_p:
+        for arch, _ in tree.sample(rng, config.replay_k, config.replay_temperature):
+            replay = _replay_episode(arch, tree, vocab, image_size)
+            g = returns(replay.rewards, config.gamma, config.return_mode, config.normalize_return)
+            loss = loss + _episode_loss(controller, replay, g, b, config.entropy_coef)
+    optimizer.zero_grad()
+    (loss / len(batch)).backward()
+    optimizer.step()
 
 
 def _curriculum(config: ReinforceConfig, env: TrackedEnv, full: int, max_layers: int, epochs):
