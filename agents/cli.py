@@ -76,30 +76,34 @@ def _overrides(pairs: list[str] | None, **options: Any) -> dict[str, Any]:
     return {**parse_pairs(pairs), **{k: v for k, v in options.items() if v is not None}}
 
 
+def _evaluate_run(args: argparse.Namespace) -> dict[str, Any]:
+    """``--run DIR``: the run's best architecture, env and seed into ``args``; its final training's kwargs."""
+    from agents.common.runs import FINAL_EPOCHS_FACTOR, RunSpec, best_of_run
+
+    base: dict[str, Any] = {}
+    args.text, run_env, run_seed = best_of_run(args.run)
+    if args.env is not None and args.env != run_env:
+        raise CliError(f"{args.run} is a search of {run_env}, not {args.env}")
+    args.env = run_env
+    args.seed = run_seed if args.seed is None else args.seed
+    spec = RunSpec.load(args.run)
+    if spec is not None:  # the run's own configuration, trained longer: the final training
+        base = dict(spec.env_kwargs)
+        base["epochs"] = FINAL_EPOCHS_FACTOR * float(base.get("epochs", 1.0))
+        # from scratch, whatever the search did: that is what the best architecture is judged on
+        base.pop("inherit", None)
+        base.pop("inherit_epochs", None)
+    if args.store is None:
+        args.store = str(args.run / "final.sqlite")
+    return base
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     from nas_gym.search_space import Architecture, ArchitectureSyntaxError
 
-    base: dict[str, Any] = {}
-    if args.run is not None:
-        from agents.common.runs import FINAL_EPOCHS_FACTOR, RunSpec, best_of_run
-
-        args.text, run_env, run_seed = best_of_run(args.run)
-        if args.env is not None and args.env != run_env:
-            raise CliError(f"{args.run} is a search of {run_env}, not {args.env}")
-        args.env = run_env
-        args.seed = run_seed if args.seed is None else args.seed
-        spec = RunSpec.load(args.run)
-        if spec is not None:  # the run's own configuration, trained longer: the final training
-            base = dict(spec.env_kwargs)
-            base["epochs"] = FINAL_EPOCHS_FACTOR * float(base.get("epochs", 1.0))
-            # from scratch, whatever the search did: that is what the best architecture is judged on
-            base.pop("inherit", None)
-            base.pop("inherit_epochs", None)
-        if args.store is None:
-            args.store = str(args.run / "final.sqlite")
+    base = _evaluate_run(args) if args.run is not None else {}
     if args.text is None:
         raise CliError("give an architecture TEXT or --run DIR")
     env_id = args.env or "NASFashionMini-v0"
@@ -126,6 +130,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         result = evaluator.final_evaluate(arch, seed)
     except ValueError as e:  # data that cannot be found or read, a store that cannot be written
         raise CliError(str(e)) from e
+    console.print(_training_table(evaluator, arch, seed, result))
+
+
+def _training_table(evaluator: Any, arch: Any, seed: int, result: Any) -> Any:
+    """``nas-gym evaluate`` after a final training: its result as a table."""
+    from rich.table import Table
+
     table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -137,7 +148,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     table.add_row("train seconds", f"{seconds:.1f}" + (" (from the store)" if result.cached else ""))
     table.add_row("status", result.status)
     table.add_row("device", evaluator.device_type)
-    console.print(table)
+    return table
 
 
 def _print_answer(env: Any, arch: Any, seed: int, env_id: str) -> None:
