@@ -12,7 +12,12 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from agents.search import Outcome, Running
 
 __all__ = ["main"]
 
@@ -218,9 +223,7 @@ def _search_data(args: argparse.Namespace) -> str | None:
 
 def cmd_search(args: argparse.Namespace) -> None:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from agents.common.runs import layer_table
     from agents.search import Search
 
     if args.budget is None and args.budget_seconds is None:
@@ -243,16 +246,23 @@ def cmd_search(args: argparse.Namespace) -> None:
         gpus_per_child=args.gpus_per_child,
     )
     running = search.start()
-    out, history, tracked = search.out, running.history, running.tracked
+    out, history = search.out, running.history
     assert out is not None
     console = Console()
     if len(history):
         console.print(
             f"resuming {out}: {history.trainings} trainings done, stepping through its {len(history)} recorded steps from the store"
         )
+    outcome = _run_with_progress(args, running, out, console)
+    _print_search_outcome(args, outcome, running.tracked, out, console)
 
+
+def _run_with_progress(args: argparse.Namespace, running: Running, out: Path, console: Console) -> Outcome:
+    """Run a started search with a progress bar, logging every new training to TensorBoard."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from torch.utils.tensorboard import SummaryWriter
 
+    history, tracked = running.history, running.tracked
     writer = SummaryWriter(str(out / "tb"))
     best = max((r.accuracy for r in history), default=0.0)
     by_trainings = args.budget_seconds is None  # the bar counts trainings, else train seconds
@@ -289,6 +299,15 @@ def cmd_search(args: argparse.Namespace) -> None:
         tracked.listeners.append(on_row)
         outcome = running.run()
     writer.close()
+    return outcome
+
+
+def _print_search_outcome(
+    args: argparse.Namespace, outcome: Outcome, tracked: Any, out: Path, console: Console
+) -> None:
+    """What a finished search found and how it spent its budget."""
+    from agents.common.runs import layer_table
+
     summary, tree = outcome.summary, outcome.tree
     assert summary is not None
     if summary["budget_left"] is not None and summary["budget_left"] > 0 and not tracked.exhausted:
