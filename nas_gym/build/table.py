@@ -10,10 +10,14 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from nas_gym.config import ChildConfig
 from nas_gym.store import StoredResult
 from nas_gym.tabular import Space, Table, TableEntry, TableError
+
+if TYPE_CHECKING:
+    from nas_gym.evaluation import Evaluator
 
 __all__ = ["build_table"]
 
@@ -55,15 +59,32 @@ def build_table(
     jobs = [(str(a), s) for s in seeds for a in archs]
     started = time.time()
     trained = train_jobs(config, store, jobs, workers, threads, on_result=on_result)
+    entries = _table_entries(evaluator, jobs, store)
+    table = Table(
+        env_id=env_id,
+        dataset=evaluator.dataset,
+        config=json.loads(evaluator.config_key),
+        image_size=image_size,
+        space=space,
+        seeds=seeds,
+        entries=entries,
+        build=_build_record(command, started, trained, entries, workers, threads),
+    )
+    table.save(out)
+    return table
+
+
+def _table_entries(
+    evaluator: Evaluator, jobs: Sequence[tuple[str, int]], store: str | os.PathLike[str]
+) -> dict[str, TableEntry]:
+    """The table's entries, one per architecture, read back from the store (every seed in order)."""
     rows: dict[str, list[StoredResult]] = {}
     for arch, seed in jobs:
         stored = evaluator.lookup(arch, seed)
         if stored is None:
             raise TableError(f"{arch} (seed {seed}) is missing from {store} after the build")
         rows.setdefault(arch, []).append(stored)
-    import torch
-
-    entries = {
+    return {
         arch: TableEntry(
             arch,
             found[0].num_params,
@@ -73,26 +94,28 @@ def build_table(
         )
         for arch, found in rows.items()
     }
-    table = Table(
-        env_id=env_id,
-        dataset=evaluator.dataset,
-        config=json.loads(evaluator.config_key),
-        image_size=image_size,
-        space=space,
-        seeds=seeds,
-        entries=entries,
-        build={
-            "command": command,
-            "date": time.strftime("%Y-%m-%d", time.gmtime()),
-            "wall_seconds_last_invocation": round(time.time() - started, 1),
-            "trained_in_last_invocation": trained,
-            "train_seconds_total": round(sum(sum(e.train_seconds) for e in entries.values()), 1),
-            "workers": workers,
-            "torch_threads_per_worker": threads,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        },
-    )
-    table.save(out)
-    return table
+
+
+def _build_record(
+    command: str,
+    started: float,
+    trained: int,
+    entries: dict[str, TableEntry],
+    workers: int,
+    threads: int,
+) -> dict[str, object]:
+    """How the table was built: command, date, seconds, trainings and the machine."""
+    import torch
+
+    return {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "wall_seconds_last_invocation": round(time.time() - started, 1),
+        "trained_in_last_invocation": trained,
+        "train_seconds_total": round(sum(sum(e.train_seconds) for e in entries.values()), 1),
+        "workers": workers,
+        "torch_threads_per_worker": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }
