@@ -193,53 +193,82 @@ def build_samples(
     evaluator = Evaluator(config, store=str(store))
     image_size = int(evaluator.image_size)  # type: ignore[arg-type]
     archs = sample_architectures(n, np.random.default_rng(seed), image_size)
-    jobs: list[tuple[str, int]] = []
-    for i, arch in enumerate(archs):
-        jobs.append((str(arch), 0))
-        if i % second_seed_every == 0:
-            jobs.append((str(arch), 1))
+    jobs = _sample_jobs(archs, second_seed_every)
     started = time.time()
     trained = train_jobs(
         config, store, jobs, workers, threads, tag="random", on_result=on_result, longest_first=False
     )
     key = evaluator.config_key
-    rows = list(ResultStore(store).rows(evaluator.dataset, key))
-    sampled = set(jobs)
+    samples, stamps = _stored_samples(store, runs, evaluator.dataset, key, set(jobs))
+    build = _build_record(
+        command, n, seed, second_seed_every, started, trained, samples, stamps, workers, threads
+    )
+    result = SampleSet(env_id, evaluator.dataset, json.loads(key), image_size, samples, build)
+    result.save(out)
+    return result
+
+
+def _sample_jobs(archs: Sequence[Architecture], second_seed_every: int) -> list[tuple[str, int]]:
+    """The samples' (architecture, seed) trainings: seed 0, every ``second_seed_every``-th also seed 1."""
+    jobs: list[tuple[str, int]] = []
+    for i, arch in enumerate(archs):
+        jobs.append((str(arch), 0))
+        if i % second_seed_every == 0:
+            jobs.append((str(arch), 1))
+    return jobs
+
+
+def _stored_samples(
+    store: str | os.PathLike[str],
+    runs: Sequence[str | os.PathLike[str]],
+    dataset: str,
+    key: str,
+    sampled: set[tuple[str, int]],
+) -> tuple[list[Sample], list[float]]:
+    """The rows of ``store`` and of the runs' stores under ``key`` as samples, and when each was trained."""
+    rows = list(ResultStore(store).rows(dataset, key))
     samples = [Sample.from_row(r, "random" if (r.arch, r.seed) in sampled else "store") for r in rows]
     stamps = [r.created_at for r in rows]
     for run in runs:
-        rows = list(ResultStore(Path(run) / "results.sqlite").rows(evaluator.dataset, key))
+        rows = list(ResultStore(Path(run) / "results.sqlite").rows(dataset, key))
         samples += [Sample.from_row(r, str(run)) for r in rows]
         stamps += [r.created_at for r in rows]
+    return samples, stamps
+
+
+def _build_record(
+    command: str,
+    n: int,
+    seed: int,
+    second_seed_every: int,
+    started: float,
+    trained: int,
+    samples: list[Sample],
+    stamps: list[float],
+    workers: int,
+    threads: int,
+) -> dict[str, Any]:
+    """How the samples were built: command, sampling, seconds, trainings and the machine."""
     import torch
 
-    result = SampleSet(
-        env_id,
-        evaluator.dataset,
-        json.loads(key),
-        image_size,
-        samples,
-        {
-            "command": command,
-            "date": time.strftime("%Y-%m-%d", time.gmtime()),
-            "sampled": n,
-            "sample_seed": seed,
-            "second_seed_every": second_seed_every,
-            "wall_seconds_last_invocation": round(time.time() - started, 1),
-            "trained_in_last_invocation": trained,
-            "train_seconds_total": round(sum(s.train_seconds for s in samples), 1),
-            # when the first and the last of these rows were trained (UTC): the build's wall-clock span
-            "first_trained": _utc(min(stamps)) if stamps else None,
-            "last_trained": _utc(max(stamps)) if stamps else None,
-            "workers": workers,
-            "torch_threads_per_worker": threads,
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}",
-        },
-    )
-    result.save(out)
-    return result
+    return {
+        "command": command,
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "sampled": n,
+        "sample_seed": seed,
+        "second_seed_every": second_seed_every,
+        "wall_seconds_last_invocation": round(time.time() - started, 1),
+        "trained_in_last_invocation": trained,
+        "train_seconds_total": round(sum(s.train_seconds for s in samples), 1),
+        # when the first and the last of these rows were trained (UTC): the build's wall-clock span
+        "first_trained": _utc(min(stamps)) if stamps else None,
+        "last_trained": _utc(max(stamps)) if stamps else None,
+        "workers": workers,
+        "torch_threads_per_worker": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}",
+    }
 
 
 def _curve_json(curve: Sequence[Sequence[float]]) -> list[list[float]]:
