@@ -205,7 +205,8 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
                 f"this env's {self.evaluator.kind} answers children trained {self.evaluator.epochs:g} epochs "
                 f"only, not {epochs!r} (an env that trains its children answers at any epochs)"
             )
-        return float(epochs)
+        check = getattr(self.evaluator, "check_epochs", None)  # an evaluator with a range of fidelities
+        return float(epochs) if check is None else float(check(epochs))
 
     def _evaluate(self, arch: Architecture) -> EvalResult:
         assert self.train_seed is not None
@@ -562,10 +563,15 @@ class NASSurrogateEnv(_SecondsInInfo):
     ```python
     env = gym.make("NASSurrogate-v1")                 # the shipped surrogate, no noise
     env = gym.make("NASSurrogate-v1", noise=True)     # seed-to-seed noise of the measured size
+    env = gym.make("NASSurrogate-v2", epochs=9)       # children trained 9 epochs (1 to 9)
+    obs, info = env.reset(options={"epochs": 1})      # this episode's children: 1 epoch
     ```
 
-    ``surrogate``: the model, a shipped version's name (``"v0"``, ``"v1"``; ``None`` is ``"v0"``)
-    or the path of a file ``benchmarks/surrogate.py --out`` wrote. ``noise``: add to each
+    ``surrogate``: the model, a shipped version's name (``"v0"``, ``"v1"``, ``"v2"``; ``None`` is
+    ``"v0"``) or the path of a file ``benchmarks/surrogate.py --out`` (or
+    ``benchmarks/surrogate_v2.py --out``) wrote. ``epochs``: the fidelity of v2's children (any
+    number from 1 to 9; default 3, the configuration of v0 and v1, which answer at 3 only); an
+    episode may ask for another with ``reset(options={"epochs": e})``. ``noise``: add to each
     (architecture, seed) a Gaussian draw of the seed-to-seed standard deviation measured where
     the architecture's predicted accuracy lies (a file without that curve: the pooled one), from a
     generator seeded by both (deterministic). ``store``: where the rows this env has answered go (a
@@ -573,6 +579,10 @@ class NASSurrogateEnv(_SecondsInInfo):
 
     ## Version History
 
+    * v2: a fidelity per request: the accuracy and seconds of children trained 1, 3 or 9 epochs
+      (read between them in log epochs), and the curve of a 9-epoch training
+      (``env.unwrapped.evaluator.curve(arch, seed, upto=k)``); fitted on the 3-epoch data of v1
+      and the real 1- and 9-epoch trainings of ``benchmarks/data/fidelity``.
     * v1: fitted also on the real trainings of the region searches reach (searches of five
       searchers, neighbours of the best measured architectures, second seeds of the top decile:
       ``benchmarks/data/surrogate_top``); seed noise measured by accuracy band.
@@ -588,6 +598,7 @@ class NASSurrogateEnv(_SecondsInInfo):
         max_layers: int = DEFAULT_MAX_LAYERS,
         train_seed: int | None = None,
         render_mode: str | None = None,
+        epochs: float | None = None,
     ) -> None:
         from nas_gym.surrogate import SurrogateEvaluator, load_surrogate
 
@@ -600,6 +611,6 @@ class NASSurrogateEnv(_SecondsInInfo):
                 f"max_layers must be an int in 1..{DEFAULT_MAX_LAYERS} (the space the surrogate was fitted on), "
                 f"got {max_layers!r}"
             )
-        evaluator = SurrogateEvaluator(load_surrogate(surrogate), noise, store)
+        evaluator = SurrogateEvaluator(load_surrogate(surrogate), noise, store, epochs)
         super().__init__(evaluator, max_layers, reward, train_seed, render_mode)
         self.surrogate = evaluator.surrogate

@@ -77,7 +77,9 @@ class ArchEvaluator(Protocol):
     trainings: int
     ledger_tag: str
     kind: str
-    takes_epochs: bool
+
+    @property
+    def takes_epochs(self) -> bool: ...
 
     @property
     def epochs(self) -> float: ...

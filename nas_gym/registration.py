@@ -75,6 +75,8 @@ SURROGATE_ID = "NASSurrogate-v0"
 SURROGATE_IDS: dict[str, dict[str, Any]] = {
     SURROGATE_ID: dict(surrogate=None, noise=False),
     "NASSurrogate-v1": dict(surrogate="v1", noise=False),
+    # v2: a fidelity per request (epochs 1 to 9) and the curve of a 9-epoch training
+    "NASSurrogate-v2": dict(surrogate="v2", noise=False, epochs=None),
 }
 
 

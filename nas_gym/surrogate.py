@@ -35,6 +35,7 @@ from nas_gym.store import KeyedStore, ResultStore, StoredResult
 
 __all__ = [
     "MODELS",
+    "FidelitySurrogate",
     "SHIPPED_SURROGATE",
     "SHIPPED_SURROGATES",
     "Surrogate",
@@ -49,6 +50,7 @@ SHIPPED_SURROGATE = Path(__file__).parent / "data" / "surrogate" / "fashion_mini
 SHIPPED_SURROGATES = {
     "v0": SHIPPED_SURROGATE,
     "v1": SHIPPED_SURROGATE.with_name("fashion_mini_surrogate_v1.npz"),
+    "v2": SHIPPED_SURROGATE.with_name("fashion_mini_surrogate_v2.npz"),
 }
 
 
@@ -63,6 +65,8 @@ def surrogate_path(path: str | os.PathLike[str] | None = None) -> Path:
 
 
 FORMAT = "nas-gym-surrogate/3"
+# a surrogate over fidelities (:class:`FidelitySurrogate`, NASSurrogate-v2): one output per question
+FIDELITY_FORMAT = "nas-gym-surrogate-fidelity/1"
 # the model behind the features: an MLP ensemble, boosted trees, or the two averaged (meta "blend":
 # the trees' weight); a file without "model" is an MLP ensemble
 MODELS = ("mlp", "trees", "mlp+trees")
@@ -210,40 +214,20 @@ class Surrogate:
             raise ValueError(f"surrogate model {self.model!r} is not one of {', '.join(MODELS)}")
         self.weights = []
         if "mlp" in self.model:
-            members = int(meta["members"])
-            layers = int(meta["layers"])
-            # the members stacked, so one forward pass is a few batched products: (members, in, out)
-            self.weights = [
-                (
-                    np.stack([arrays[f"m{m}_w{i}"] for m in range(members)]),
-                    np.stack([arrays[f"m{m}_b{i}"] for m in range(members)])[:, None, :],
-                )
-                for i in range(layers)
-            ]
+            self.weights = _stacked_members(arrays, int(meta["members"]), int(meta["layers"]))
         self.trees = [_Trees.from_arrays(arrays, f"t{h}") for h in range(2)] if "trees" in self.model else []
         self.blend = float(meta.get("blend", 0.5)) if self.model == "mlp+trees" else None
         self.seed_std = float(meta.get("seed_std", 0.0))
         # the seed spread by accuracy (a file without the curve: the pooled spread everywhere)
         self.noise_accuracy = arrays.get("noise_accuracy", np.zeros(1))
         self.noise_std = arrays.get("noise_std", np.full(1, self.seed_std))
-        digest = hashlib.sha256()
-        for name in sorted(arrays):
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(arrays[name]).tobytes())
-        self.digest = digest.hexdigest()[:16]
+        self.digest = _digest(arrays)
         self._cache: dict[str, tuple[float, float]] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None) -> Surrogate:
         p = surrogate_path(path)
-        try:
-            with np.load(p, allow_pickle=False) as f:
-                arrays = {k: f[k] for k in f.files}
-        except (OSError, ValueError) as e:
-            raise ValueError(f"surrogate {p} cannot be read: {e}") from None
-        if "meta" not in arrays:
-            raise ValueError(f"{p} is not a nas-gym surrogate (no meta)")
-        meta = json.loads(bytes(arrays.pop("meta")).decode())
+        arrays, meta = _read(p)
         if meta.get("format") != FORMAT:
             raise ValueError(
                 f"{p} is a surrogate of format {meta.get('format', '1')!r}, fitted on other features; "
@@ -265,12 +249,7 @@ class Surrogate:
         return ((1 - self.blend) * self._mlp(x) + self.blend * self._boosted(x)) * self.y_std + self.y_mean
 
     def _mlp(self, x: np.ndarray) -> np.ndarray:
-        h = ((x - self.mean) / self.std)[None]  # (1, n, in), broadcast over the members
-        for i, (w, b) in enumerate(self.weights):
-            h = np.matmul(h, w) + b
-            if i < len(self.weights) - 1:
-                np.tanh(h, out=h)
-        return h.sum(axis=0) / len(h)  # the members' mean, in standardised units
+        return _ensemble((x - self.mean) / self.std, self.weights)
 
     def _boosted(self, x: np.ndarray) -> np.ndarray:
         return np.stack([trees(x) for trees in self.trees], axis=1)
@@ -292,8 +271,7 @@ class Surrogate:
         standard normal, read off the measured accuracies' quantiles. Strictly monotone, so the
         ranking is the model's; bounded by the measured range widened by 1 pp, so no architecture,
         however far from the data, is promised more than 1 pp above the best training."""
-        p = 0.5 * (1.0 + np.asarray(_erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64))
-        return np.interp(p, self.accuracy_p, self.accuracy_q)
+        return _score_to_accuracy(z, self.accuracy_p, self.accuracy_q)
 
     def predict(self, arch: Architecture | str, key: str | None = None) -> tuple[float, float]:
         """(accuracy, train seconds) of ``arch`` (``key``: its text, when the caller has it)."""
@@ -324,12 +302,238 @@ class Surrogate:
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 
+def _score_to_accuracy(z: np.ndarray, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Normal scores ``z`` as accuracies: their probability under the standard normal, read off
+    the measured accuracies' quantiles (``q`` at probabilities ``p``)."""
+    prob = 0.5 * (1.0 + np.asarray(_erf(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)), dtype=np.float64))
+    return np.interp(prob, p, q)
+
+
+def _ensemble(h: np.ndarray, weights: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The mean output of MLP members (tanh between layers) stacked as (members, in, out) weights,
+    on standardised rows ``h``."""
+    h = h[None]  # (1, n, in), broadcast over the members
+    for i, (w, b) in enumerate(weights):
+        h = np.matmul(h, w) + b
+        if i < len(weights) - 1:
+            np.tanh(h, out=h)
+    return h.sum(axis=0) / len(h)  # the members' mean, in standardised units
+
+
+def _stacked_members(
+    arrays: dict[str, np.ndarray], members: int, layers: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The members' weights of each layer stacked, so one forward pass is a few batched products."""
+    return [
+        (
+            np.stack([arrays[f"m{m}_w{i}"] for m in range(members)]),
+            np.stack([arrays[f"m{m}_b{i}"] for m in range(members)])[:, None, :],
+        )
+        for i in range(layers)
+    ]
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _read(p: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """A surrogate file's arrays and its meta (plain arrays: nothing pickled is read)."""
+    try:
+        with np.load(p, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise ValueError(f"surrogate {p} cannot be read: {e}") from None
+    if "meta" not in arrays:
+        raise ValueError(f"{p} is not a nas-gym surrogate (no meta)")
+    return arrays, json.loads(bytes(arrays.pop("meta")).decode())
+
+
+class FidelitySurrogate:
+    """A surrogate over fidelities (``NASSurrogate-v2``): one MLP ensemble over :func:`features`
+    with an output per question, each accuracy output a normal score mapped through its own
+    measured quantiles.
+
+    - ``acc_e<e>`` for each fidelity ``e`` in ``meta["fresh"]`` (1, 3, 9): the accuracy of a child
+      trained ``e`` epochs from scratch; ``sec_e<e>``: its log train seconds. Between two of them
+      the accuracy is read linearly in log epochs and the seconds linearly in epochs
+      (:meth:`at`).
+    - ``curve_<k>`` for k below ``meta["curve_of"]`` (9): the accuracy after epoch k of a training
+      of ``curve_of`` epochs (its last point is ``acc_e<curve_of>``); the seconds of the first k
+      epochs are read between the 1-epoch and the full training's seconds, linearly in k
+      (:meth:`predict_curve`).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.meta = meta
+        self.image_size = int(meta["image_size"])
+        self.fresh = tuple(float(e) for e in meta["fresh"])
+        self.curve_of = int(meta["curve_of"])
+        self.heads = [str(h) for h in meta["heads"]]
+        self.mean, self.std = arrays["x_mean"], arrays["x_std"]
+        self.y_mean, self.y_std = arrays["y_mean"], arrays["y_std"]
+        self.weights = _stacked_members(arrays, int(meta["members"]), int(meta["layers"]))
+        accuracy_heads = [h for h in self.heads if not h.startswith("sec_")]
+        self.maps = {h: (arrays[f"p_{h}"], arrays[f"q_{h}"]) for h in accuracy_heads}
+        self.noise = {h: (arrays[f"noise_accuracy_{h}"], arrays[f"noise_std_{h}"]) for h in accuracy_heads}
+        self.digest = _digest(arrays)
+        self._views: dict[float, _AtEpochs] = {}
+        self._curves: dict[str, list[tuple[int, float, float]]] = {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> FidelitySurrogate:
+        arrays, meta = _read(Path(path))
+        if meta.get("format") != FIDELITY_FORMAT:
+            raise ValueError(f"{path} is not a surrogate over fidelities (format {meta.get('format')!r})")
+        return cls(arrays, meta)
+
+    def save(self, path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+        meta = np.frombuffer(json.dumps(self.meta).encode(), dtype=np.uint8)
+        np.savez_compressed(path, **{"meta": meta, **arrays})  # type: ignore[arg-type]
+
+    @property
+    def default_epochs(self) -> float:
+        return float(self.meta.get("default_epochs", self.fresh[len(self.fresh) // 2]))
+
+    def check_epochs(self, epochs: Any) -> float:
+        """``epochs`` as a float, or a ValueError naming the range this surrogate answers."""
+        lo, hi = self.fresh[0], self.fresh[-1]
+        if (
+            isinstance(epochs, bool)
+            or not isinstance(epochs, int | float | np.number)
+            or not (math.isfinite(epochs) and lo <= epochs <= hi)
+        ):
+            raise ValueError(
+                f"this surrogate answers children trained {lo:g} to {hi:g} epochs, not {epochs!r}"
+            )
+        return float(epochs)
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """Every head's output (normal scores, log seconds) of feature rows ``x``: shape (n, heads)."""
+        return _ensemble((x - self.mean) / self.std, self.weights) * self.y_std + self.y_mean
+
+    def accuracy(self, y: np.ndarray, head: str) -> np.ndarray:
+        """Head ``head``'s column of :meth:`outputs` as accuracies."""
+        p, q = self.maps[head]
+        return _score_to_accuracy(y[:, self.heads.index(head)], p, q)
+
+    def seconds(self, y: np.ndarray, epochs: float) -> np.ndarray:
+        """The train seconds of ``epochs`` from :meth:`outputs` (linear in epochs between fidelities)."""
+        lo, hi, w = self._bracket(epochs, linear=True)
+        s_lo = np.exp(y[:, self.heads.index(f"sec_e{lo:g}")])
+        s_hi = np.exp(y[:, self.heads.index(f"sec_e{hi:g}")])
+        return (1 - w) * s_lo + w * s_hi
+
+    def _bracket(self, epochs: float, linear: bool = False) -> tuple[float, float, float]:
+        """The two fidelities around ``epochs`` and its weight on the upper one (in log epochs, or
+        in epochs with ``linear``)."""
+        for lo, hi in zip(self.fresh, self.fresh[1:], strict=False):
+            if epochs <= hi:
+                span = (epochs - lo) / (hi - lo) if linear else math.log(epochs / lo) / math.log(hi / lo)
+                return lo, hi, span
+        return self.fresh[-2], self.fresh[-1], 1.0
+
+    def at(self, epochs: float) -> _AtEpochs:
+        """This surrogate at one fidelity: what :class:`Surrogate` answers at its own."""
+        e = self.check_epochs(epochs)
+        view = self._views.get(e)
+        if view is None:
+            view = self._views[e] = _AtEpochs(self, e)
+        return view
+
+    def predict(self, arch: Architecture | str, key: str | None = None) -> tuple[float, float]:
+        """(accuracy, train seconds) of ``arch`` at the default fidelity (:meth:`at` for another)."""
+        return self.at(self.default_epochs).predict(arch, key)
+
+    def predict_many(self, archs: list[Architecture | str]) -> np.ndarray:
+        return self.at(self.default_epochs).predict_many(archs)
+
+    def seed_spread(self, accuracy: float, head: str) -> float:
+        centres, spread = self.noise[head]
+        return float(np.interp(accuracy, centres, spread))
+
+    def predict_curve(
+        self, arch: Architecture | str, key: str | None = None
+    ) -> list[tuple[int, float, float]]:
+        """(epoch, accuracy, seconds so far) after each epoch of a training of ``curve_of`` epochs."""
+        key = str(arch) if key is None else key
+        hit = self._curves.get(key)
+        if hit is None:
+            parsed = Architecture.parse(arch) if isinstance(arch, str) else arch
+            y = self.outputs(features(parsed, self.image_size)[None].astype(np.float64))
+            first, full = float(self.seconds(y, 1.0)[0]), float(self.seconds(y, float(self.curve_of))[0])
+            hit = []
+            for k in range(1, self.curve_of + 1):
+                head = f"curve_{k}" if k < self.curve_of else f"acc_e{self.curve_of:g}"
+                seconds = first + (k - 1) * (full - first) / (self.curve_of - 1)
+                hit.append((k, round(float(self.accuracy(y, head)[0]), 6), round(seconds, 4)))
+            self._curves[key] = hit
+        return hit
+
+
+class _AtEpochs:
+    """A :class:`FidelitySurrogate` at ``epochs``: the accuracy between the two fresh fidelities
+    around it (linear in log epochs), its seconds, its seed spread; answers what a
+    :class:`Surrogate` answers, with the same cache."""
+
+    def __init__(self, parent: FidelitySurrogate, epochs: float) -> None:
+        self.parent, self.epochs = parent, epochs
+        self.image_size = parent.image_size
+        self.digest = parent.digest
+        self.meta = {**parent.meta, "budget": {**parent.meta.get("budget", {}), "epochs": epochs}}
+        lo, hi, self._w = parent._bracket(epochs)
+        self._heads = (f"acc_e{lo:g}", f"acc_e{hi:g}")
+        self._cache: dict[str, tuple[float, float]] = {}
+
+    def _values(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        low, high = (self.parent.accuracy(y, h) for h in self._heads)
+        return (1 - self._w) * low + self._w * high, self.parent.seconds(y, self.epochs)
+
+    def seed_spread(self, accuracy: float) -> float:
+        low, high = (self.parent.seed_spread(accuracy, h) for h in self._heads)
+        return (1 - self._w) * low + self._w * high
+
+    def predict_many(self, archs: list[Architecture | str]) -> np.ndarray:
+        parsed = [Architecture.parse(a) if isinstance(a, str) else a for a in archs]
+        x = np.stack([features(a, self.image_size) for a in parsed]).astype(np.float64)
+        return np.stack(self._values(self.parent.outputs(x)), axis=1)
+
+    def predict(self, arch: Architecture | str, key: str | None = None) -> tuple[float, float]:
+        key = str(arch) if key is None else key
+        hit = self._cache.get(key)
+        if hit is None:
+            parsed = Architecture.parse(arch) if isinstance(arch, str) else arch
+            accuracy, seconds = self._values(
+                self.parent.outputs(features(parsed, self.image_size)[None].astype(np.float64))
+            )
+            hit = self._cache[key] = (round(float(accuracy[0]), 6), round(float(seconds[0]), 4))
+        return hit
+
+    def predict_keys(
+        self, keys: list[str], make_features: Callable[[list[int]], np.ndarray]
+    ) -> list[tuple[float, float]]:
+        missing = [j for j, key in enumerate(keys) if key not in self._cache]
+        if missing:
+            x = np.asarray(make_features(missing), dtype=np.float32).astype(np.float64)
+            accuracy, seconds = self._values(self.parent.outputs(x))
+            for j, a, sec in zip(missing, accuracy, seconds, strict=True):
+                self._cache[keys[j]] = (round(float(a), 6), round(float(sec), 4))
+        return [self._cache[key] for key in keys]
+
+
 @lru_cache(maxsize=4)
-def _load_cached(path: str, mtime_ns: int) -> Surrogate:
+def _load_cached(path: str, mtime_ns: int) -> Surrogate | FidelitySurrogate:
+    arrays, meta = _read(Path(path))
+    if meta.get("format") == FIDELITY_FORMAT:
+        return FidelitySurrogate(arrays, meta)
     return Surrogate.load(path)
 
 
-def load_surrogate(path: str | os.PathLike[str] | None = None) -> Surrogate:
+def load_surrogate(path: str | os.PathLike[str] | None = None) -> Surrogate | FidelitySurrogate:
     p = surrogate_path(path)
     if not p.exists():
         raise ValueError(f"surrogate {p} does not exist")
@@ -337,15 +541,27 @@ def load_surrogate(path: str | os.PathLike[str] | None = None) -> Surrogate:
 
 
 class SurrogateEvaluator:
-    """The evaluator interface of the NAS envs, answered by a :class:`Surrogate` (see the module)."""
+    """The evaluator interface of the NAS envs, answered by a :class:`Surrogate` (see the module),
+    or by a :class:`FidelitySurrogate` at ``epochs`` (None: its default) and at any epochs a
+    request names, each fidelity filed under its own key."""
+
+    kind = "surrogate"
 
     def __init__(
         self,
-        surrogate: Surrogate,
+        surrogate: Surrogate | FidelitySurrogate,
         noise: bool = False,
         store: ResultStore | str | os.PathLike[str] | None = None,
+        epochs: float | None = None,
     ) -> None:
-        self.surrogate = surrogate
+        self.fidelities = surrogate if isinstance(surrogate, FidelitySurrogate) else None
+        if self.fidelities is not None:
+            own = self.fidelities.default_epochs if epochs is None else epochs
+            self.surrogate: Surrogate | _AtEpochs = self.fidelities.at(own)
+        else:
+            assert isinstance(surrogate, Surrogate)
+            self.surrogate = surrogate
+            check_fixed_epochs("this surrogate", self.epochs, epochs)
         self.noise = bool(noise)
         self.image_size = surrogate.image_size
         self.store = store if isinstance(store, ResultStore) else ResultStore(store)
@@ -353,79 +569,149 @@ class SurrogateEvaluator:
         self.train_seconds = 0.0
         self.ledger_tag = ""
         self.dataset = f"surrogate:{surrogate.meta.get('dataset', '')}"
+        self.filed = self._filed(self.surrogate)
+        self._at_epochs: dict[float, tuple[Surrogate | _AtEpochs, KeyedStore]] = {}
+
+    def _filed(self, surrogate: Surrogate | _AtEpochs) -> KeyedStore:
         # the key: the children's configuration the samples were trained at ("budget" in the
-        # file), the model itself and whether it draws noise
+        # file, its epochs the request's), the model itself and whether it draws noise
         key = json.dumps(
             {**surrogate.meta.get("budget", {}), "surrogate": surrogate.digest, "noise": self.noise},
             sort_keys=True,
         )
-        self.filed = KeyedStore(self.store, self.dataset, key)
+        return KeyedStore(self.store, self.dataset, key)
 
-    kind = "surrogate"
-    takes_epochs = False
+    @property
+    def takes_epochs(self) -> bool:
+        """Whether requests may name their epochs (a surrogate over fidelities)."""
+        return self.fidelities is not None
 
     @property
     def epochs(self) -> float:
-        """The epochs its children were trained (its one fidelity)."""
+        """The epochs its children are trained unless a request names others."""
         return float(self.surrogate.meta.get("budget", {}).get("epochs", 0.0))
 
-    def _fidelity(self, epochs: float | None) -> None:
-        check_fixed_epochs("this surrogate", self.epochs, epochs)
+    def check_epochs(self, epochs: float) -> float:
+        """``epochs`` if a request may name it, else a ValueError naming what this surrogate answers."""
+        if self.fidelities is None:
+            check_fixed_epochs("this surrogate", self.epochs, epochs)
+            return float(epochs)
+        return self.fidelities.check_epochs(epochs)
+
+    def _at(self, epochs: float | None) -> tuple[Surrogate | _AtEpochs, KeyedStore]:
+        """The surrogate at a request's ``epochs`` and where its answers are filed."""
+        if epochs is None or float(epochs) == self.epochs:
+            return self.surrogate, self.filed
+        if self.fidelities is None:
+            check_fixed_epochs("this surrogate", self.epochs, epochs)
+        e = float(epochs)
+        hit = self._at_epochs.get(e)
+        if hit is None:
+            assert self.fidelities is not None
+            view = self.fidelities.at(e)
+            hit = self._at_epochs[e] = (view, self._filed(view))
+        return hit
 
     @property
     def result_store(self) -> ResultStore:
         return self.store
 
-    def _values(self, arch: Architecture | str, seed: int, text: str | None = None) -> tuple[float, float]:
+    def _values(
+        self, arch: Architecture | str, seed: int, text: str | None = None, epochs: float | None = None
+    ) -> tuple[float, float]:
         text = str(arch) if text is None else text
-        accuracy, seconds = self.surrogate.predict(arch, text)
-        spread = self.surrogate.seed_spread(accuracy) if self.noise else 0.0
+        surrogate = self._at(epochs)[0]
+        accuracy, seconds = surrogate.predict(arch, text)
+        spread = surrogate.seed_spread(accuracy) if self.noise else 0.0
         if spread > 0:
-            digest = hashlib.sha256(f"{text}|{seed}".encode()).digest()
-            rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-            accuracy = float(np.clip(accuracy + rng.normal(0.0, spread), 0.0, 1.0))
+            accuracy = float(np.clip(accuracy + self._draw(text, seed, surrogate) * spread, 0.0, 1.0))
         return accuracy, seconds
 
+    def _draw(self, text: str, seed: int, surrogate: Surrogate | _AtEpochs | None) -> float:
+        """The standard normal draw of (architecture, seed), and of the epochs over fidelities
+        (None: the full training whose curve :meth:`curve` reads)."""
+        name = f"{text}|{seed}"
+        if self.fidelities is not None:
+            epochs = (
+                float(self.fidelities.curve_of) if surrogate is None else surrogate.meta["budget"]["epochs"]
+            )
+            name = f"{name}|{float(epochs):g}"
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little"))
+        return float(rng.normal(0.0, 1.0))
+
     def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> StoredResult | None:
-        self._fidelity(epochs)
-        return self.filed.get(str(arch), self._seed(seed))
+        return self._at(epochs)[1].get(str(arch), self._seed(seed))
 
     def _seed(self, seed: int) -> int:
         return int(seed) if self.noise else 0  # without noise every seed gets the same answer
 
     def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult:
-        self._fidelity(epochs)
         text = str(arch)
-        stored = self.lookup(text, seed)
+        surrogate, filed = self._at(epochs)
+        stored = filed.get(text, self._seed(seed))
         if stored is not None:
             return EvalResult.from_stored(stored)
         parsed = Architecture.parse(text) if isinstance(arch, str) else arch
         DEFAULT_VOCABULARY.validate(parsed, self.image_size)
-        accuracy, seconds = self._values(parsed, self._seed(seed), text)
+        accuracy, seconds = self._values(parsed, self._seed(seed), text, epochs)
         params = self.num_params(parsed)
-        self.filed.record(
-            text, self._seed(seed), accuracy, params, seconds, "ok", tag=self.ledger_tag, device="surrogate"
-        )
+        curve: list[tuple[float, float, float]] = []
+        if self.fidelities is not None and surrogate.meta["budget"]["epochs"] == self.fidelities.curve_of:
+            curve = [(float(k), a, s) for k, a, s in self.curve(parsed, seed, charge=False)]
+        filed.record(
+            text, self._seed(seed), accuracy, params, seconds, "ok", tag=self.ledger_tag, device="surrogate",
+            curve=curve,
+        )  # fmt: skip
         self.trainings += 1
         self.train_seconds += seconds
         return EvalResult(text, accuracy, params, "ok", False, seconds, None, 1)
 
+    def curve(
+        self, arch: Architecture | str, seed: int, upto: int | None = None, charge: bool = True
+    ) -> list[tuple[int, float, float]]:
+        """The first ``upto`` points (epoch, accuracy, seconds so far) of the curve of a training of
+        the longest fidelity (a surrogate over fidelities only): what a searcher that may stop a
+        training early sees. ``charge``: add the seconds of those epochs to :attr:`train_seconds`
+        and count a training (a training stopped there). With noise, one draw of (architecture,
+        seed) scaled by each point's seed spread: its last point is what ``evaluate`` answers at
+        that fidelity."""
+        if self.fidelities is None:
+            raise ValueError("this surrogate has no curves: NASSurrogate-v2 answers them")
+        last = self.fidelities.curve_of
+        upto = last if upto is None else upto
+        if isinstance(upto, bool) or not isinstance(upto, int) or not 1 <= upto <= last:
+            raise ValueError(f"upto must be an int in 1..{last}, got {upto!r}")
+        text = str(arch)
+        parsed = Architecture.parse(text) if isinstance(arch, str) else arch
+        DEFAULT_VOCABULARY.validate(parsed, self.image_size)
+        points = self.fidelities.predict_curve(parsed, text)[:upto]
+        if self.noise:
+            z = self._draw(text, self._seed(seed), None)
+            points = [
+                (k, float(np.clip(a + z * self.fidelities.seed_spread(a, self._curve_head(k)), 0.0, 1.0)), s)
+                for k, a, s in points
+            ]
+        if charge:
+            self.trainings += 1
+            self.train_seconds += points[-1][2]
+        return points
+
+    def _curve_head(self, k: int) -> str:
+        assert self.fidelities is not None
+        return f"curve_{k}" if k < self.fidelities.curve_of else f"acc_e{self.fidelities.curve_of:g}"
+
     def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
         """What evaluating ``arch`` would train: itself, unless this search has asked for it."""
-        self._fidelity(epochs)
-        return [] if self.lookup(arch, seed) is not None else [str(arch)]
+        return [] if self.lookup(arch, seed, epochs) is not None else [str(arch)]
 
     def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
-        self._fidelity(epochs)
-        return self.surrogate.predict(arch)[1]
+        return self._at(epochs)[0].predict(arch)[1]
 
     def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
-        self._fidelity(epochs)
-        return self.filed.claim(str(arch), self._seed(int(seed)))
+        return self._at(epochs)[1].claim(str(arch), self._seed(int(seed)))
 
     def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
-        self._fidelity(epochs)
-        self.filed.release(archs, self._seed(int(seed)))
+        self._at(epochs)[1].release(archs, self._seed(int(seed)))
 
     def close(self) -> None:
         self.store.close_file()  # the surrogate is plain arrays; the store's file is opened again on the next use

@@ -60,19 +60,11 @@ class NASSurrogateVectorEnv(VectorEnv):
         train_seed: int | None = None,
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        epochs: float | None = None,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
-        modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
-        try:
-            mode = AutoresetMode(autoreset_mode)
-        except ValueError:
-            mode = None
-        if mode not in modes:
-            raise ValueError(
-                f"autoreset_mode must be one of {', '.join(str(m) for m in modes)}, got {autoreset_mode!r}"
-            )
-        self.autoreset_mode = mode
+        self.autoreset_mode = mode = _autoreset_mode(autoreset_mode)
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         if store is not None:
             raise ValueError(
@@ -85,8 +77,10 @@ class NASSurrogateVectorEnv(VectorEnv):
         if isinstance(max_layers, bool) or not isinstance(max_layers, int) or not 1 <= max_layers <= 15:
             raise ValueError(f"max_layers must be an int in 1..15, got {max_layers!r}")
         self.num_envs = num_envs
-        self.surrogate = load_surrogate(surrogate)
-        self.evaluator = SurrogateEvaluator(self.surrogate, noise)  # its noise, never its store
+        # its noise and its fidelities, never its store
+        self.evaluator = SurrogateEvaluator(load_surrogate(surrogate), noise, epochs=epochs)
+        self.surrogate = self.evaluator.surrogate  # at this env's epochs (reset options may change them)
+        self._epochs: float | None = None
         self.noise = bool(noise)
         self.reward_mode = reward
         vocab = DEFAULT_VOCABULARY
@@ -108,15 +102,7 @@ class NASSurrogateVectorEnv(VectorEnv):
             [[layer.out_hw(hw) for hw in range(image_size + 1)] for layer in vocab.layers]
             + [list(range(image_size + 1))]
         )
-        # the mask after an architecture, by (its side, room for a layer, non-empty): vocab.action_mask's rule
-        self._masks = np.zeros((image_size + 1, 2, 2, n_actions), dtype=bool)
-        for hw in range(image_size + 1):
-            for room in (0, 1):
-                for nonempty in (0, 1):
-                    mask = self._masks[hw, room, nonempty]
-                    if room and hw >= 1:
-                        mask[:-1] = self._next_side[:-1, hw] >= 1
-                    mask[self._head] = bool(nonempty)
+        self._masks = _mask_table(self._next_side, self._head)
         self._features = _Features(vocab, image_size, self.surrogate.meta, num_envs)
         self._fixed_train_seed = train_seed
         self._train_seeds = np.full(num_envs, -1 if train_seed is None else int(train_seed), dtype=np.int64)
@@ -145,6 +131,8 @@ class NASSurrogateVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        if options:
+            self._set_epochs(options)
         for i, s in enumerate(seeds):
             self._reset_one(i, s)
         self._started = True
@@ -256,6 +244,14 @@ class NASSurrogateVectorEnv(VectorEnv):
             raise ValueError(f"actions must be ints in 0..{self._head}; got {actions!r}")
         return array.astype(np.int64)
 
+    def _set_epochs(self, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - {"epochs"})
+        if unknown:
+            raise ValueError(f"unknown reset option {unknown[0]!r}: this env takes 'epochs'")
+        if options.get("epochs") is not None:
+            epochs = self.evaluator.check_epochs(options["epochs"])
+            self.surrogate, self._epochs = self.evaluator._at(epochs)[0], epochs
+
     def _predict(self, envs: list[int]) -> list[tuple[float, float]]:
         """(accuracy, train seconds) of the architectures of ``envs``: one batched prediction for
         those the surrogate has not predicted yet, then its seed noise where asked for."""
@@ -265,7 +261,9 @@ class NASSurrogateVectorEnv(VectorEnv):
         )
         if self.noise:
             values = [
-                self.evaluator._values(Architecture(self._layers[i]), int(self._train_seeds[i]), key)
+                self.evaluator._values(
+                    Architecture(self._layers[i]), int(self._train_seeds[i]), key, self._epochs
+                )
                 for i, key in zip(envs, keys, strict=True)
             ]
         return values
@@ -284,6 +282,32 @@ class NASSurrogateVectorEnv(VectorEnv):
         for key, value in values.items():
             out[key], out[f"_{key}"] = value, everywhere
         return out
+
+
+def _autoreset_mode(value: AutoresetMode | str) -> AutoresetMode:
+    modes = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
+    try:
+        mode = AutoresetMode(value)
+    except ValueError:
+        mode = None
+    if mode not in modes:
+        raise ValueError(f"autoreset_mode must be one of {', '.join(str(m) for m in modes)}, got {value!r}")
+    return mode
+
+
+def _mask_table(next_side: np.ndarray, head: int) -> np.ndarray:
+    """The mask after an architecture, by (its side, room for a layer, non-empty):
+    ``vocab.action_mask``'s rule, from the side after each layer (``next_side``)."""
+    sides = next_side.shape[1]
+    masks = np.zeros((sides, 2, 2, head + 1), dtype=bool)
+    for hw in range(sides):
+        for room in (0, 1):
+            for nonempty in (0, 1):
+                mask = masks[hw, room, nonempty]
+                if room and hw >= 1:
+                    mask[:-1] = next_side[:-1, hw] >= 1
+                mask[head] = bool(nonempty)
+    return masks
 
 
 def _scalar(value: Any) -> Any:

@@ -578,7 +578,7 @@ def test_reset_options_choose_the_epochs_of_an_episode(tmp_path: Path, torch_sin
 
 def test_what_kind_of_env_an_id_is_is_asked_one_way() -> None:
     """Before an env is made, ``env_kind(id)``; after, its evaluator's ``kind``: the same answer,
-    and ``takes_epochs`` only where children train."""
+    and ``takes_epochs`` where children train and where a surrogate answers over fidelities (v2)."""
     from nas_gym.registration import env_kind
 
     ids = [i for i in gym.registry if i.startswith("NAS")]
@@ -590,7 +590,8 @@ def test_what_kind_of_env_an_id_is_is_asked_one_way() -> None:
     for env_id in ids:
         env = gym.make(env_id, **({"data": (x, y)} if env_id == "NASImages-v0" else {}))
         evaluator = env.unwrapped.evaluator
-        assert evaluator.kind == env_kind(env_id) and evaluator.takes_epochs == (evaluator.kind == "train")
+        over_fidelities = evaluator.kind == "train" or env_id == "NASSurrogate-v2"
+        assert evaluator.kind == env_kind(env_id) and evaluator.takes_epochs == over_fidelities
         env.close()
     with pytest.raises(ValueError, match="unknown env id 'CartPole-v1'; known: NAS"):
         env_kind("CartPole-v1")

@@ -36,6 +36,7 @@ STEPS = {
     "nas_gym.build.table": 5,
     "nas_gym.build.samples": 5,
     "nas_gym.build.surrogate": 5,
+    "nas_gym.build.fidelity_surrogate": 5,
     "nas_gym.build.fashion_mini": 5,
 }
 ALGORITHMS = {

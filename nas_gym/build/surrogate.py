@@ -13,7 +13,14 @@ import numpy as np
 from nas_gym.search_space import Architecture
 from nas_gym.surrogate import FORMAT, MODELS, Surrogate, _Trees, features
 
-__all__ = ["TREE_PARAMS", "first_two_seeds", "fit_surrogate", "seed_pairs", "trees_from_lightgbm"]
+__all__ = [
+    "TREE_PARAMS",
+    "first_two_seeds",
+    "fit_surrogate",
+    "normal_scores",
+    "seed_pairs",
+    "trees_from_lightgbm",
+]
 
 
 def fit_surrogate(
@@ -47,14 +54,8 @@ def fit_surrogate(
     x = np.stack([features(Architecture.parse(a), samples.image_size) for a in names]).astype(np.float64)
     acc = np.array([np.mean([r.accuracy for r in by_arch[a]]) for a in names])
     secs = np.array([np.log(max(1e-3, np.mean([r.train_seconds for r in by_arch[a]]))) for a in names])
-    # the accuracy is fitted as its normal score (the standard normal quantile of its rank, ties
-    # averaged); a prediction maps back through the measured accuracies' quantiles, widened by 1 pp
-    # at each end: it never leaves the measured range, and a rank error costs the same at any level
-    n = len(acc)
-    lo, hi = max(0.0, float(acc.min()) - 0.01), min(1.0, float(acc.max()) + 0.01)
-    values, inverse, counts = np.unique(acc, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]  # 1-based, ties averaged
-    scores = torch.special.ndtri(torch.tensor((ranks - 0.5) / n, dtype=torch.float64)).numpy()
+    scores, accuracy_p, accuracy_q = normal_scores(acc)
+    lo, hi = float(accuracy_q[0]), float(accuracy_q[-1])
     y = np.stack([scores, secs], axis=1)
     x_mean, x_std = x.mean(0), x.std(0) + 1e-6
     y_mean, y_std = y.mean(0), y.std(0) + 1e-6
@@ -62,22 +63,9 @@ def fit_surrogate(
     yt = torch.tensor((y - y_mean) / y_std, dtype=torch.float64)
     arrays: dict[str, np.ndarray] = {
         "x_mean": x_mean, "x_std": x_std, "y_mean": y_mean, "y_std": y_std,
-        # the accuracy at each probability: (0, lo), each distinct measured one at its (average
-        # rank - 0.5) / n, (1, hi): strictly increasing, so different outputs never tie
-        "accuracy_p": np.concatenate([[0.0], (np.cumsum(counts) - (counts - 1) / 2.0 - 0.5) / n, [1.0]]),
-        "accuracy_q": np.concatenate([[lo], values, [hi]]),
+        "accuracy_p": accuracy_p, "accuracy_q": accuracy_q,
     }  # fmt: skip
-    threads = torch.get_num_threads()
-    # batches of 128 rows: one thread is many times faster than a pool contending for shared cores
-    torch.set_num_threads(1)
-    try:
-        if "mlp" in model:
-            _fit_members(arrays, xt, yt, members, hidden, epochs, seed)
-        if "trees" in model:
-            for h in range(2):  # on the raw features (a split does not care for scale)
-                arrays.update(_fit_trees(x, yt[:, h].numpy(), seed).to_arrays(f"t{h}"))
-    finally:
-        torch.set_num_threads(threads)
+    _fit_model(arrays, model, x, xt, yt, members, hidden, epochs, seed)
     pairs = seed_pairs(by_arch)
     seed_std = float(np.sqrt(np.mean(pairs[:, 1] ** 2) / 2)) if len(pairs) else 0.0
     arrays["noise_accuracy"], arrays["noise_std"] = _noise_curve(pairs)
@@ -105,6 +93,43 @@ def fit_surrogate(
         "samples_build": samples.build,
     }
     return Surrogate(arrays, meta), arrays
+
+
+def _fit_model(
+    arrays: dict[str, np.ndarray], model: str, x: np.ndarray, xt: Any, yt: Any,
+    members: int, hidden: int, epochs: int, seed: int,
+) -> None:  # fmt: skip
+    """Fit ``model``'s MLP members and/or trees to the standardised targets; their arrays into ``arrays``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    # batches of 128 rows: one thread is many times faster than a pool contending for shared cores
+    torch.set_num_threads(1)
+    try:
+        if "mlp" in model:
+            _fit_members(arrays, xt, yt, members, hidden, epochs, seed)
+        if "trees" in model:
+            for h in range(2):  # on the raw features (a split does not care for scale)
+                arrays.update(_fit_trees(x, yt[:, h].numpy(), seed).to_arrays(f"t{h}"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def normal_scores(acc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What an accuracy head is fitted to: each accuracy's normal score (the standard normal
+    quantile of its rank, ties averaged), and the map back, the accuracy ``q`` at each probability
+    ``p``: (0, lowest - 1 pp), each distinct measured one at its (average rank - 0.5) / n, (1,
+    highest + 1 pp). Strictly increasing, so different outputs never tie; a prediction never
+    leaves the measured range widened by 1 pp, and a rank error costs the same at any level."""
+    import torch
+
+    n = len(acc)
+    lo, hi = max(0.0, float(acc.min()) - 0.01), min(1.0, float(acc.max()) + 0.01)
+    values, inverse, counts = np.unique(acc, return_inverse=True, return_counts=True)
+    mid = np.cumsum(counts) - (counts - 1) / 2.0  # 1-based ranks, ties averaged
+    scores = torch.special.ndtri(torch.tensor((mid[inverse] - 0.5) / n, dtype=torch.float64)).numpy()
+    p = np.concatenate([[0.0], (mid - 0.5) / n, [1.0]])
+    return scores, p, np.concatenate([[lo], values, [hi]])
 
 
 # LightGBM's settings for the trees: shallow trees (depth 8 at most, so a prediction walks 8 steps),
