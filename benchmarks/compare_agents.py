@@ -130,6 +130,7 @@ def run_one(
     seed: int,
     budget: int | None,
     budget_seconds: float | None = None,
+    score_epochs: float | None = None,
 ) -> Run:
     import torch
 
@@ -163,15 +164,19 @@ def run_one(
         int(use["complete"]),
         float(use["prefix_share"]),
         returned,
-        _true_value(evaluator, returned),
+        _true_value(evaluator, returned, score_epochs),
     )
 
 
-def _true_value(evaluator: Any, arch: str) -> float | None:
-    """What ``arch`` is worth beyond one seed's draw: a surrogate's noiseless prediction, a table's
-    mean over its seeds; None where it would take a training (a real env) or there is no arch."""
+def _true_value(evaluator: Any, arch: str, epochs: float | None = None) -> float | None:
+    """What ``arch`` is worth beyond one seed's draw: a surrogate's noiseless prediction (at
+    ``epochs`` where it answers over fidelities; None: its highest), a table's mean over its seeds;
+    None where it would take a training (a real env) or there is no arch."""
     if not arch:
         return None
+    if evaluator.kind == "surrogate" and evaluator.takes_epochs:
+        fidelities = evaluator.fidelities
+        return float(fidelities.at(fidelities.fresh[-1] if epochs is None else epochs).predict(arch)[0])
     if evaluator.kind == "surrogate":
         return float(evaluator.surrogate.predict(arch)[0])
     if evaluator.kind == "table":
@@ -423,6 +428,30 @@ def plot(
 # -- main ---------------------------------------------------------------------------------------
 
 
+def _check_score_epochs(p: argparse.ArgumentParser, args: argparse.Namespace, env_kwargs: dict) -> bool:
+    """Whether the env answers at several fidelities; sets ``args.score_epochs`` to the fidelity
+    returned architectures are scored at (None where the env has one, or trains for real)."""
+    import gymnasium as gym
+
+    env = gym.make(args.env, **env_kwargs)
+    evaluator = env.unwrapped.evaluator
+    env.close()
+    over_fidelities = evaluator.kind == "surrogate" and evaluator.takes_epochs
+    if args.score_epochs is None:
+        args.score_epochs = evaluator.fidelities.fresh[-1] if over_fidelities else None
+    elif over_fidelities:
+        try:
+            evaluator.check_epochs(args.score_epochs)
+        except ValueError as e:
+            p.error(f"--score-epochs: {e}")
+    elif args.score_epochs != evaluator.epochs or evaluator.kind == "train":
+        p.error(
+            f"--score-epochs: {args.env} scores returned architectures at the epochs it answers "
+            f"({evaluator.epochs:g}); a surrogate over fidelities (NASSurrogate-v2) scores at any"
+        )
+    return bool(evaluator.takes_epochs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from agents.cli import parse_pairs
     from agents.registry import AGENTS, check_config
@@ -447,12 +476,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs at once (processes)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="env kwarg, e.g. accuracy=mean")
+    p.add_argument(
+        "--score-epochs",
+        type=float,
+        default=None,
+        help="the fidelity the returned architecture is scored at (a surrogate over fidelities; "
+        "default: the highest it knows)",
+    )
     args = p.parse_args(argv)
+    env_kwargs = parse_pairs(args.set)
+    import gymnasium as gym
 
+    import nas_gym  # noqa: F401
+
+    if args.env not in gym.registry:
+        p.error(f"unknown env id {args.env!r}")
+    takes_epochs = _check_score_epochs(p, args, env_kwargs)
     if args.agents == "all":  # every agent the env can answer: the multi-fidelity ones need several epochs
-        from nas_gym.registration import env_kind
-
-        agents = [n for n, a in AGENTS.items() if not a.fidelity or env_kind(args.env) == "train"]
+        agents = [n for n, a in AGENTS.items() if not a.fidelity or takes_epochs]
     else:
         agents = [a.strip() for a in args.agents.split(",") if a.strip()]
     for spec in agents:
@@ -468,17 +509,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--seeds, --budget and --workers must be >= 1")
     if args.budget_seconds is not None and not args.budget_seconds > 0:
         p.error("--budget-seconds must be > 0")
-    env_kwargs = parse_pairs(args.set)
-    import gymnasium as gym
-
-    import nas_gym  # noqa: F401
-
-    if args.env not in gym.registry:
-        p.error(f"unknown env id {args.env!r}")
     args.out.mkdir(parents=True, exist_ok=True)
 
     jobs = [
-        (args.env, env_kwargs, a, s, args.budget, args.budget_seconds)
+        (args.env, env_kwargs, a, s, args.budget, args.budget_seconds, args.score_epochs)
         for a in agents
         for s in range(args.seed_offset, args.seed_offset + args.seeds)
     ]
@@ -509,7 +543,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         f"{len(agents)} agents x {args.seeds} seeds ({args.seed_offset}..{args.seed_offset + args.seeds - 1}) "
         f"x budget {budget_text}; "
-        f"env kwargs {env_kwargs or 'as registered'}; {time.strftime('%Y-%m-%d')}; "
+        f"env kwargs {env_kwargs or 'as registered'}; "
+        + (f"returned architectures scored at {args.score_epochs:g} epochs; " if args.score_epochs else "")
+        + f"{time.strftime('%Y-%m-%d')}; "
         f"wall time {wall:.0f} s with {args.workers} worker processes.",
         "",
         "Command: `python benchmarks/compare_agents.py " + " ".join(argv or sys.argv[1:]) + "`",
