@@ -428,6 +428,20 @@ def plot(
 # -- main ---------------------------------------------------------------------------------------
 
 
+def _split_agents(text: str) -> list[str]:
+    """The comma-separated agent specs of ``--agents``; a comma inside brackets belongs to a
+    setting's value (``reinforce:curriculum=[[0,4,1],[0.5,15,3]]``)."""
+    specs, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            specs.append(current)
+            current = ""
+        else:
+            current += char
+    return [spec.strip() for spec in [*specs, current] if spec.strip()]
+
+
 def _check_score_epochs(p: argparse.ArgumentParser, args: argparse.Namespace, env_kwargs: dict) -> bool:
     """Whether the env answers at several fidelities; sets ``args.score_epochs`` to the fidelity
     returned architectures are scored at (None where the env has one, or trains for real)."""
@@ -495,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.agents == "all":  # every agent the env can answer: the multi-fidelity ones need several epochs
         agents = [n for n, a in AGENTS.items() if not a.fidelity or takes_epochs]
     else:
-        agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+        agents = _split_agents(args.agents)
     for spec in agents:
         try:
             check_config(*parse_agent(spec))

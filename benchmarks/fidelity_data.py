@@ -89,6 +89,21 @@ def plan(args: argparse.Namespace) -> dict:
     }  # fmt: skip
 
 
+def _with_one_epoch_second_seeds(doc: dict, every: int) -> dict:
+    """``doc`` with seed 1 at 1 epoch for every ``every``-th architecture of each group planned at 1
+    epoch, each job right after its seed 0 (so a build that has passed them trains them next)."""
+    if every < 1:
+        raise SystemExit("--one-second-seed-every must be >= 1")
+    jobs, seen = [], {"random": 0, "top": 0}
+    for job in doc["jobs"]:
+        jobs.append(job)
+        if float(job["epochs"]) == 1.0 and job["seed"] == 0:
+            if seen[job["source"]] % every == 0:
+                jobs.append({**job, "seed": 1})
+            seen[job["source"]] += 1
+    return {**doc, "settings": {**doc["settings"], "one_second_seed_every": every}, "jobs": jobs}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import nas_gym
     from nas_gym.build.samples import Sample, SampleSet
@@ -105,6 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--one", type=int, default=1000, help="architectures of each group at 1 epoch")
     p.add_argument("--nine", type=int, default=500, help="architectures of each group at 9 epochs")
     p.add_argument("--second-seed-every", type=int, default=3, help="every k-th 9-epoch one with seed 1 too")
+    p.add_argument(
+        "--one-second-seed-every",
+        type=int,
+        default=None,
+        help="extend the plan once: every k-th 1-epoch architecture with seed 1 too, each right after its seed 0",
+    )
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--chunk", type=int, default=8, help="jobs between exports")
     p.add_argument("--limit", type=int, default=None, help="stop after this many new trainings")
@@ -119,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = plan(args)
         plan_file.write_text(json.dumps(doc, indent=0) + "\n")
         print(f"planned {len(doc['jobs'])} jobs -> {plan_file}")
+    if args.one_second_seed_every and "one_second_seed_every" not in doc["settings"]:
+        doc = _with_one_epoch_second_seeds(doc, args.one_second_seed_every)
+        plan_file.write_text(json.dumps(doc, indent=0) + "\n")
+        print(f"plan extended: {len(doc['jobs'])} jobs -> {plan_file}")
     if args.plan_only:
         return 0
 
