@@ -76,6 +76,9 @@ class Run:
     prefix_share: float = 0.0  # share of the trainings spent on strict prefixes of other evaluated archs
     returned: str = ""  # the architecture the search returns: its best observed
     returned_value: float | None = None  # its true value (noiseless, or the mean over seeds); None: unknown
+    # the true value of the architecture the search would return after each training (its best
+    # observed so far); empty where unknown (a real env)
+    pick_values: list[float] = field(default_factory=list)
     best_so_far: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -97,11 +100,20 @@ class Run:
                 out[t - 1 :] = b
         return out
 
-    def curve_seconds(self, grid: np.ndarray) -> np.ndarray:
-        """Best so far at each train-seconds mark of ``grid`` (0 before the first training)."""
+    def curve_seconds(self, grid: np.ndarray, values: list[float] | None = None) -> np.ndarray:
+        """Best so far (or ``values``, one per training) at each train-seconds mark of ``grid``
+        (0 before the first training)."""
         out = np.zeros(len(grid))
-        for t, b in zip(self.seconds, self.best_so_far, strict=True):
+        for t, b in zip(self.seconds, self.best_so_far if values is None else values, strict=True):
             out[grid >= t - 1e-9] = b
+        return out
+
+    def pick_curve(self, budget: int) -> np.ndarray:
+        """The true value of the search's pick after each training 1..budget."""
+        out = np.zeros(budget)
+        for t, v in zip(self.trainings, self.pick_values, strict=True):
+            if 1 <= t <= budget:
+                out[t - 1 :] = v
         return out
 
     def trainings_to(self, threshold: float | None) -> float:
@@ -165,7 +177,22 @@ def run_one(
         float(use["prefix_share"]),
         returned,
         _true_value(evaluator, returned, score_epochs),
+        _pick_values(evaluator, rows, score_epochs),
     )
+
+
+def _pick_values(evaluator: Any, rows: list[Any], epochs: float | None) -> list[float]:
+    """The true value of the best observed architecture after each of ``rows`` (the first seen wins
+    a tie, as the search's returned architecture); [] where true values are unknown."""
+    out: list[float] = []
+    best, value = -1.0, None
+    for row in rows:
+        if row.accuracy > best:
+            best, value = row.accuracy, _true_value(evaluator, row.arch, epochs)
+            if value is None:
+                return []
+        out.append(float(value))  # type: ignore[arg-type]
+    return out
 
 
 def _true_value(evaluator: Any, arch: str, epochs: float | None = None) -> float | None:
@@ -247,13 +274,25 @@ def probability_of_improvement(x: Sequence[float], y: Sequence[float]) -> float:
 def write_csv(runs: list[Run], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["agent", "seed", "training", "arch", "accuracy", "best_so_far", "train_seconds"])
+        w.writerow(
+            [
+                "agent",
+                "seed",
+                "training",
+                "arch",
+                "accuracy",
+                "best_so_far",
+                "train_seconds",
+                "pick_true_value",
+            ]
+        )
         for r in runs:
             seconds = r.seconds or [0.0] * len(r.trainings)
-            for t, arch, acc, best, sec in zip(
-                r.trainings, r.archs, r.accuracies, r.best_so_far, seconds, strict=True
+            picks = [f"{v:.6f}" for v in r.pick_values] or [""] * len(r.trainings)
+            for t, arch, acc, best, sec, pick in zip(
+                r.trainings, r.archs, r.accuracies, r.best_so_far, seconds, picks, strict=True
             ):
-                w.writerow([r.agent, r.seed, t, arch, f"{acc:.6f}", f"{best:.6f}", f"{sec:.3f}"])
+                w.writerow([r.agent, r.seed, t, arch, f"{acc:.6f}", f"{best:.6f}", f"{sec:.3f}", pick])
 
 
 def _fmt_ci(point: float, lo: float, hi: float, scale: float = 100.0, digits: int = 2) -> str:
@@ -384,45 +423,62 @@ def plot(
     title: str,
     budget_seconds: float | None = None,
 ) -> None:
+    """Left: the IQM over seeds, with its 95% band, of the true value of each agent's pick (its
+    best observed) against train seconds or trainings (the best observed itself where true values
+    are unknown); right: each agent's rank by that IQM at every mark. Each agent has its own colour
+    and line style, so 15 stay apart."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     if budget_seconds is not None:  # the x axis is train seconds, 200 marks
         x = np.linspace(budget_seconds / 200, budget_seconds, 200)
     else:
         assert budget is not None
         x = np.arange(1, budget + 1)
-    floor = 100.0
-    for agent in agents:
-        curves = np.array(
-            [
-                r.curve_seconds(x) if budget_seconds is not None else r.curve(len(x))
-                for r in runs
-                if r.agent == agent
-            ]
-        )
-        if len(curves) == 0:
+    picks = all(r.pick_values for r in runs)
+    fig, (ax, ranks) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
+    colours = plt.get_cmap("tab20").colors
+    styles = ["-", "--", "-.", ":"]
+    floor, middles, shown = 100.0, [], []
+    for k, agent in enumerate(agents):
+        own = [r for r in runs if r.agent == agent]
+        if not own:
             continue
+        curves = np.array([_marks(r, x, budget_seconds, picks) for r in own])
         mid, lo, hi = curve_bands(curves)
-        (line,) = ax.plot(x, 100 * mid, label=agent)
+        style = dict(color=colours[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20], ls=styles[k % 4], lw=1.4)
+        ax.plot(x, 100 * mid, label=agent, **style)  # type: ignore[arg-type]
+        ax.fill_between(x, 100 * lo, 100 * hi, color=style["color"], alpha=0.12)
         floor = min(floor, 100 * float(mid[min(9, len(x) - 1)]))  # the view starts at the 10th mark
-        ax.fill_between(x, 100 * lo, 100 * hi, color=line.get_color(), alpha=0.2)
+        middles.append(mid)
+        shown.append((agent, style))
+    order = np.argsort(-np.array(middles), axis=0, kind="stable").argsort(axis=0) + 1  # 1 = best
+    for (agent, style), rank in zip(shown, order, strict=True):
+        ranks.plot(x, rank, label=agent, **style)  # type: ignore[arg-type]
     optima = [r.optimum for r in runs if r.optimum is not None]
     if optima:
         ax.axhline(100 * float(np.mean(optima)), color="k", ls="--", lw=0.8, label="table optimum")
-    ax.set_xlabel("train seconds" if budget_seconds is not None else "child trainings")
-    ax.set_ylabel("best validation accuracy so far (%), IQM over seeds")
-    ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    xlabel = "train seconds" if budget_seconds is not None else "child trainings"
+    what = "true value of the pick" if picks else "best validation accuracy so far"
+    ax.set(xlabel=xlabel, ylabel=f"{what} (%), IQM over seeds", title=title)
+    ax.legend(loc="lower right", fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
-    top = max([100 * float(np.max(r.best_so_far)) for r in runs if r.best_so_far] + [1.0])
+    top = max([100 * float(np.max(m)) for m in middles] + [1.0])
     ax.set_ylim(max(0.0, floor - 1.0), min(100.0, top + 0.5))
+    ranks.set(xlabel=xlabel, ylabel="rank by IQM (1 = best)", title="ranking over time")
+    ranks.set_ylim(len(shown) + 0.5, 0.5)
+    ranks.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _marks(run: Run, x: np.ndarray, budget_seconds: float | None, picks: bool) -> np.ndarray:
+    if budget_seconds is not None:
+        return run.curve_seconds(x, run.pick_values if picks else None)
+    return run.pick_curve(len(x)) if picks else run.curve(len(x))
 
 
 # -- main ---------------------------------------------------------------------------------------
