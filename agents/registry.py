@@ -64,6 +64,9 @@ AGENTS: dict[str, Agent] = {
                        summary="the poster's REINFORCE controller with its experience replay tree"),
     "reinforce_uct": Agent("agents.reinforce_uct", "ReinforceUCTConfig", "run",
                            summary="REINFORCE proposing from its tree with UCT"),
+    "reinforce_tree": Agent("agents.reinforce_tree", "ReinforceTreeConfig", "run",
+                            summary="REINFORCE whose replay tree picks what is trained: a value model "
+                                    "over the tree, edits of its best leaves, the best retrained at 9 epochs"),
     "random": Agent("agents.random_search", "RandomSearchConfig", "run", summary="masked uniform random search"),
     "evolution": Agent("agents.evolution", "EvolutionConfig", "run",
                        summary="regularized evolution (Real et al. 2019)"),

@@ -21,8 +21,11 @@ from nas_gym.search_space import DEFAULT_VOCABULARY, Architecture
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
-NEW = ("local_search", "bananas", "tpe", "reinforce_uct")
-FAST = {"bananas": {"epochs": 60, "ensemble_size": 3}}  # same method, a quicker fit for the tests
+NEW = ("local_search", "bananas", "tpe", "reinforce_uct", "reinforce_tree")
+FAST = {  # same methods, a quicker fit for the tests
+    "bananas": {"epochs": 60, "ensemble_size": 3},
+    "reinforce_tree": {"predictor_epochs": 60, "ensemble_size": 3},
+}
 UCT_ABLATIONS = ({"guidance": False}, {"counts": False}, {"evaluate": "prefix"}, {"completion": "best"})
 
 
@@ -76,9 +79,12 @@ def test_new_searchers_spend_exactly_their_budget_and_repeat_with_the_seed(name)
 @pytest.mark.parametrize("name", NEW)
 def test_new_searchers_keep_the_budget_on_real_training(name):
     env = TrackedEnv(gym.make("NASFashionMini-v0", **TINY_CHILD), budget=4)
-    config = {"tpe": {"n_startup_trials": 2}, "reinforce_uct": {"batch_size": 2}}.get(
-        name, {"initial_samples": 2}
-    )
+    config = {
+        "tpe": {"n_startup_trials": 2},
+        "reinforce_uct": {"batch_size": 2},
+        # the last training at a second fidelity: 1 epoch, to stay quick
+        "reinforce_tree": {"batch_size": 2, "initial_samples": 2, "final_epochs": 1.0},
+    }.get(name, {"initial_samples": 2})
     run_agent(name, env, seed=0, config={**FAST.get(name, {}), **config})
     assert_budget_kept(env)
 
@@ -198,6 +204,50 @@ def test_reinforce_uct_tree_guidance_beats_its_controller_alone():
     guided = [_trainings_to_optimum("reinforce_uct", s, 150) for s in seeds]
     alone = [_trainings_to_optimum("reinforce_uct", s, 150, {"guidance": False}) for s in seeds]
     assert statistics.median(guided) < statistics.median(alone), (guided, alone)
+
+
+@pytest.mark.parametrize("overrides", [{"guidance": False}, {"acquisition": "mean", "edit_share": 1.0}])
+def test_reinforce_tree_ablations_keep_the_budget_and_the_seed(overrides):
+    runs = []
+    for _ in range(2):
+        env = TrackedEnv(function_env(layer_quality), budget=30)
+        run_agent("reinforce_tree", env, seed=2, config={**FAST["reinforce_tree"], **overrides})
+        assert_budget_kept(env)
+        runs.append(trace(env))
+    assert runs[0] == runs[1]
+
+
+def test_reinforce_tree_guided_proposals_stay_next_to_what_the_tree_holds():
+    """With guidance, what is trained after the first samples is mostly one edit from an
+    architecture trained before it; the controller alone (the ablation) rarely is."""
+
+    def near_share(overrides: dict) -> float:
+        env = TrackedEnv(function_env(layer_quality), budget=60)
+        run_agent("reinforce_tree", env, seed=0, config={**FAST["reinforce_tree"], **overrides})
+        archs = [Architecture.parse(r.arch) for r in env.history.rows if r.new_training]
+        later = range(10, len(archs))
+        return sum(any(_one_edit(archs[t], archs[j]) for j in range(t)) for t in later) / len(later)
+
+    guided, alone = near_share({}), near_share({"guidance": False})
+    assert guided >= 0.6 and guided > alone + 0.3, (guided, alone)
+
+
+def test_reinforce_tree_retrains_the_best_leaves_at_the_final_fidelity():
+    """On an env of several fidelities the last share of the budget retrains, at ``final_epochs``,
+    architectures the search trained at its own fidelity; the budget is spent exactly."""
+    from synthetic import fidelity_env
+
+    env = TrackedEnv(fidelity_env(layer_quality, max_layers=4), budget=60)
+    config = {**FAST["reinforce_tree"], "epochs": 3.0, "final_epochs": 9.0, "final_share": 0.2}
+    run_agent("reinforce_tree", env, seed=1, config=config)
+    evaluator = env.unwrapped.evaluator
+    assert env.trainings == evaluator.trainings == 60 and env.exhausted
+    at = {e: [a for a, epochs in evaluator._seen if epochs == e] for e in (3.0, 9.0)}
+    assert set(at) == {3.0, 9.0} and len(at[9.0]) == 12 and len(at[3.0]) == 48
+    assert set(at[9.0]) <= set(at[3.0])  # retrained, not new
+    # the retrained are among the best of the search fidelity
+    ranked = sorted(at[3.0], key=lambda a: -evaluator._seen[(a, 3.0)])
+    assert len(set(at[9.0]) & set(ranked[:24])) >= 9
 
 
 # -- multi-fidelity searchers ----------------------------------------------------------------------
