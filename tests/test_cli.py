@@ -34,6 +34,7 @@ ENV_ID = "NASFashionMini-v0"
 AGENT_NAMES = [
     "reinforce",
     "reinforce_uct",
+    "reinforce_tree",
     "random",
     "evolution",
     "local_search",
