@@ -92,7 +92,11 @@ def _study(optuna, config: HyperbandConfig, seed: int, max_step: int):
         if config.pruner == "hyperband"
         else optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)
     )
-    return optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    # Hyperband puts a trial in a bracket by a checksum of the study's name and the trial number:
+    # a name of the seed's (not Optuna's random default) makes a search a function of its seed
+    return optuna.create_study(
+        direction="maximize", sampler=sampler, pruner=pruner, study_name=f"nas-gym-{config.pruner}-{seed}"
+    )
 
 
 def run(env: TrackedEnv, seed: int, config: HyperbandConfig | None = None) -> None:

@@ -292,6 +292,21 @@ def test_multi_fidelity_searchers_find_the_known_optimum_at_the_highest_fidelity
     assert found >= 2
 
 
+@pytest.mark.parametrize("name", ["hyperband", "bohb"])
+def test_hyperband_brackets_are_a_function_of_the_seed(name):
+    """Hyperband assigns trials to brackets by the study's name: two searches of one seed (as two
+    processes of a comparison run them) train the same children in the same order."""
+    pytest.importorskip("optuna")
+    from synthetic import fidelity_env
+
+    histories = []
+    for _ in range(2):
+        env = TrackedEnv(fidelity_env(layer_quality, max_layers=3), budget=80)
+        run_agent(name, env, seed=4)
+        histories.append([(r.arch, r.accuracy) for r in env.history.rows])
+    assert histories[0] == histories[1]
+
+
 def test_a_multi_fidelity_searcher_refuses_an_env_of_one_fidelity():
     pytest.importorskip("optuna")
     env = TrackedEnv(function_env(layer_quality), budget=10)
