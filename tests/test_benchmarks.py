@@ -112,6 +112,45 @@ def test_compare_agents_reads_agent_settings() -> None:
         cmp.parse_agent("reinforce:replay_p")
 
 
+def test_a_v2_comparison_scores_at_9_epochs_and_rank_agents_reads_the_same_values(tmp_path: Path) -> None:
+    """On NASSurrogate-v2 the multi-fidelity agents run, each run's pick is scored by the
+    noiseless 9-epoch prediction after every training, and rank_agents.py, reading results.csv
+    alone, finds the IQMs the summary prints."""
+    import csv
+
+    pytest.importorskip("optuna")
+    out = tmp_path / "v2"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare_agents.py"), "--env", "NASSurrogate-v2",
+         "--set", "noise=true", "--agents", "random,hyperband", "--seeds", "2", "--budget-seconds", "150",
+         "--workers", "1", "--out", str(out)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = (out / "summary.md").read_text()
+    assert "returned architectures scored at 9 epochs" in summary
+    import gymnasium as gym
+
+    import nas_gym  # noqa: F401
+
+    nine = gym.make("NASSurrogate-v2").unwrapped.evaluator.fidelities.at(9)
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for agent, seed in {(r["agent"], r["seed"]) for r in rows}:
+        mine = [r for r in rows if r["agent"] == agent and r["seed"] == seed]
+        best = max(mine, key=lambda r: float(r["accuracy"]))  # the first of the highest
+        assert float(mine[-1]["pick_true_value"]) == pytest.approx(nine.predict(best["arch"])[0], abs=1e-6)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "rank_agents.py"), str(out)],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for agent in ("random", "hyperband"):
+        line = next(x for x in summary.splitlines() if x.startswith(f"| `{agent}`"))
+        value = line.split(" | ")[3]  # the returned architecture's true value, IQM [CI]
+        assert value in proc.stdout, (value, proc.stdout)
+
+
 def test_compare_agents_writes_its_three_outputs(tmp_path: Path) -> None:
     """Every agent that a table can answer (all but the multi-fidelity ones), 2 seeds, a budget of 8
     on the shipped table: the outputs and their content."""
