@@ -3,8 +3,9 @@ each beside the best other agent.
 
     python benchmarks/rank_agents.py DIR [DIR ...] [--env NASSurrogate-v2] [--score-epochs 9]
 
-Reads each ``DIR/results.csv`` that ``compare_agents.py`` wrote (an agent found in several folders
-is taken from the first one given, so a later comparison can add agents on the same seeds). A
+Reads each ``DIR/results.csv`` that ``compare_agents.py`` wrote and pools their runs: a later
+comparison can add agents, or seeds (a run of one agent and seed found in several folders is
+taken from the first one given). A
 run returns its best observed architecture (the first one to reach its highest accuracy); its
 true value is the noiseless prediction of the env's surrogate at ``--score-epochs`` (a table: the
 mean over its seeds), computed here again from the architecture. Per agent: the IQM [95% CI] of
@@ -52,13 +53,15 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = p.parse_args(argv)
     evaluator = gym.make(args.env).unwrapped.evaluator
     runs: dict[str, dict[int, str]] = {}
-    source: dict[str, str] = {}
+    source: dict[str, list[str]] = {}
     for folder in args.folders:
         if not (folder / "results.csv").exists():
             p.error(f"{folder} has no results.csv")
         for agent, by_seed in returned_architectures(folder / "results.csv").items():
-            if agent not in runs:
-                runs[agent], source[agent] = by_seed, folder.name
+            new = {seed: arch for seed, arch in by_seed.items() if seed not in runs.get(agent, {})}
+            if new:
+                runs.setdefault(agent, {}).update(new)
+                source.setdefault(agent, []).append(folder.name)
     values = {
         agent: [
             float(_true_value(evaluator, arch, args.score_epochs) or 0.0)
@@ -78,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         apart = "ahead" if lo > other_hi else "behind" if hi < other_lo else "overlap"
         seeds = sorted(runs[agent])
         lines.append(
-            f"| `{agent}` | {len(seeds)} ({seeds[0]}..{seeds[-1]}, {source[agent]}) | {100 * point:.2f} "
+            f"| `{agent}` | {len(seeds)} ({seeds[0]}..{seeds[-1]}, {' + '.join(source[agent])}) | {100 * point:.2f} "
             f"[{100 * lo:.2f}, {100 * hi:.2f}] | `{other}` | "
             f"{probability_of_improvement(values[agent], values[other]):.2f} | {apart} |"
         )
