@@ -95,6 +95,14 @@ class Controller(nn.Module):
         self.cell = nn.LSTMCell(hidden_size, hidden_size)
         self.head = nn.Linear(hidden_size, num_actions)
 
+    @classmethod
+    def seeded(cls, num_actions: int, hidden_size: int, seed: int) -> Controller:
+        """A controller whose initial weights are a function of ``seed``; torch's global random
+        state is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return cls(num_actions, hidden_size)
+
     def step(self, prev: torch.Tensor, state):
         h, c = self.cell(self.embed(prev), state)
         return self.head(h)[0], (h, c)
@@ -161,9 +169,7 @@ def run(
     tree = tree if tree is not None else ReplayTree()
     vocab = env.vocabulary
     rng = np.random.default_rng(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        controller = Controller(vocab.num_actions, config.hidden_size)
+    controller = Controller.seeded(vocab.num_actions, config.hidden_size, seed)
     optimizer = torch.optim.Adam(controller.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(seed)
     baseline_sum, baseline_n, baseline_ema = 0.0, 0, None

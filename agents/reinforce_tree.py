@@ -253,9 +253,7 @@ def run(env: TrackedEnv, seed: int, config: ReinforceTreeConfig | None = None) -
     config = config or ReinforceTreeConfig()
     vocab, image_size = env.vocabulary, env.image_size
     rng = np.random.default_rng(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        controller = Controller(vocab.num_actions, config.hidden_size)
+    controller = Controller.seeded(vocab.num_actions, config.hidden_size, seed)
     optimizer = torch.optim.Adam(controller.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(seed)
     guide = _Guide(config, vocab, image_size, seed)

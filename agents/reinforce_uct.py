@@ -158,9 +158,7 @@ def run(env: TrackedEnv, seed: int, config: ReinforceUCTConfig | None = None) ->
     """Search until ``env.exhausted``; return the replay tree of everything evaluated."""
     config = config or ReinforceUCTConfig()
     rng = np.random.default_rng(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        controller = Controller(env.vocabulary.num_actions, config.hidden_size)
+    controller = Controller.seeded(env.vocabulary.num_actions, config.hidden_size, seed)
     optimizer = torch.optim.Adam(controller.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(seed)
     search = _Search(

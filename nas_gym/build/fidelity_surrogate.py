@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nas_gym.build.surrogate import _noise_curve, first_two_seeds, normal_scores, seed_pairs
+from nas_gym.build.surrogate import _noise_curve, export_member, first_two_seeds, normal_scores, seed_pairs
 from nas_gym.search_space import Architecture
 from nas_gym.surrogate import FIDELITY_FORMAT, FidelitySurrogate, features
 
@@ -236,7 +236,4 @@ def _fit_masked_members(
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-        linears = [module for module in net if isinstance(module, torch.nn.Linear)]
-        for i, linear in enumerate(linears):
-            arrays[f"m{m}_w{i}"] = linear.weight.detach().numpy().T.copy()
-            arrays[f"m{m}_b{i}"] = linear.bias.detach().numpy().copy()
+        export_member(arrays, m, net)

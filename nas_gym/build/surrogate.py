@@ -15,6 +15,7 @@ from nas_gym.surrogate import FORMAT, MODELS, Surrogate, _Trees, features
 
 __all__ = [
     "TREE_PARAMS",
+    "export_member",
     "first_two_seeds",
     "fit_surrogate",
     "normal_scores",
@@ -223,10 +224,18 @@ def _fit_members(
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
-        linears = [module for module in net if isinstance(module, torch.nn.Linear)]
-        for i, linear in enumerate(linears):
-            arrays[f"m{m}_w{i}"] = linear.weight.detach().numpy().T.copy()
-            arrays[f"m{m}_b{i}"] = linear.bias.detach().numpy().copy()
+        export_member(arrays, m, net)
+
+
+def export_member(arrays: dict[str, np.ndarray], m: int, net: Any) -> None:
+    """Member ``m``'s linear layers (a ``torch.nn.Sequential``) as arrays ``m{m}_w{i}`` (in x out)
+    and ``m{m}_b{i}``: what the surrogate files hold and numpy multiplies."""
+    import torch
+
+    linears = [module for module in net if isinstance(module, torch.nn.Linear)]
+    for i, linear in enumerate(linears):
+        arrays[f"m{m}_w{i}"] = linear.weight.detach().numpy().T.copy()
+        arrays[f"m{m}_b{i}"] = linear.bias.detach().numpy().copy()
 
 
 def trees_from_lightgbm(booster: Any) -> _Trees:
