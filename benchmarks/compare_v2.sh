@@ -35,3 +35,4 @@ python benchmarks/rank_agents.py $out/compare_v2_800s_300
 python benchmarks/rank_agents.py $out/compare_v2_3500s_0 $out/compare_v2_3500s_15
 python benchmarks/rank_agents.py $out/compare_v2_3500s_300
 python benchmarks/rank_agents.py $out/compare_v2_437_0
+gzip -9 -f $out/compare_v2_*/results.csv  # as committed; rank_agents.py reads either

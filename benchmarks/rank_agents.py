@@ -3,7 +3,8 @@ each beside the best other agent.
 
     python benchmarks/rank_agents.py DIR [DIR ...] [--env NASSurrogate-v2] [--score-epochs 9]
 
-Reads each ``DIR/results.csv`` that ``compare_agents.py`` wrote and pools their runs: a later
+Reads each ``DIR/results.csv`` that ``compare_agents.py`` wrote (or its gzip, ``results.csv.gz``,
+as the committed comparisons keep it) and pools their runs: a later
 comparison can add agents, or seeds (a run of one agent and seed found in several folders is
 taken from the first one given). A
 run returns its best observed architecture (the first one to reach its highest accuracy); its
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +31,8 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 def returned_architectures(path: Path) -> dict[str, dict[int, str]]:
     """agent -> seed -> the architecture the run returns (its first best observed)."""
     best: dict[tuple[str, int], tuple[float, str]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
             key, accuracy = (row["agent"], int(row["seed"])), float(row["accuracy"])
             if key not in best or accuracy > best[key][0]:
@@ -55,9 +58,10 @@ def main(argv: Sequence[str] | None = None) -> str:
     runs: dict[str, dict[int, str]] = {}
     source: dict[str, list[str]] = {}
     for folder in args.folders:
-        if not (folder / "results.csv").exists():
-            p.error(f"{folder} has no results.csv")
-        for agent, by_seed in returned_architectures(folder / "results.csv").items():
+        found = [f for f in (folder / "results.csv", folder / "results.csv.gz") if f.exists()]
+        if not found:
+            p.error(f"{folder} has no results.csv (or results.csv.gz)")
+        for agent, by_seed in returned_architectures(found[0]).items():
             new = {seed: arch for seed, arch in by_seed.items() if seed not in runs.get(agent, {})}
             if new:
                 runs.setdefault(agent, {}).update(new)
