@@ -14,6 +14,10 @@ result store (so searches resume), ``train_seconds`` add the predicted training 
 ``noise=True`` each seed's accuracy is the prediction plus Gaussian noise of the seed-to-seed
 spread measured at that predicted accuracy (:meth:`Surrogate.seed_spread`; a file without the
 curve: the pooled spread), drawn from a generator seeded by (architecture, seed): deterministic too.
+
+:class:`FidelitySurrogate` (``NASSurrogate-v2``) answers at any number of epochs from 1 to 9:
+one head per measured fidelity and per epoch of a 9-epoch training's curve; the evaluator files
+each fidelity under its own key and draws a seed's noise per (architecture, seed, epochs).
 """
 
 from __future__ import annotations
