@@ -107,6 +107,11 @@ class ArchEvaluator(Protocol):
 
     def num_params(self, arch: Architecture | str) -> int: ...
 
+    def key_of(self, epochs: float | None = None) -> str:
+        """The configuration key a request at ``epochs`` is filed under in the store (and in its
+        ledger); None: at the evaluator's own epochs. A training is (architecture, seed, key)."""
+        ...
+
     def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
         """Claim ``arch``'s training for this process in a store shared by several (True: train it;
         False: another has claimed it). An evaluator whose store is not shared claims everything."""
@@ -259,7 +264,7 @@ class Evaluator:
         kind and the thread count resolved here)."""
         return self.key_of(None)
 
-    def key_of(self, epochs: float | None) -> str:
+    def key_of(self, epochs: float | None = None) -> str:
         """The store key of a request for ``epochs`` (None: this evaluator's own)."""
         device = self.device_type
         return self.request_config(epochs).key(device, self.torch_threads if device == "cpu" else None)

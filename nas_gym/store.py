@@ -340,9 +340,15 @@ class ResultStore:
         return int(self._connect().execute(query, args).fetchone()[0])
 
     def trained_archs(self, tag: str) -> Counter[str]:
-        """How many trainings each architecture had for ``tag``."""
+        """How many trainings each architecture had for ``tag`` (whatever their key)."""
         rows = self._connect().execute("SELECT arch FROM trainings WHERE tag=? ORDER BY id", (tag,))
         return Counter(arch for (arch,) in rows)
+
+    def trained_keys(self, tag: str) -> Counter[tuple[str, str]]:
+        """How many trainings each (architecture, configuration key) had for ``tag``: a child
+        trained at two fidelities is two trainings of two keys."""
+        rows = self._connect().execute("SELECT arch, budget FROM trainings WHERE tag=? ORDER BY id", (tag,))
+        return Counter((arch, key) for arch, key in rows)
 
     def claim(self, dataset: str, config: str, arch: str, seed: int) -> bool:
         """Claim the training of a key for this process: True for the first claimant only.

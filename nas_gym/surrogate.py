@@ -624,6 +624,10 @@ class SurrogateEvaluator:
             hit = self._at_epochs[e] = (view, self._filed(view))
         return hit
 
+    def key_of(self, epochs: float | None = None) -> str:
+        """The store key its answers at ``epochs`` are filed under (None: its own epochs)."""
+        return self._at(epochs)[1].key
+
     @property
     def result_store(self) -> ResultStore:
         return self.store

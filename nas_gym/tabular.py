@@ -295,6 +295,11 @@ class TableEvaluator:
     def _fidelity(self, epochs: float | None) -> None:
         check_fixed_epochs("a table", self.epochs, epochs)
 
+    def key_of(self, epochs: float | None = None) -> str:
+        """The store key of its answers (it answers at its own epochs only)."""
+        self._fidelity(epochs)
+        return self.filed.key
+
     @property
     def result_store(self) -> ResultStore:
         return self.store

@@ -78,6 +78,9 @@ class FunctionEvaluator:
     def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
         pass
 
+    def key_of(self, epochs: float | None = None) -> str:
+        return f"epochs={self.epochs if epochs is None else float(epochs):g}"
+
     def close(self) -> None:
         pass
 

@@ -329,6 +329,41 @@ def test_a_curriculum_of_epochs_trains_its_budget_under_each_key(tmp_path, backe
     assert {(r.arch, r.config, r.seed) for r in rows} == set(ledger)
 
 
+def test_a_child_prefetched_at_two_fidelities_is_two_trainings_each_reached_at_its_own(
+    tmp_path, torch_single_thread
+):
+    """The ledger matches a training by architecture and key: one child a pool trained at 0.5 and
+    at 1.0 epochs before any step reached it is two pending trainings, each priced at its own
+    seconds, and a step at one fidelity reaches only the training of its key."""
+    store = tmp_path / "s.sqlite"
+    env = gym.make(ENV_ID, store=str(store), **KWARGS)
+    pool = LocalPool(env.unwrapped.evaluator, workers=2)
+    tracked = TrackedEnv(env, budget=4, pool=pool)
+    arch = "C16k3-MP2"
+    try:
+        tracked.reset(seed=0)
+        tracked.prefetch([arch], epochs=0.5)
+        tracked.prefetch([arch], epochs=1.0)
+        evaluator = env.unwrapped.evaluator
+        seconds = {e: evaluator.recorded_seconds(arch, 0, e) for e in (0.5, 1.0)}
+        assert min(seconds.values()) > 0 and tracked.spent == 2
+        assert tracked.spent_seconds == pytest.approx(sum(seconds.values()))
+        tracked.reset(seed=0, options={"epochs": 0.5})
+        tracked.evaluate(arch)
+        assert (tracked.trainings, tracked.spent) == (1, 2)
+        assert tracked.seconds == pytest.approx(seconds[0.5])
+        tracked.reset(seed=0, options={"epochs": 1.0})
+        tracked.evaluate(arch)
+        assert (tracked.trainings, tracked.spent) == (2, 2)
+        assert tracked.seconds == pytest.approx(sum(seconds.values()))
+    finally:
+        pool.close()
+        env.close()
+    rows = tracked.history.rows
+    assert [(r.training, r.new_training, r.epochs) for r in rows] == [(1, True, 0.5), (2, True, 1.0)]
+    assert ResultStore(store).trainings() == 2
+
+
 def test_a_curriculum_of_epochs_on_ray_trains_its_budget_under_each_key(
     tmp_path, local_ray, torch_single_thread
 ):

@@ -20,6 +20,15 @@ class HistoryRow:
     new_training: bool  # this row trained a child (a store miss)
     episode: int  # 0-based episode index (direct evaluations count one episode each)
     seconds: float = 0.0  # train seconds spent so far, this row included (0.0 in older files)
+    # the fidelity the step asked for, when an episode named one (reset(options={"epochs": e}));
+    # None, and absent from the file: the evaluator's own epochs
+    epochs: float | None = None
+
+    def to_json(self) -> str:
+        row = asdict(self)
+        if row["epochs"] is None:
+            del row["epochs"]
+        return json.dumps(row)
 
 
 class History:
@@ -34,7 +43,7 @@ class History:
         if self.path is not None:
             try:
                 with open(self.path, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(asdict(row)) + "\n")
+                    f.write(row.to_json() + "\n")
                     f.flush()
                     os.fsync(f.fileno())
             except OSError as e:  # a torn line is dropped when the folder is resumed
@@ -60,7 +69,7 @@ class History:
             if len(rows) < len(lines):  # drop the torn line so later appends stay valid JSON lines
                 tmp = p.with_name(p.name + ".tmp")
                 with open(tmp, "w", encoding="utf-8") as f:
-                    f.write("".join(json.dumps(asdict(r)) + "\n" for r in rows))
+                    f.write("".join(r.to_json() + "\n" for r in rows))
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, p)  # atomic: a kill leaves the old file or the new one

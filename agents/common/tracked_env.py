@@ -101,11 +101,15 @@ class TrackedEnv(gym.Wrapper):
         self.base.set_ledger_tag(tag)  # the one place a search's id reaches its env
         self._reached = 0  # trainings recorded by steps so far (the history's training index)
         self._reached_seconds = 0.0  # their train seconds (the history's seconds)
-        self._reached_archs: Counter[str] = Counter()
+        # the ledger's places: (architecture, the store key of the fidelity it was trained at)
+        self._keys: dict[float | None, str] = {}
+        self._epochs_of: dict[str, float | None] = {}
+        self._reached_archs: Counter[tuple[str, str]] = Counter()
         for previous, row in zip([None, *self.history.rows], self.history.rows, strict=False):
             if row.new_training:
-                self._reached_archs[row.arch] += row.training - (previous.training if previous else 0)
-        self._pending: Counter[str] = Counter()
+                took = row.training - (previous.training if previous else 0)
+                self._reached_archs[self._slot(row.arch, row.epochs, own=row.epochs is None)] += took
+        self._pending: Counter[tuple[str, str]] = Counter()
         self._cut_short = False  # an evaluation did not fit in what was left (see _check_fits)
         self._prefixes_for: dict[str, list[str]] = {}  # prefixes prefetched for an inheriting child
         self._sync_pending()
@@ -133,9 +137,21 @@ class TrackedEnv(gym.Wrapper):
         """The env's reward mode: which architectures a step evaluates (planners ask it)."""
         return self.base.reward_mode
 
-    def _ledger(self) -> Counter[str] | None:
+    def _slot(
+        self, arch: Architecture | str, epochs: float | None = None, own: bool = False
+    ) -> tuple[str, str]:
+        """A training's place in the ledger: ``arch`` and the store key of ``epochs`` (None: the
+        current episode's fidelity; ``own``: the evaluator's own epochs)."""
+        e = None if own else (self.epochs if epochs is None else float(epochs))
+        key = self._keys.get(e)
+        if key is None:
+            key = self._keys[e] = self.evaluator.key_of(e)
+            self._epochs_of.setdefault(key, e)
+        return str(arch), key
+
+    def _ledger(self) -> Counter[tuple[str, str]] | None:
         store = self.evaluator.result_store
-        return None if store is None else store.trained_archs(self.tag)
+        return None if store is None else store.trained_keys(self.tag)
 
     def _sync_pending(self) -> None:
         """Pending = trained for this search (the store's ledger) and not reached by a step yet."""
@@ -146,9 +162,9 @@ class TrackedEnv(gym.Wrapper):
             # a step that recorded its prefixes' trainings (inheritance, see _take_prefixes) holds
             # more than its own: those prefixes are reached, not pending
             for a in [a for a, n in reached.items() if n > ledger[a]]:
-                excess, layers = reached[a] - ledger[a], a.split("-")
+                excess, layers = reached[a] - ledger[a], a[0].split("-")
                 for i in range(len(layers) - 1, 0, -1):
-                    p = "-".join(layers[:i])
+                    p = ("-".join(layers[:i]), a[1])
                     took = min(excess, pending[p])
                     pending[p] -= took
                     excess -= took
@@ -180,7 +196,8 @@ class TrackedEnv(gym.Wrapper):
             return self._reached_seconds
         seed = self.train_seed
         return self._reached_seconds + sum(
-            n * self.evaluator.recorded_seconds(a, seed, self.epochs) for a, n in self._pending.items()
+            n * self.evaluator.recorded_seconds(a, seed, self._epochs_of.get(key, self.epochs))
+            for (a, key), n in self._pending.items()
         )
 
     @property
@@ -219,13 +236,13 @@ class TrackedEnv(gym.Wrapper):
         if self._seconds_spent():
             return
         for arch in dict.fromkeys(str(a) for a in archs):
-            if not arch or arch in self._pending:
+            if not arch or self._slot(arch, epochs) in self._pending:
                 continue
             # with inheritance, the prefixes it trains first count too (and train first)
             plan = [
                 a
                 for a in self.evaluator.training_plan(arch, seed, epochs)
-                if a not in todo and a not in self._pending
+                if a not in todo and self._slot(a, epochs) not in self._pending
             ]
             if self.budget is not None and self.spent + len(todo) + len(plan) > self.budget:
                 break
@@ -253,16 +270,17 @@ class TrackedEnv(gym.Wrapper):
         return self.history.rows[-1] if len(self.history) > before else None
 
     def _take_pending(self, arch: str | None) -> int:
-        if arch is None or not self._pending[arch]:
+        """The pending trainings of ``arch`` at the current fidelity, now reached by a step."""
+        if arch is None or not self._pending[self._slot(arch)]:
             return 0
-        return self._pending.pop(arch)
+        return self._pending.pop(self._slot(arch))
 
     def _take_prefixes(self, arch: str | None) -> tuple[int, float]:
         """The trainings (and their seconds) of the prefixes a pool trained first for an inheriting
         ``arch`` that no step reached: the step that reaches ``arch`` records them."""
         count, seconds = 0, 0.0
         for p in self._prefixes_for.pop(str(arch), []) if arch is not None else []:
-            n = self._pending.pop(p, 0)
+            n = self._pending.pop(self._slot(p), 0)
             count += n
             seconds += n * float(self.evaluator.recorded_seconds(p, self.train_seed, self.epochs))
         return count, seconds
@@ -350,12 +368,12 @@ class TrackedEnv(gym.Wrapper):
         """Raise :class:`BudgetExhausted` when evaluating ``arch`` now would start a training past
         the budget: none once it is spent; with inheritance, not its prefixes' and its own when
         they do not all fit (the search ends there, ``exhausted``, rather than overspend)."""
-        if arch is None or self._pending[str(arch)]:
+        if arch is None or self._pending[self._slot(arch)]:
             return
         plan = [
             a
             for a in self.evaluator.training_plan(arch, self.train_seed, self.epochs)
-            if not self._pending[a]
+            if not self._pending[self._slot(a)]
         ]
         if not plan:
             return
@@ -386,7 +404,7 @@ class TrackedEnv(gym.Wrapper):
             self._cursor = len(self._recorded)
         self._reached += count
         if count:
-            self._reached_archs[arch] += count
+            self._reached_archs[self._slot(arch)] += count
             own = (count - prefix_count) * float(
                 self.evaluator.recorded_seconds(arch, self.train_seed, self.epochs)
             )
@@ -399,6 +417,7 @@ class TrackedEnv(gym.Wrapper):
             count > 0,
             self.episode,
             self._reached_seconds,
+            self.epochs,
         )
         self.history.append(row)
         for listener in self.listeners:
