@@ -361,5 +361,5 @@ def test_planners_prefetch_only_what_the_env_reward_mode_evaluates(agent, reward
     run_agent(agent, env, seed=0)
     assert env.trainings == env.spent == 40
     reached = {r.arch for r in env.history if r.new_training}
-    assert set(env.pool.asked) <= reached | set(env._pending)
-    assert not env._pending  # nothing trained that no step reached
+    assert set(env.pool.asked) <= reached | {arch for arch, _ in env.ledger.pending}
+    assert not env.ledger.pending  # nothing trained that no step reached

@@ -20,7 +20,6 @@ resumes, and count.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.common.history import History, HistoryRow
+from agents.common.ledger import SearchLedger
 from nas_gym.envs import NASEnvBase
 from nas_gym.evaluation import ArchEvaluator
 from nas_gym.search_space import Architecture, Vocabulary
@@ -52,7 +52,8 @@ class TrackedEnv(gym.Wrapper):
     ``tag`` names the search in the store's ledger of trainings (default: the history file's
     folder, or a fresh id). Children in the ledger under this tag that no recorded step reached
     (a pool's batch cut short, a kill between the store and the history) are *pending*: they count
-    against the budget now, and a step that reaches one later records it as its training.
+    against the budget now, and a step that reaches one later records it as its training. The
+    ``ledger`` (:class:`~agents.common.ledger.SearchLedger`) keeps which are pending.
     """
 
     def __init__(
@@ -101,18 +102,9 @@ class TrackedEnv(gym.Wrapper):
         self.base.set_ledger_tag(tag)  # the one place a search's id reaches its env
         self._reached = 0  # trainings recorded by steps so far (the history's training index)
         self._reached_seconds = 0.0  # their train seconds (the history's seconds)
-        # the ledger's places: (architecture, the store key of the fidelity it was trained at)
-        self._keys: dict[float | None, str] = {}
-        self._epochs_of: dict[str, float | None] = {}
-        self._reached_archs: Counter[tuple[str, str]] = Counter()
-        for previous, row in zip([None, *self.history.rows], self.history.rows, strict=False):
-            if row.new_training:
-                took = row.training - (previous.training if previous else 0)
-                self._reached_archs[self._slot(row.arch, row.epochs, own=row.epochs is None)] += took
-        self._pending: Counter[tuple[str, str]] = Counter()
         self._cut_short = False  # an evaluation did not fit in what was left (see _check_fits)
-        self._prefixes_for: dict[str, list[str]] = {}  # prefixes prefetched for an inheriting child
-        self._sync_pending()
+        # the trainings of this search by (architecture, store key of their fidelity): pending ones
+        self.ledger = SearchLedger(self, self.history.rows)
 
     @property
     def evaluator(self) -> ArchEvaluator:
@@ -137,39 +129,6 @@ class TrackedEnv(gym.Wrapper):
         """The env's reward mode: which architectures a step evaluates (planners ask it)."""
         return self.base.reward_mode
 
-    def _slot(
-        self, arch: Architecture | str, epochs: float | None = None, own: bool = False
-    ) -> tuple[str, str]:
-        """A training's place in the ledger: ``arch`` and the store key of ``epochs`` (None: the
-        current episode's fidelity; ``own``: the evaluator's own epochs)."""
-        e = None if own else (self.epochs if epochs is None else float(epochs))
-        key = self._keys.get(e)
-        if key is None:
-            key = self._keys[e] = self.evaluator.key_of(e)
-            self._epochs_of.setdefault(key, e)
-        return str(arch), key
-
-    def _ledger(self) -> Counter[tuple[str, str]] | None:
-        store = self.evaluator.result_store
-        return None if store is None else store.trained_keys(self.tag)
-
-    def _sync_pending(self) -> None:
-        """Pending = trained for this search (the store's ledger) and not reached by a step yet."""
-        ledger = self._ledger()
-        if ledger is not None:
-            reached = self._reached_archs
-            pending = Counter({a: n - reached[a] for a, n in ledger.items() if n > reached[a]})
-            # a step that recorded its prefixes' trainings (inheritance, see _take_prefixes) holds
-            # more than its own: those prefixes are reached, not pending
-            for a in [a for a, n in reached.items() if n > ledger[a]]:
-                excess, layers = reached[a] - ledger[a], a[0].split("-")
-                for i in range(len(layers) - 1, 0, -1):
-                    p = ("-".join(layers[:i]), a[1])
-                    took = min(excess, pending[p])
-                    pending[p] -= took
-                    excess -= took
-            self._pending = +pending
-
     @property
     def resuming(self) -> bool:
         return self._cursor < len(self._recorded)
@@ -182,7 +141,7 @@ class TrackedEnv(gym.Wrapper):
     @property
     def spent(self) -> int:
         """Trainings this search has used: those recorded, plus those a step has yet to reach."""
-        return self._reached + (0 if self.resuming else sum(self._pending.values()))
+        return self._reached + (0 if self.resuming else sum(self.ledger.pending.values()))
 
     @property
     def seconds(self) -> float:
@@ -192,13 +151,9 @@ class TrackedEnv(gym.Wrapper):
     @property
     def spent_seconds(self) -> float:
         """Train seconds this search has used: those recorded, plus those of pending children."""
-        if self.resuming or not self._pending:
+        if self.resuming or not self.ledger.pending:
             return self._reached_seconds
-        seed = self.train_seed
-        return self._reached_seconds + sum(
-            n * self.evaluator.recorded_seconds(a, seed, self._epochs_of.get(key, self.epochs))
-            for (a, key), n in self._pending.items()
-        )
+        return self._reached_seconds + self.ledger.pending_seconds()
 
     @property
     def progress(self) -> float:
@@ -215,7 +170,7 @@ class TrackedEnv(gym.Wrapper):
         """Whether one more training, after ``extra`` already asked for, is past the budget."""
         if self.budget is not None and self.spent + extra >= self.budget:
             return True
-        return self._seconds_spent()
+        return self.budget_seconds is not None and self.spent_seconds >= self.budget_seconds
 
     def trainings_left(self) -> int | None:
         """Trainings the budget still allows (None: no budget of trainings, only of seconds)."""
@@ -233,57 +188,41 @@ class TrackedEnv(gym.Wrapper):
             return
         epochs = self.epochs if epochs is None else float(epochs)
         seed, todo = self.train_seed, list[str]()
-        if self._seconds_spent():
+        if self.would_overspend(0):  # (spent in trainings only, the loop below would train none)
             return
         for arch in dict.fromkeys(str(a) for a in archs):
-            if not arch or self._slot(arch, epochs) in self._pending:
+            if not arch or self.ledger.waiting(arch, epochs):
                 continue
             # with inheritance, the prefixes it trains first count too (and train first)
             plan = [
                 a
                 for a in self.evaluator.training_plan(arch, seed, epochs)
-                if a not in todo and self._slot(a, epochs) not in self._pending
+                if a not in todo and not self.ledger.waiting(a, epochs)
             ]
             if self.budget is not None and self.spent + len(todo) + len(plan) > self.budget:
                 break
             todo += plan
             if plan and plan[-1] == arch:  # the step that reaches arch records its prefixes' trainings too
-                self._prefixes_for[arch] = plan[:-1]
+                self.ledger.expect_prefixes(arch, plan[:-1])
         if todo:
             # claims left by workers stopped mid-training (a resumed search)
             self.evaluator.release(todo, seed, epochs)
             try:
                 self.pool.train(todo, seed, self.tag, epochs=epochs)
             finally:
-                self._sync_pending()
+                self.ledger.sync()
 
     def record_remote(self, arch: str, accuracy: float, new: bool, episode_end: bool) -> HistoryRow | None:
         """Record a step taken by a copy of the env in another process (SB3's ``SubprocVecEnv``):
         ``new`` when that step trained a child, which counts against the budget here."""
         if new:
-            self._sync_pending()
-        count = self._take_pending(arch) if new else 0
+            self.ledger.sync()
+        count = self.ledger.take(arch) if new else 0
         before = len(self.history)
         self._record(arch, accuracy, count)
         if episode_end:
             self.episode += 1
         return self.history.rows[-1] if len(self.history) > before else None
-
-    def _take_pending(self, arch: str | None) -> int:
-        """The pending trainings of ``arch`` at the current fidelity, now reached by a step."""
-        if arch is None or not self._pending[self._slot(arch)]:
-            return 0
-        return self._pending.pop(self._slot(arch))
-
-    def _take_prefixes(self, arch: str | None) -> tuple[int, float]:
-        """The trainings (and their seconds) of the prefixes a pool trained first for an inheriting
-        ``arch`` that no step reached: the step that reaches ``arch`` records them."""
-        count, seconds = 0, 0.0
-        for p in self._prefixes_for.pop(str(arch), []) if arch is not None else []:
-            n = self._pending.pop(self._slot(p), 0)
-            count += n
-            seconds += n * float(self.evaluator.recorded_seconds(p, self.train_seed, self.epochs))
-        return count, seconds
 
     @property
     def exhausted(self) -> bool:
@@ -293,14 +232,7 @@ class TrackedEnv(gym.Wrapper):
             or (self.budget is not None and self._reached >= self.budget)
             or (self.budget_seconds is not None and self._reached_seconds >= self.budget_seconds)
         )
-        return reached or (self._spent_all and not self._pending)
-
-    @property
-    def _spent_all(self) -> bool:
-        return (self.budget is not None and self.spent >= self.budget) or self._seconds_spent()
-
-    def _seconds_spent(self) -> bool:
-        return self.budget_seconds is not None and self.spent_seconds >= self.budget_seconds
+        return reached or (self.would_overspend(0) and not self.ledger.pending)
 
     def action_masks(self) -> np.ndarray:
         return self.base.action_masks()
@@ -308,18 +240,17 @@ class TrackedEnv(gym.Wrapper):
     def step(self, action: Any):
         before = self.evaluator.trainings
         # which architecture the step evaluates matters only near the budget's end (an inheriting
-        # evaluator may train up to max_layers prefixes first) or with pending children
-        near_end = self._spent_all or (
-            self.budget is not None and self.spent + self.vocabulary.max_layers > self.budget
-        )
-        evaluated = self._evaluated_arch(action) if self._pending or near_end else None
+        # evaluator may train up to max_layers prefixes first: the last of them would overspend) or
+        # with pending children
+        near_end = self.would_overspend(self.vocabulary.max_layers - 1)
+        evaluated = self._evaluated_arch(action) if self.ledger.pending or near_end else None
         self._check_fits(evaluated)
         obs, reward, terminated, truncated, info = self.env.step(action)
         count = self.evaluator.trainings - before
         prefixes = (0, 0.0)
         if evaluated is not None:
-            prefixes = self._take_prefixes(str(evaluated))
-            count += self._take_pending(str(evaluated)) + prefixes[0]
+            prefixes = self.ledger.take_prefixes(str(evaluated))
+            count += self.ledger.take(str(evaluated)) + prefixes[0]
         self._record(info["arch"], info["accuracy"], count, *prefixes)
         if terminated or truncated:
             self.episode += 1
@@ -332,17 +263,11 @@ class TrackedEnv(gym.Wrapper):
         self._check_fits(arch)
         before = self.evaluator.trainings
         result = self.evaluator.evaluate(arch, self.train_seed, epochs=self.epochs)
-        prefixes = self._take_prefixes(result.arch)
-        count = self.evaluator.trainings - before + self._take_pending(result.arch) + prefixes[0]
+        prefixes = self.ledger.take_prefixes(result.arch)
+        count = self.evaluator.trainings - before + self.ledger.take(result.arch) + prefixes[0]
         self._record(result.arch, result.accuracy, count, *prefixes)
         self.episode += 1
         return result.accuracy
-
-    def _budget_text(self) -> str:
-        parts = [] if self.budget is None else [f"{self.budget} trainings"]
-        if self.budget_seconds is not None:
-            parts.append(f"{self.budget_seconds:g} train seconds")
-        return " or ".join(parts)
 
     @property
     def train_seed(self) -> int:
@@ -368,21 +293,21 @@ class TrackedEnv(gym.Wrapper):
         """Raise :class:`BudgetExhausted` when evaluating ``arch`` now would start a training past
         the budget: none once it is spent; with inheritance, not its prefixes' and its own when
         they do not all fit (the search ends there, ``exhausted``, rather than overspend)."""
-        if arch is None or self._pending[self._slot(arch)]:
+        if arch is None or self.ledger.waiting(arch):
             return
         plan = [
             a
             for a in self.evaluator.training_plan(arch, self.train_seed, self.epochs)
-            if not self._pending[self._slot(a)]
+            if not self.ledger.waiting(a)
         ]
-        if not plan:
-            return
-        if self._seconds_spent() or (self.budget is not None and self.spent + len(plan) > self.budget):
+        if plan and self.would_overspend(len(plan) - 1):  # its last training is past the budget
             self._cut_short = True
             left = "" if self.budget is None else f" ({max(0, self.budget - self.spent)} left)"
-            raise BudgetExhausted(
-                f"the budget of {self._budget_text()} is spent: {arch} would train {len(plan)}{left}"
+            budget = " or ".join(
+                ([] if self.budget is None else [f"{self.budget} trainings"])
+                + ([] if self.budget_seconds is None else [f"{self.budget_seconds:g} train seconds"])
             )
+            raise BudgetExhausted(f"the budget of {budget} is spent: {arch} would train {len(plan)}{left}")
 
     def _record(
         self, arch: str, accuracy: float, count: int, prefix_count: int = 0, prefix_seconds: float = 0.0
@@ -404,7 +329,7 @@ class TrackedEnv(gym.Wrapper):
             self._cursor = len(self._recorded)
         self._reached += count
         if count:
-            self._reached_archs[self._slot(arch)] += count
+            self.ledger.reach(arch, count)
             own = (count - prefix_count) * float(
                 self.evaluator.recorded_seconds(arch, self.train_seed, self.epochs)
             )
