@@ -152,7 +152,7 @@ def _training_table(evaluator: Any, arch: Any, seed: int, result: Any) -> Any:
     seconds = evaluator.recorded_seconds(arch, seed)
     table.add_row("train seconds", f"{seconds:.1f}" + (" (from the store)" if result.cached else ""))
     table.add_row("status", result.status)
-    table.add_row("device", evaluator.device_type)
+    table.add_row("device", evaluator.setup.device_type)
     return table
 
 

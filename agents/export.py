@@ -81,7 +81,7 @@ def export_run(
         config = child.replace(
             epochs=float(epochs) if epochs is not None else FINAL_EPOCHS_FACTOR * float(child.epochs)
         )
-        trained = _final_training(arch, config, seed, evaluator.torch_threads)
+        trained = _final_training(arch, config, seed, evaluator.setup.torch_threads)
         test_accuracy = _save(trained, out)
     finally:
         env.close()
@@ -101,7 +101,7 @@ def export_run(
         "training": {
             "epochs": float(config.epochs), "images": trained.images, "on": "the search's training and validation images",
             "batch_size": config.batch_size, "lr": config.lr, "width": config.width, "seed": seed,
-            "train_seconds": round(trained.seconds, 1), "threads": evaluator.torch_threads,
+            "train_seconds": round(trained.seconds, 1), "threads": evaluator.setup.torch_threads,
         },
         "made": {
             "command": command, "run": str(Path(run).resolve()), "env": env_id,

@@ -173,7 +173,7 @@ def _search(algo: type, env: TrackedEnv, seed: int, config: SB3Config) -> BaseAl
         from nas_gym.evaluation import Evaluator
 
         # children keep the thread count they would have had (part of the store key): fix it now
-        _ = cast(Evaluator, env.evaluator).torch_threads
+        _ = cast(Evaluator, env.evaluator).setup.torch_threads
     previous = torch.get_num_threads()
     if config.policy_threads is not None:
         torch.set_num_threads(config.policy_threads)

@@ -238,7 +238,7 @@ class Search:
             raise SearchError(f"{self.env_id} trains nothing: it has no use for Ray")
         gpus = self.gpus_per_child
         if gpus is None:
-            gpus = 1 if evaluator.device_type == "cuda" else 0
+            gpus = 1 if evaluator.setup.device_type == "cuda" else 0
         try:
             return RayPool(
                 evaluator,

@@ -70,7 +70,7 @@ def final(args: argparse.Namespace) -> int:
     print(
         f"final: {args.arch} on fashion_mnist {args.train_size}/{args.val_size}, "
         f"{evaluator.image_size}x{evaluator.image_size}, width {args.width}, batch {args.batch_size}, "
-        f"lr {args.lr}, {args.epochs:g} epochs, device {evaluator.device_type}"
+        f"lr {args.lr}, {args.epochs:g} epochs, device {evaluator.setup.device_type}"
     )
     print(f"  params {evaluator.num_params(Architecture.parse(args.arch))}")
 

@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             env.step(a)
             seconds = time.perf_counter() - start
         cached.append(seconds)
-    print(f"{args.env}: {args.children} random 3-layer children, device {base.evaluator.device_type}")
+    print(f"{args.env}: {args.children} random 3-layer children, device {base.evaluator.setup.device_type}")
     print(f"fresh step (trains the child):  median {statistics.median(fresh):.2f} s, max {max(fresh):.2f} s")
     print(f"stored step (from the store):   median {1000 * statistics.median(cached):.3f} ms")
     print(f"fresh / stored: {statistics.median(fresh) / statistics.median(cached):.0f}x")

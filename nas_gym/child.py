@@ -36,9 +36,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nas_gym.config import DEFAULT_BUILDER
+from nas_gym.config import DEFAULT_BUILDER, ChildConfig
+from nas_gym.search_space import Architecture
 
-__all__ = ["ChildOutcome", "ChildProcess", "ChildRequest", "DataSpec", "LocalTrainer", "resolve_builder"]
+__all__ = [
+    "ChildOutcome",
+    "ChildProcess",
+    "ChildRequest",
+    "ChildSetup",
+    "DataSpec",
+    "LocalTrainer",
+    "resolve_builder",
+]
 
 _TIMEOUT_GRACE = 5.0  # seconds past time_limit before the watchdog kills a child stuck in a step
 _POLL = 0.05  # seconds between two looks at the worker
@@ -88,6 +97,90 @@ def resolve_builder(path: str) -> Callable[..., Any]:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"model builder {path!r} cannot be imported: {e}") from e
+
+
+class ChildSetup:
+    """A :class:`~nas_gym.config.ChildConfig` with where its children train resolved once, at the
+    first use: the torch device (``device=None``: CUDA when available) and, on the CPU, the torch
+    thread count (``threads=None``: this process's share). Both are part of the store key, so they
+    stay fixed for the life of this object (and of its pickled copies).
+
+    ``child`` is the configuration itself; a request for other ``epochs`` trains with
+    :meth:`request_config` and is filed under :meth:`key_of` of those epochs.
+    """
+
+    def __init__(self, config: ChildConfig) -> None:
+        self.child = config
+        self._device: Any = None  # torch.device once resolved
+        self._threads: int | None = config.threads  # fixed at the first use when None
+
+    def request_config(self, epochs: float | None = None) -> ChildConfig:
+        """The configuration a request for ``epochs`` trains with (None: :attr:`child`'s own)."""
+        if epochs is None or epochs == self.child.epochs:
+            return self.child
+        return self.child.replace(epochs=float(epochs))
+
+    @property
+    def torch_device(self) -> Any:
+        """The ``torch.device`` children train on (resolved at the first use)."""
+        if self._device is None:
+            from nas_gym.training.trainer import resolve_device
+
+            self._device = resolve_device(self.child.device)
+        return self._device
+
+    @property
+    def device_type(self) -> str:
+        """The device kind children train on: ``"cpu"``, ``"cuda"``, ..."""
+        return str(self.torch_device.type)
+
+    @property
+    def torch_threads(self) -> int:
+        """The torch threads children train with on the CPU (fixed at the first use)."""
+        if self._threads is None:
+            from nas_gym.workers import default_threads
+
+            self._threads = default_threads()
+        return self._threads
+
+    def key_of(self, epochs: float | None = None) -> str:
+        """The store key of a request for ``epochs`` (None: :attr:`child`'s own): its
+        :meth:`ChildConfig.key`, with the device kind and the thread count resolved here."""
+        device = self.device_type
+        return self.request_config(epochs).key(device, self.torch_threads if device == "cpu" else None)
+
+    def data_spec(self) -> DataSpec:
+        """What a worker needs to train these children."""
+        child = self.child
+        return DataSpec(
+            dataset=child.dataset,
+            train_size=child.train_size,
+            val_size=child.val_size,
+            image_size=int(child.image_size),  # type: ignore[arg-type]
+            split_seed=child.split_seed,
+            width=float(child.width),
+            data_dir=child.data_dir,
+            download=child.download,
+            device=str(self.torch_device),
+            builder=child.model_builder,
+        )
+
+    def num_params(self, arch: Architecture | str) -> int:
+        """The parameters of ``arch``'s model (0 when it shrinks the input below 1x1)."""
+        arch = Architecture.parse(arch) if isinstance(arch, str) else arch
+        child, info = self.child, self.child.dataset_info
+        size = int(child.image_size)  # type: ignore[arg-type]
+        if not arch.fits(size):
+            return 0
+        if child.model_builder == DEFAULT_BUILDER:  # counted by the layers, as it builds them
+            return arch.num_params(info.channels, info.num_classes, child.width)
+        import torch
+
+        from nas_gym.models import count_parameters
+
+        build = resolve_builder(child.model_builder)
+        with torch.random.fork_rng(devices=[]):  # building draws from the RNG: leave the caller's alone
+            return count_parameters(build(arch, info.channels, size, info.num_classes, child.width))
 
 
 class LocalTrainer:

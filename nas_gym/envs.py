@@ -384,7 +384,7 @@ class NASEnv(NASEnvBase):
     @property
     def torch_threads(self) -> int:
         """The torch threads this env's children train with on the CPU."""
-        return int(cast(Evaluator, self.evaluator).torch_threads)
+        return int(cast(Evaluator, self.evaluator).setup.torch_threads)
 
 
 class NASImagesEnv(NASEnv):

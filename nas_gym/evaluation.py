@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from nas_gym.child import ChildOutcome, ChildRequest, DataSpec
-from nas_gym.config import DEFAULT_BUILDER, ChildConfig
+from nas_gym.child import ChildOutcome, ChildRequest, ChildSetup
+from nas_gym.config import ChildConfig
 from nas_gym.search_space import Architecture
 from nas_gym.store import RETRIED_AT_ONCE, KeyedStore, ResultStore, StoredResult, StoreError, may_retry
-from nas_gym.weights import WeightsCache
+from nas_gym.weights import PrefixInheritance
 
 __all__ = [
     "ArchEvaluator",
@@ -141,7 +141,11 @@ class Evaluator:
 
     ``Evaluator(config, store=...)``, or ``Evaluator(store=..., **settings)`` with the settings of
     a ``ChildConfig`` (``Evaluator(config, epochs=2)``: ``config`` with that change). The
-    configuration is ``child``; its store key is :attr:`config_key`.
+    configuration is ``child``; its store key is :attr:`config_key`. ``setup``
+    (:class:`~nas_gym.child.ChildSetup`) is that configuration with its device and torch threads
+    resolved (``setup.device_type``, ``setup.torch_threads``); ``inheritance``
+    (:class:`~nas_gym.weights.PrefixInheritance`) keeps the trained weights inheriting children
+    start from, next to the store.
 
     ``trainings`` and ``train_seconds`` count this object's trainings (store misses and retries);
     the store's ledger counts every process's (``result_store.trainings(tag)``), which is what a
@@ -150,13 +154,16 @@ class Evaluator:
 
     The configuration never changes: a request for other ``epochs`` (a curriculum, a fidelity
     chosen per episode) is answered with ``child.replace(epochs=...)``, filed under that key
-    (:meth:`request_config`).
+    (``setup.request_config``).
 
     ``isolate`` (default): children train in a worker process watched for hangs (no training
     step for ``hang_limit`` seconds) and crashes; ``isolate=False`` trains in this process, where
     ``time_limit`` is only checked between steps. ``retry_failed``: train again children stored
     with a failure caused by the circumstances (out of memory, crashed, hung, error).
     """
+
+    kind = "train"
+    takes_epochs = True
 
     def __init__(
         self,
@@ -169,15 +176,17 @@ class Evaluator:
             config = ChildConfig(**settings)
         elif settings:
             config = config.replace(**settings)
-        self._child = config
+        self.setup = ChildSetup(config)
+        # what the envs and the agents read of the configuration, which never changes
+        self.dataset: str = config.dataset
+        self.epochs = float(config.epochs)
+        self.image_size = int(config.image_size)  # type: ignore[arg-type]
         self.store = store if isinstance(store, ResultStore) else ResultStore(store)
         self.trainings = 0
         self.train_seconds = 0.0
         self.ledger_tag = ledger_tag
-        self._device: Any = None  # torch.device once resolved
-        self._threads: int | None = config.threads  # fixed at the first use when None
         self._runner: Any = None  # LocalTrainer or ChildProcess, at the first training
-        self._weights: WeightsCache | None = None
+        self._inheritance: PrefixInheritance | None = None
 
     def __repr__(self) -> str:
         return f"Evaluator({self.child!r}, store={self.store.path!r})"
@@ -194,130 +203,32 @@ class Evaluator:
         self._runner = None
         self.store.close_file()
 
-    kind = "train"
-    takes_epochs = True
-
     @property
     def child(self) -> ChildConfig:
         """The configuration of this evaluator's children (requests may ask for other epochs)."""
-        return self._child
-
-    def request_config(self, epochs: float | None = None) -> ChildConfig:
-        """The configuration a request for ``epochs`` trains with (None: :attr:`child`'s own)."""
-        if epochs is None or epochs == self._child.epochs:
-            return self._child
-        return self._child.replace(epochs=float(epochs))
-
-    # what the envs and the agents read of the configuration
-    @property
-    def dataset(self) -> str:
-        return self.child.dataset
-
-    @property
-    def image_size(self) -> int:
-        return int(self.child.image_size)  # type: ignore[arg-type]
-
-    @property
-    def epochs(self) -> float:
-        return float(self.child.epochs)
-
-    @property
-    def inherit(self) -> bool:
-        return self.child.inherit
-
-    @property
-    def info(self) -> Any:
-        return self.child.dataset_info
-
-    @property
-    def config(self) -> Any:
-        """The trainer's configuration (a ``TrainConfig``) of :attr:`child`."""
-        return self.child.train_config()
+        return self.setup.child
 
     @property
     def result_store(self) -> ResultStore:
         return self.store
 
     @property
-    def device_type(self) -> str:
-        return str(self._resolved_device().type)
-
-    def _resolved_device(self) -> Any:
-        from nas_gym.training.trainer import resolve_device
-
-        if self._device is None:
-            self._device = resolve_device(self.child.device)
-        return self._device
-
-    @property
-    def torch_threads(self) -> int:
-        """The torch threads children train with on the CPU (fixed at the first use)."""
-        if self._threads is None:
-            from nas_gym.workers import default_threads
-
-            self._threads = default_threads()
-        return self._threads
-
-    @property
     def config_key(self) -> str:
         """The store key of this evaluator's children (:meth:`ChildConfig.key`, with the device
-        kind and the thread count resolved here)."""
+        kind and the thread count resolved by :attr:`setup`)."""
         return self.key_of(None)
 
     def key_of(self, epochs: float | None = None) -> str:
         """The store key of a request for ``epochs`` (None: this evaluator's own)."""
-        device = self.device_type
-        return self.request_config(epochs).key(device, self.torch_threads if device == "cpu" else None)
-
-    # -- prefix weight inheritance --------------------------------------------------------------
+        return self.setup.key_of(epochs)
 
     @property
-    def weights(self) -> WeightsCache:
-        """The trained weights inheriting children start from, next to the store."""
-        if self._weights is None:
-            self._weights = WeightsCache(self.store.path, self.child.weights_cache_mb)
-        return self._weights
-
-    @property
-    def weights_dir(self) -> Path:
-        return self.weights.folder
-
-    def weights_file(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> Path:
-        return self.weights.file(self.dataset, self.key_of(epochs), str(arch), int(seed))
-
-    def prune_weights(self, keep: set[Path] | None = None) -> None:
-        """Delete the oldest weight files beyond ``weights_cache_mb`` (never those in ``keep``)."""
-        self.weights.prune(keep)
-
-    def _parent_weights(self, arch: Architecture, seed: int, epochs: float | None) -> Path | None:
-        """The trained prefix's weights for ``arch`` (training the prefix first when they are
-        missing: it counts as a training), or None when ``arch`` starts from scratch."""
-        if not self.inherit or len(arch) < 2:
-            return None
-        parent = Architecture(arch.layers[:-1])
-        path = self.weights_file(parent, seed, epochs)
-        if self._needs_parent(parent, seed, epochs):
-            result = self._train(parent, seed, final=False, epochs=epochs)
-            if result.status == "ok" and path.exists():
-                return path
-        return path if path.exists() else None  # a parent that failed: the child trains from scratch
-
-    def parent_weights(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> Path | None:
-        """The trained weights an inheriting ``arch`` starts from when they are here (None: it
-        starts from scratch, or its parent is not trained yet); never trains anything."""
-        layers = str(arch).split("-")
-        if not self.inherit or len(layers) < 2:
-            return None
-        path = self.weights_file("-".join(layers[:-1]), seed, epochs)
-        return path if path.exists() else None
-
-    def _needs_parent(self, parent: Architecture, seed: int, epochs: float | None = None) -> bool:
-        """Whether an inheriting child of ``parent`` trains ``parent`` first: its weights are not
-        here and it has not failed (never trained here, or trained and its weights are gone)."""
-        if self.weights_file(parent, seed, epochs).exists():
-            return False
-        row = self.lookup(parent, seed, epochs)
-        return row is None or row.status == "ok"
+    def inheritance(self) -> PrefixInheritance:
+        """Prefix weight inheritance: where inheriting children's trained weights are kept (next
+        to the store) and which prefixes a child trains first."""
+        if self._inheritance is None:
+            self._inheritance = PrefixInheritance(self.setup, self.store.path)
+        return self._inheritance
 
     def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
         """The trainings an evaluation of ``arch`` would start, in order: none when it is stored;
@@ -326,20 +237,14 @@ class Evaluator:
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         if self.lookup(arch, seed, epochs) is not None:
             return []
-        plan = [str(arch)]
-        while self.inherit and len(arch) >= 2:
-            arch = Architecture(arch.layers[:-1])
-            if not self._needs_parent(arch, seed, epochs):
-                break
-            plan.append(str(arch))
-        return plan[::-1]
+        return [*self.inheritance.prefixes_to_train(arch, seed, epochs, self.lookup), str(arch)]
 
     def train_from(
         self, arch: Architecture | str, seed: int, parent_weights: Path | None, epochs: float | None = None
     ) -> EvalResult:
         """Train ``arch`` now, starting from ``parent_weights`` (its prefix's trained weights, a file
-        of :meth:`weights_file`'s format) or from scratch when None; never trains a prefix. With
-        ``inherit``, its own weights are kept at :meth:`weights_file`. For a pool whose prefixes
+        of ``inheritance.file``'s format) or from scratch when None; never trains a prefix. With
+        ``inherit``, its own weights are kept at ``inheritance.file``. For a pool whose prefixes
         trained elsewhere (a Ray task: its parent's weights come through the object store)."""
         arch = Architecture.parse(arch) if isinstance(arch, str) else arch
         return self._train(
@@ -347,45 +252,13 @@ class Evaluator:
         )
 
     def num_params(self, arch: Architecture | str) -> int:
-        arch = Architecture.parse(arch) if isinstance(arch, str) else arch
-        if not arch.fits(self.image_size):
-            return 0
-        if self.child.model_builder == DEFAULT_BUILDER:  # counted by the layers, as it builds them
-            return arch.num_params(self.info.channels, self.info.num_classes, self.child.width)
-        import torch
-
-        from nas_gym.models import count_parameters
-
-        with torch.random.fork_rng(devices=[]):  # building draws from the RNG: leave the caller's alone
-            return count_parameters(self._make_model(arch))
-
-    def _make_model(self, arch: Architecture) -> Any:
-        from nas_gym.child import resolve_builder
-
-        build = resolve_builder(self.child.model_builder)
-        size = int(self.image_size)  # type: ignore[arg-type]
-        return build(arch, self.info.channels, size, self.info.num_classes, self.child.width)
-
-    def data_spec(self) -> DataSpec:
-        """What a worker needs to train this evaluator's children."""
-        return DataSpec(
-            dataset=self.dataset,
-            train_size=self.child.train_size,
-            val_size=self.child.val_size,
-            image_size=int(self.image_size),  # type: ignore[arg-type]
-            split_seed=self.child.split_seed,
-            width=float(self.child.width),
-            data_dir=self.child.data_dir,
-            download=self.child.download,
-            device=str(self._resolved_device()),
-            builder=self.child.model_builder,
-        )
+        return self.setup.num_params(arch)
 
     def _runner_for_children(self) -> Any:
         if self._runner is None:
             from nas_gym.child import ChildProcess, LocalTrainer
 
-            spec = self.data_spec()
+            spec = self.setup.data_spec()
             self._runner = (
                 ChildProcess(spec, self.child.hang_limit) if self.child.isolate else LocalTrainer(spec)
             )
@@ -476,19 +349,24 @@ class Evaluator:
         find_parent: bool = True,
         epochs: float | None = None,
     ) -> EvalResult:
-        if not arch.fits(self.image_size):  # type: ignore[arg-type]
+        if not arch.fits(self.image_size):
             raise ValueError(f"{arch} shrinks a {self.image_size}x{self.image_size} input below 1x1")
         params = self.num_params(arch)
-        threads = self.torch_threads if self.device_type == "cpu" else None
+        threads = self.setup.torch_threads if self.setup.device_type == "cpu" else None
+        inheritance = self.inheritance
         if find_parent:
-            parent = self._parent_weights(arch, seed, epochs)
-        elif parent is not None and not self.inherit:
+
+            def train_prefix(prefix: Architecture) -> str:
+                return self._train(prefix, seed, final=False, epochs=epochs).status
+
+            parent = inheritance.start_from(arch, seed, epochs, self.lookup, train_prefix)
+        elif parent is not None and not self.child.inherit:
             raise ValueError("parent weights given to an evaluator that does not inherit (inherit=False)")
-        child = self.request_config(epochs)
+        child = self.setup.request_config(epochs)
         config = child.train_config()
         save = None
-        if self.inherit:
-            save = str(self.weights_file(arch, seed, epochs))
+        if child.inherit:
+            save = str(inheritance.file(arch, seed, epochs))
             if parent is not None:
                 config = child.train_config(epochs=child.inherit_epochs)
         request = ChildRequest(
@@ -512,8 +390,8 @@ class Evaluator:
             if outcome.status not in RETRIED_AT_ONCE or attempts > 1:
                 break
             log.warning("training %s (seed %d) once more", arch, seed)
-        if self.inherit:
-            self.prune_weights({Path(save)} if save else set())
+        if save is not None:
+            inheritance.weights.prune({Path(save)})
         return EvalResult(
             stored.arch,
             stored.accuracy,

@@ -131,7 +131,7 @@ def _pool_share(archs: list[str], seed: int, tag: str, epochs: float | None = No
 
     evaluator = _pool_evaluator
     evaluator.ledger_tag = tag
-    inherit = evaluator.kind == "train" and evaluator.inherit
+    inherit = evaluator.kind == "train" and evaluator.child.inherit
     batch = set(archs)
     statuses = []
     for arch in archs:  # claim one, train it, then claim the next: the free worker takes it
@@ -143,7 +143,7 @@ def _pool_share(archs: list[str], seed: int, tag: str, epochs: float | None = No
         parent = arch.rsplit("-", 1)[0] if "-" in arch else None
         while parent in batch and evaluator.stored(parent, seed, epochs) is None:
             time.sleep(_PARENT_POLL)  # claimed by a worker that has not finished it
-        weights = evaluator.parent_weights(arch, seed, epochs)
+        weights = evaluator.inheritance.parent_weights(arch, seed, epochs)
         statuses.append(evaluator.train_from(arch, seed, weights, epochs).status)
     return statuses
 
@@ -184,7 +184,7 @@ def train_child(
     evaluator.store = ResultStore(None)  # this training's row only: the driver's store keeps them all
     parent = None
     if parent_weights is not None:
-        parent = evaluator.weights_dir / f"parent-{os.getpid()}.pt"
+        parent = evaluator.inheritance.weights.folder / f"parent-{os.getpid()}.pt"
         parent.write_bytes(parent_weights)
     try:
         result = evaluator.train_from(arch, seed, parent)
@@ -194,8 +194,8 @@ def train_child(
     stored = evaluator.stored(arch, seed)
     assert stored is not None
     weights = None
-    if evaluator.inherit:
-        own = evaluator.weights_file(arch, seed)
+    if evaluator.child.inherit:
+        own = evaluator.inheritance.file(arch, seed)
         if own.exists():
             weights = own.read_bytes()
             own.unlink()  # the driver keeps them
@@ -249,7 +249,7 @@ class RayPool:
                 ray.init(address=address, log_to_driver=False)
         self.ray = ray
         self.evaluator = evaluator
-        self.threads = evaluator.torch_threads
+        self.threads = evaluator.setup.torch_threads
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_child, 1)))
         self._remote = ray.remote(
             num_cpus=cpus_per_child, num_gpus=gpus_per_child, max_retries=1, retry_exceptions=False
@@ -258,15 +258,15 @@ class RayPool:
 
     def _parent(self, arch: str) -> str | None:
         layers = arch.split("-")
-        return "-".join(layers[:-1]) if self.evaluator.inherit and len(layers) >= 2 else None
+        return "-".join(layers[:-1]) if self.evaluator.child.inherit and len(layers) >= 2 else None
 
     def request_config(self, epochs: float | None) -> ChildConfig:
         """What a task trains a request for ``epochs`` with: the driver's configuration for those
         epochs, on the device kind its store key names and with its thread count (part of the key
         on the CPU)."""
-        ev = self.evaluator
-        return ev.request_config(epochs).replace(
-            device=ev.child.device or ev.device_type, threads=self.threads
+        setup = self.evaluator.setup
+        return setup.request_config(epochs).replace(
+            device=setup.child.device or setup.device_type, threads=self.threads
         )
 
     def train(self, archs: Sequence[str], seed: int, tag: str = "", epochs: float | None = None) -> None:
@@ -299,7 +299,7 @@ class RayPool:
         """The object-store ref of ``parent``'s weights (kept by this driver), or None (it failed,
         or they are gone: the child trains from scratch, as it would in one process)."""
         if parent not in sent:
-            path = self.evaluator.weights_file(parent, seed, epochs)
+            path = self.evaluator.inheritance.file(parent, seed, epochs)
             sent[parent] = self.ray.put(path.read_bytes()) if path.exists() else None
         return sent[parent]
 
@@ -329,13 +329,13 @@ class RayPool:
                           status="error", message=f"{type(e).__name__}: {first_line}"[:500], device="",
                           host="")  # fmt: skip
         if weights is not None:  # kept before the row is written: a resumed search finds both
-            path = self.evaluator.weights_file(arch, seed, epochs)
+            path = self.evaluator.inheritance.file(arch, seed, epochs)
             tmp = path.with_suffix(".part")
             tmp.write_bytes(weights)
             tmp.replace(path)
         self.evaluator.record_trained(arch, seed, tag, **fields, epochs=epochs)
         if weights is not None:
-            self.evaluator.prune_weights()
+            self.evaluator.inheritance.weights.prune()
 
     def close(self) -> None:
         pass  # Ray stays up for the process (ray.shutdown() ends a local one)

@@ -29,7 +29,7 @@ def _evaluator_key(env_id: str, overrides: dict) -> str:
     else:
         evaluator = gym.make(env_id, **overrides).unwrapped.evaluator
     if device.startswith("cuda"):
-        evaluator._device = torch.device(device)
+        evaluator.setup._device = torch.device(device)
     return evaluator.config_key
 
 
@@ -124,7 +124,7 @@ def test_a_configuration_is_a_value() -> None:
     # configuration never changes
     evaluator = Evaluator(config, threads=1)
     before = evaluator.config_key
-    assert evaluator.request_config(1.5) == config.replace(epochs=1.5, threads=1)
+    assert evaluator.setup.request_config(1.5) == config.replace(epochs=1.5, threads=1)
     assert evaluator.key_of(1.5) != before and evaluator.key_of(3.0) == evaluator.key_of(None) == before
     assert evaluator.child == config.replace(threads=1) and not hasattr(evaluator, "set_epochs")
 

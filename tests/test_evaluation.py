@@ -461,15 +461,15 @@ def test_every_training_files_its_curve_under_the_unchanged_key(tmp_path: Path, 
     if isolate:
         from nas_gym.child import LocalTrainer
 
-        trainer = LocalTrainer(evaluator.data_spec())
+        trainer = LocalTrainer(evaluator.setup.data_spec())
     data = trainer.load()
     arch = Architecture.parse("C32k3-MP2")
-    info = evaluator.info
+    info = evaluator.child.dataset_info
 
     def build():
         from nas_gym.models import build_model
 
         return build_model(arch, info.channels, 14, info.num_classes, evaluator.child.width)
 
-    plain = train(build, data, evaluator.config, 0, curve=False)
+    plain = train(build, data, evaluator.child.train_config(), 0, curve=False)
     assert plain.accuracy == row.accuracy

@@ -25,7 +25,7 @@ def inheriting(**overrides) -> Evaluator:
 def test_the_child_copies_its_trained_prefix_and_starts_as_its_function() -> None:
     evaluator = inheriting()
     evaluator.evaluate("C32k3", 0)
-    parent = torch.load(evaluator.weights_file("C32k3", 0), weights_only=True)
+    parent = torch.load(evaluator.inheritance.file("C32k3", 0), weights_only=True)
     child = build_model(Architecture.parse("C32k3-R32"), 1, 14, 10, TINY_CHILD["width"])
     inherit_from(child, parent)
     state = child.state_dict()
@@ -54,11 +54,11 @@ def test_a_missing_parent_is_trained_first_and_counted(tmp_path: Path) -> None:
     evaluator.evaluate("C32k3-MP2-R32", 0)  # its prefixes were never trained: they are now
     assert evaluator.trainings == 3 and ResultStore(store).trainings() == 3
     assert {r.arch for r in ResultStore(store).rows()} == {"C32k3", "C32k3-MP2", "C32k3-MP2-R32"}
-    evaluator.weights_file("C32k3-MP2-R32", 0).unlink()  # lost (a pruned cache, another machine)
+    evaluator.inheritance.file("C32k3-MP2-R32", 0).unlink()  # lost (a pruned cache, another machine)
     again = inheriting(store=store)
     again.evaluate("C32k3-MP2-R32-DR", 0)  # the parent is re-trained for its weights, and counted
     assert again.trainings == 2 and ResultStore(store).trainings() == 5
-    shutil.rmtree(evaluator.weights_dir)  # every weight gone: the whole chain is trained again
+    shutil.rmtree(evaluator.inheritance.weights.folder)  # every weight gone: the whole chain is trained again
     third = inheriting(store=store)
     third.evaluate("C32k3-MP2-R32-DR-AP2", 0)
     assert third.trainings == 5 and ResultStore(store).trainings() == 10

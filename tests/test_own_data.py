@@ -254,7 +254,7 @@ def test_a_torchvision_dataset_by_name_from_its_own_files(
     write_mnist_like(cache / "torchvision" / "KMNIST" / "raw", n_train=300, n_test=100, compress=False)
     env = gym.make("NASImages-v0", data="KMNIST", image_size=14, epochs=0.2, threads=1)
     evaluator = env.unwrapped.evaluator
-    assert evaluator.dataset.startswith("images:") and evaluator.info.num_classes == 10
+    assert evaluator.dataset.startswith("images:") and evaluator.child.dataset_info.num_classes == 10
     env.reset(seed=0)
     assert 0.0 <= env.step(1)[1] <= 1.0
     from nas_gym.training.images import images_meta
