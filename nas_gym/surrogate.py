@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from nas_gym.evaluation import EvalResult, check_fixed_epochs
+from nas_gym.answers import Answer, StoredAnswers
+from nas_gym.evaluation import check_fixed_epochs
 from nas_gym.search_space import DEFAULT_VOCABULARY, KINDS, Architecture, Vocabulary
-from nas_gym.store import KeyedStore, ResultStore, StoredResult
+from nas_gym.store import KeyedStore, ResultStore
 
 __all__ = [
     "MODELS",
@@ -552,12 +553,13 @@ def load_surrogate(path: str | os.PathLike[str] | None = None) -> Surrogate | Fi
     return _load_cached(str(p.resolve()), p.stat().st_mtime_ns)
 
 
-class SurrogateEvaluator:
+class SurrogateEvaluator(StoredAnswers):
     """The evaluator interface of the NAS envs, answered by a :class:`Surrogate` (see the module),
     or by a :class:`FidelitySurrogate` at ``epochs`` (None: its default) and at any epochs a
     request names, each fidelity filed under its own key."""
 
     kind = "surrogate"
+    device = "surrogate"
 
     def __init__(
         self,
@@ -576,11 +578,7 @@ class SurrogateEvaluator:
             check_fixed_epochs("this surrogate", self.epochs, epochs)
         self.noise = bool(noise)
         self.image_size = surrogate.image_size
-        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
-        self.trainings = 0
-        self.train_seconds = 0.0
-        self.ledger_tag = ""
-        self.dataset = f"surrogate:{surrogate.meta.get('dataset', '')}"
+        super().__init__(store, f"surrogate:{surrogate.meta.get('dataset', '')}")
         self.filed = self._filed(self.surrogate)
         self._at_epochs: dict[float, tuple[Surrogate | _AtEpochs, KeyedStore]] = {}
 
@@ -624,13 +622,11 @@ class SurrogateEvaluator:
             hit = self._at_epochs[e] = (view, self._filed(view))
         return hit
 
-    def key_of(self, epochs: float | None = None) -> str:
-        """The store key its answers at ``epochs`` are filed under (None: its own epochs)."""
-        return self._at(epochs)[1].key
+    def filed_at(self, epochs: float | None) -> KeyedStore:
+        return self._at(epochs)[1]
 
-    @property
-    def result_store(self) -> ResultStore:
-        return self.store
+    def stored_seed(self, seed: int) -> int:
+        return int(seed) if self.noise else 0  # without noise every seed gets the same answer
 
     def _values(
         self, arch: Architecture | str, seed: int, text: str | None = None, epochs: float | None = None
@@ -655,32 +651,15 @@ class SurrogateEvaluator:
         rng = np.random.default_rng(int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "little"))
         return float(rng.normal(0.0, 1.0))
 
-    def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> StoredResult | None:
-        return self._at(epochs)[1].get(str(arch), self._seed(seed))
-
-    def _seed(self, seed: int) -> int:
-        return int(seed) if self.noise else 0  # without noise every seed gets the same answer
-
-    def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult:
-        text = str(arch)
-        surrogate, filed = self._at(epochs)
-        stored = filed.get(text, self._seed(seed))
-        if stored is not None:
-            return EvalResult.from_stored(stored)
+    def _answer(self, arch: Architecture | str, text: str, seed: int, epochs: float | None) -> Answer:
+        surrogate = self._at(epochs)[0]
         parsed = Architecture.parse(text) if isinstance(arch, str) else arch
         DEFAULT_VOCABULARY.validate(parsed, self.image_size)
-        accuracy, seconds = self._values(parsed, self._seed(seed), text, epochs)
-        params = self.num_params(parsed)
+        accuracy, seconds = self._values(parsed, self.stored_seed(seed), text, epochs)
         curve: list[tuple[float, float, float]] = []
         if self.fidelities is not None and surrogate.meta["budget"]["epochs"] == self.fidelities.curve_of:
             curve = [(float(k), a, s) for k, a, s in self.curve(parsed, seed, charge=False)]
-        filed.record(
-            text, self._seed(seed), accuracy, params, seconds, "ok", tag=self.ledger_tag, device="surrogate",
-            curve=curve,
-        )  # fmt: skip
-        self.trainings += 1
-        self.train_seconds += seconds
-        return EvalResult(text, accuracy, params, "ok", False, seconds, None, 1)
+        return Answer(accuracy, self.num_params(parsed), seconds, "ok", curve)
 
     def curve(
         self, arch: Architecture | str, seed: int, upto: int | None = None, charge: bool = True
@@ -702,7 +681,7 @@ class SurrogateEvaluator:
         DEFAULT_VOCABULARY.validate(parsed, self.image_size)
         points = self.fidelities.predict_curve(parsed, text)[:upto]
         if self.noise:
-            z = self._draw(text, self._seed(seed), None)
+            z = self._draw(text, self.stored_seed(seed), None)
             points = [
                 (k, float(np.clip(a + z * self.fidelities.seed_spread(a, self._curve_head(k)), 0.0, 1.0)), s)
                 for k, a, s in points
@@ -716,21 +695,8 @@ class SurrogateEvaluator:
         assert self.fidelities is not None
         return f"curve_{k}" if k < self.fidelities.curve_of else f"acc_e{self.fidelities.curve_of:g}"
 
-    def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
-        """What evaluating ``arch`` would train: itself, unless this search has asked for it."""
-        return [] if self.lookup(arch, seed, epochs) is not None else [str(arch)]
-
     def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
         return self._at(epochs)[0].predict(arch)[1]
-
-    def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
-        return self._at(epochs)[1].claim(str(arch), self._seed(int(seed)))
-
-    def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
-        self._at(epochs)[1].release(archs, self._seed(int(seed)))
-
-    def close(self) -> None:
-        self.store.close_file()  # the surrogate is plain arrays; the store's file is opened again on the next use
 
     def num_params(self, arch: Architecture | str) -> int:
         parsed = Architecture.parse(arch) if isinstance(arch, str) else arch

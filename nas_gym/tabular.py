@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from nas_gym.evaluation import EvalResult, check_fixed_epochs
+from nas_gym.answers import Answer, StoredAnswers
+from nas_gym.evaluation import check_fixed_epochs
 from nas_gym.search_space import Architecture, OutOfSpaceError, Vocabulary, layer_from_token
-from nas_gym.store import KeyedStore, ResultStore, StoredResult
+from nas_gym.store import KeyedStore, ResultStore
 
 __all__ = [
     "MINI_SPACE",
@@ -253,7 +254,7 @@ def load_table(path: str | os.PathLike[str] | None = None) -> Table:
 ACCURACY_MODES = ("seed", "mean")
 
 
-class TableEvaluator:
+class TableEvaluator(StoredAnswers):
     """The evaluator interface of :class:`~nas_gym.envs.NASEnvBase`, answered from a table.
 
     A *training* is counted the first time an (architecture, seed column) is asked for, as a real
@@ -263,48 +264,38 @@ class TableEvaluator:
     ``accuracy="seed"`` reads the column ``seed % len(table.seeds)``; ``"mean"`` the mean of all.
     """
 
+    kind = "table"
+    device = "table"
+    takes_epochs = False
+
     def __init__(
         self, table: Table, accuracy: str = "seed", store: ResultStore | str | os.PathLike[str] | None = None
     ) -> None:
         if accuracy not in ACCURACY_MODES:
             raise ValueError(f"accuracy must be one of {ACCURACY_MODES}, got {accuracy!r}")
+        # the store key: the table itself (a digest of its rows), its configuration, and the seed
+        # column (or "mean") it reads: two tables of one space and configuration never share rows
+        super().__init__(store, f"table:{table.dataset}:{table.space}")
         self.table = table
         self.mode = accuracy
         self.image_size = table.image_size
         self.vocabulary = table.space.vocabulary
-        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
-        self.trainings = 0
-        self.train_seconds = 0.0
-        self.ledger_tag = ""
-        # the store key: the table itself (a digest of its rows), its configuration, and the seed
-        # column (or "mean") it reads: two tables of one space and configuration never share rows
-        self.dataset = f"table:{table.dataset}:{table.space}"
         key = json.dumps(
             {**table.config, "table_accuracy": accuracy, "table": table.digest()}, sort_keys=True
         )
         self.filed = KeyedStore(self.store, self.dataset, key)
-
-    kind = "table"
-    takes_epochs = False
 
     @property
     def epochs(self) -> float:
         """The epochs its children were trained (its one fidelity)."""
         return float(self.table.config.get("epochs", 0.0))
 
-    def _fidelity(self, epochs: float | None) -> None:
+    def filed_at(self, epochs: float | None) -> KeyedStore:
+        """Where its answers are filed (it answers at its own epochs only)."""
         check_fixed_epochs("a table", self.epochs, epochs)
+        return self.filed
 
-    def key_of(self, epochs: float | None = None) -> str:
-        """The store key of its answers (it answers at its own epochs only)."""
-        self._fidelity(epochs)
-        return self.filed.key
-
-    @property
-    def result_store(self) -> ResultStore:
-        return self.store
-
-    def _stored_seed(self, seed: int) -> int:
+    def stored_seed(self, seed: int) -> int:
         """The seed a row is filed under: its column (the first for "mean")."""
         return max(self._column(int(seed)), 0)
 
@@ -317,18 +308,7 @@ class TableEvaluator:
             return entry.mean_accuracy, float(np.mean(entry.train_seconds)), "ok" if ok else "mixed"
         return entry.accuracy[column], entry.train_seconds[column], entry.status[column]
 
-    def lookup(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> StoredResult | None:
-        """The stored row, or None when asking for it would be a training."""
-        self._fidelity(epochs)
-        return self.filed.get(str(arch), self._stored_seed(seed))
-
-    def evaluate(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> EvalResult:
-        self._fidelity(epochs)
-        text = str(arch)
-        column = self._column(seed)
-        stored = self.filed.get(text, max(column, 0))
-        if stored is not None:
-            return EvalResult.from_stored(stored)
+    def _answer(self, arch: Architecture | str, text: str, seed: int, epochs: float | None) -> Answer:
         try:
             entry = self.table.get(text)
         except TableError:
@@ -336,41 +316,13 @@ class TableEvaluator:
             parsed = Architecture.parse(text) if isinstance(arch, str) else arch
             self.vocabulary.validate(parsed, self.image_size)
             raise OutOfSpaceError(f"{text} is not in the table of space {self.table.space}") from None
-        accuracy, seconds, status = self._values(entry, column)
-        self.filed.record(
-            text,
-            max(column, 0),
-            accuracy,
-            entry.num_params,
-            seconds,
-            status,
-            tag=self.ledger_tag,
-            device="table",
-        )
-        self.trainings += 1
-        self.train_seconds += seconds
-        return EvalResult(text, accuracy, entry.num_params, status, False, seconds)
-
-    def training_plan(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> list[str]:
-        """What evaluating ``arch`` would train: itself, unless this search has looked it up."""
-        self._fidelity(epochs)
-        return [] if self.lookup(arch, seed) is not None else [str(arch)]
+        accuracy, seconds, status = self._values(entry, self._column(seed))
+        return Answer(accuracy, entry.num_params, seconds, status)
 
     def recorded_seconds(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> float:
         """What training ``arch`` took when the table was built (its seed column, or the mean)."""
-        self._fidelity(epochs)
+        self.filed_at(epochs)
         return self._values(self.table.get(str(arch)), self._column(seed))[1]
-
-    def claim(self, arch: Architecture | str, seed: int, epochs: float | None = None) -> bool:
-        self._fidelity(epochs)
-        return self.filed.claim(str(arch), self._stored_seed(seed))
-
-    def release(self, archs: list[str], seed: int, epochs: float | None = None) -> None:
-        self._fidelity(epochs)
-        self.filed.release(archs, self._stored_seed(seed))
-
-    def close(self) -> None:
-        self.store.close_file()  # the table is plain arrays; the store's file is opened again on the next use
 
     def num_params(self, arch: Architecture | str) -> int:
         entry = self.table.entries.get(str(arch))

@@ -23,6 +23,7 @@ STEPS = {
     "nas_gym.store": 3,
     "nas_gym.child": 3,
     "nas_gym.evaluation": 3,
+    "nas_gym.answers": 3,
     "nas_gym.tabular": 3,
     "nas_gym.surrogate": 3,
     "nas_gym.parallel": 3,
