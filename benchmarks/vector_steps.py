@@ -6,8 +6,11 @@ vector env, both in this process.
 For each N: ``--steps`` vector steps of the surrogate's vector env (one batched prediction per
 step, :mod:`nas_gym.vector`), of N single surrogate envs in Gymnasium's ``SyncVectorEnv``, and
 of ``gym.make_vec("CartPole-v1", N, vectorization_mode="sync")``, with random actions (the
-surrogate's drawn among those its masks allow, as an agent that reads the masks would). Prints
-env steps per second (vector steps x N) and the ratio of the surrogate's vector env to CartPole's.
+surrogate's drawn among those its masks allow, as an agent that reads the masks would). The
+surrogate's vector env and CartPole's run in turn, ``--rounds`` times ``--steps / --rounds``
+steps each (each round draws other actions), so a change in the machine's load between them
+moves both alike. Prints env steps per second (vector steps x N) over all rounds and the median
+over rounds of the ratio of the surrogate's vector env to CartPole's, with its lowest and highest.
 Ends with ``ratio_at_N_<largest>: X``.
 """
 
@@ -45,23 +48,29 @@ def main(argv: Sequence[str] | None = None) -> float:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--sizes", default="1,16,64")
     p.add_argument("--env", default="NASSurrogate-v0", help="a surrogate env id")
+    p.add_argument("--rounds", type=int, default=5, help="turns of the two envs (the ratio's median)")
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
-        f"{'N':>4} {'surrogate vector':>17} {'surrogate sync':>15} {'CartPole sync':>14} {'vector/CartPole':>16}"
+        f"{'N':>4} {'surrogate vector':>17} {'surrogate sync':>15} {'CartPole sync':>14} "
+        f"{'vector/CartPole, median [min, max]':>36}"
     )
     ratio = 0.0
     for n in sizes:
         ours = gym.make_vec(args.env, num_envs=n)
         sync = gym.make_vec(args.env, num_envs=n, vectorization_mode="sync")
         cart = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="sync")
-        a, b, c = (
-            _rate(ours, args.steps, True),
-            _rate(sync, max(1, args.steps // 4), True),
-            _rate(cart, args.steps, False),
-        )
-        ratio = a / c
-        print(f"{n:>4} {a:>17,.0f} {b:>15,.0f} {c:>14,.0f} {ratio:>16.2f}")
+        each = max(1, args.steps // args.rounds)
+        turns = [
+            (_rate(ours, each, True, seed=r), _rate(cart, each, False, seed=r)) for r in range(args.rounds)
+        ]
+        b = _rate(sync, max(1, args.steps // 4), True)
+        a = len(turns) / sum(1 / t[0] for t in turns)  # the rate over all rounds (equal steps each)
+        c = len(turns) / sum(1 / t[1] for t in turns)
+        ratios = sorted(t[0] / t[1] for t in turns)
+        ratio = float(np.median(ratios))
+        spread = f"{ratio:.2f} [{ratios[0]:.2f}, {ratios[-1]:.2f}]"
+        print(f"{n:>4} {a:>17,.0f} {b:>15,.0f} {c:>14,.0f} {spread:>36}")
         for env in (ours, sync, cart):
             env.close()
     print(f"ratio_at_N_{sizes[-1]}: {ratio:.2f}")

@@ -97,6 +97,7 @@ class NASSurrogateVectorEnv(VectorEnv):
         self.render_mode = None
         self._head = vocab.head_action
         self._tokens = [layer.token for layer in vocab.layers]
+        self._joined = [f"-{token}" for token in self._tokens]  # a token after another
         # the feature map's side after each layer, from each side (0..image_size)
         self._next_side = np.array(
             [[layer.out_hw(hw) for hw in range(image_size + 1)] for layer in vocab.layers]
@@ -112,7 +113,6 @@ class NASSurrogateVectorEnv(VectorEnv):
         self._length = np.zeros(num_envs, dtype=np.int64)
         self._side = np.full(num_envs, image_size, dtype=np.int64)
         self._texts = [""] * num_envs
-        self._layers: list[tuple] = [()] * num_envs
         self._accuracy = np.zeros(num_envs)
         self._num_params = np.zeros(num_envs, dtype=np.int64)
         self._needs_reset = np.ones(num_envs, dtype=bool)
@@ -163,12 +163,11 @@ class NASSurrogateVectorEnv(VectorEnv):
         previous = self._accuracy.copy()
         # layers: append to every architecture that takes one
         final = self.reward_mode == "final"
-        for i in np.flatnonzero(layer):
-            a = int(actions[i])
-            token = self._tokens[a]
-            self._texts[i] = f"{self._texts[i]}-{token}" if self._length[i] else token
-            self._layers[i] = (*self._layers[i], self.vocabulary.layers[a])
-            self._obs[i, self._length[i]] = a + 1
+        grown = np.flatnonzero(layer)
+        texts, joined, tokens = self._texts, self._joined, self._tokens
+        for i, a in zip(grown.tolist(), actions[grown].tolist(), strict=True):
+            texts[i] = texts[i] + joined[a] if texts[i] else tokens[a]
+        self._obs[grown, self._length[grown]] = actions[grown] + 1
         self._side[layer] = self._next_side[actions[layer], self._side[layer]]
         self._features.append(np.flatnonzero(layer), actions[layer], self._length[layer], self._side[layer])
         self._length[layer] += 1
@@ -228,7 +227,6 @@ class NASSurrogateVectorEnv(VectorEnv):
         self._length[i] = 0
         self._side[i] = self.image_size
         self._texts[i] = ""
-        self._layers[i] = ()
         self._accuracy[i] = 0.0
         self._num_params[i] = 0
         self._needs_reset[i] = False
@@ -261,12 +259,14 @@ class NASSurrogateVectorEnv(VectorEnv):
         )
         if self.noise:
             values = [
-                self.evaluator._values(
-                    Architecture(self._layers[i]), int(self._train_seeds[i]), key, self._epochs
-                )
+                self.evaluator._values(self._architecture(i), int(self._train_seeds[i]), key, self._epochs)
                 for i, key in zip(envs, keys, strict=True)
             ]
         return values
+
+    def _architecture(self, i: int) -> Architecture:
+        layers = self.vocabulary.layers
+        return Architecture(tuple(layers[a - 1] for a in self._obs[i, : self._length[i]].tolist()))
 
     def _info(self, invalid: np.ndarray, seconds: np.ndarray) -> dict[str, Any]:
         everywhere = np.ones(self.num_envs, dtype=bool)
@@ -334,6 +334,14 @@ class _Features:
         top = int(max(self.channels_of.max(), 1))
         # 1 + log2(c) / 7, with math.log2 as features() computes it, for every channel count
         self.increment = np.array([0.0] + [1 + math.log2(c) / 7 for c in range(1, top + 1)])
+        # the scalars of features(), by channel count and side, with the same math functions
+        self.log2_channels = np.array([0.0] + [math.log2(c) / 7 for c in range(1, top + 1)])
+        self.log2_volume = np.array(
+            [
+                [math.log2(s * s * c) / 14 if s and c else 0.0 for c in range(top + 1)]
+                for s in range(image_size + 1)
+            ]
+        )
         self.in_channels, self.num_classes = int(meta["in_channels"]), int(meta["num_classes"])
         width = float(meta["width"])
         # count_params, layer by layer: each layer's parameters and output channels (as the layer
@@ -406,17 +414,16 @@ class _Features:
     def rows(self, envs: list[int], lengths: np.ndarray) -> np.ndarray:
         """The :func:`~nas_gym.surrogate.features` rows of ``envs`` (float32)."""
         idx = np.asarray(envs, dtype=np.int64)
-        scalars = np.array(
-            [
-                [
-                    int(lengths[i]) / 15, int(self.stage[i]) / 3, int(self.size[i]) / self.image_size,
-                    math.log2(int(self.channels[i])) / 7, math.log1p(float(self.params[i])) / 15,
-                    math.log2(int(self.size[i]) * int(self.size[i]) * int(self.channels[i])) / 14,
-                    int(self.plain[i]) / 15, int(self.min_size[i]) / self.image_size,
-                ]
-                for i in envs
-            ]
-        )  # fmt: skip
+        size, channels = self.size[idx], self.channels[idx]
+        scalars = np.empty((len(idx), 8))
+        scalars[:, 0] = lengths[idx] / 15
+        scalars[:, 1] = self.stage[idx] / 3
+        scalars[:, 2] = size / self.image_size
+        scalars[:, 3] = self.log2_channels[channels]
+        scalars[:, 4] = [math.log1p(p) / 15 for p in self.params[idx].tolist()]
+        scalars[:, 5] = self.log2_volume[size, channels]
+        scalars[:, 6] = self.plain[idx] / 15
+        scalars[:, 7] = self.min_size[idx] / self.image_size
         return np.concatenate(
             [
                 self.counts[idx],
