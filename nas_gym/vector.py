@@ -132,7 +132,7 @@ class NASSurrogateVectorEnv(VectorEnv):
             if len(seeds) != self.num_envs:
                 raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
         if options:
-            self._set_epochs(options)
+            self._apply_epochs_option(options)
         for i, s in enumerate(seeds):
             self._reset_one(i, s)
         self._started = True
@@ -242,7 +242,7 @@ class NASSurrogateVectorEnv(VectorEnv):
             raise ValueError(f"actions must be ints in 0..{self._head}; got {actions!r}")
         return array.astype(np.int64)
 
-    def _set_epochs(self, options: dict[str, Any]) -> None:
+    def _apply_epochs_option(self, options: dict[str, Any]) -> None:
         unknown = sorted(set(options) - {"epochs"})
         if unknown:
             raise ValueError(f"unknown reset option {unknown[0]!r}: this env takes 'epochs'")
