@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from nas_gym.config import ChildConfig
-from nas_gym.evaluation import ArchEvaluator, EvalResult, Evaluator, ResultStore
+from nas_gym.evaluation import ArchEvaluator, EvalResult, Evaluator, ResultStore, evaluator_members
 from nas_gym.search_space import (
     DEFAULT_MAX_LAYERS,
     REWARD_MODES,
@@ -53,9 +53,10 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
             modes = ", ".join(repr(m) for m in self.metadata["render_modes"])
             raise ValueError(f"render_mode must be None or one of {modes}, got {render_mode!r}")
         if not isinstance(evaluator, ArchEvaluator):
+            missing = ", ".join(m for m in evaluator_members() if not hasattr(evaluator, m))
             raise TypeError(
-                f"{type(evaluator).__name__} is not an evaluator: it needs what nas_gym.evaluation.ArchEvaluator "
-                "lists (image_size, trainings, ledger_tag, result_store, evaluate, lookup, num_params)"
+                f"{type(evaluator).__name__} is not an evaluator: it lacks {missing} "
+                "(what nas_gym.evaluation.ArchEvaluator lists)"
             )
         self.evaluator = evaluator
         if vocabulary is None:

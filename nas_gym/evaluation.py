@@ -30,6 +30,7 @@ __all__ = [
     "StoreError",
     "StoredResult",
     "check_fixed_epochs",
+    "evaluator_members",
 ]
 
 log = logging.getLogger("nas_gym")
@@ -124,6 +125,13 @@ class ArchEvaluator(Protocol):
     def close(self) -> None:
         """Release what the evaluator holds (a worker process); it may be used again after."""
         ...
+
+
+def evaluator_members() -> list[str]:
+    """The names :class:`ArchEvaluator` asks an evaluator to have, in the order it lists them."""
+    skip = {"__init__", "__subclasshook__", "__slots__", "__parameters__"}
+    own = [*ArchEvaluator.__annotations__, *vars(ArchEvaluator)]
+    return [m for m in dict.fromkeys(own) if not m.startswith("_") and m not in skip]
 
 
 def check_fixed_epochs(what: str, own: float, epochs: float | None) -> None:
