@@ -55,8 +55,9 @@ class NASEnvBase(gym.Env[np.ndarray, np.int64]):
         if not isinstance(evaluator, ArchEvaluator):
             missing = ", ".join(m for m in evaluator_members() if not hasattr(evaluator, m))
             raise TypeError(
-                f"{type(evaluator).__name__} is not an evaluator: it lacks {missing} "
-                "(what nas_gym.evaluation.ArchEvaluator lists)"
+                f"{type(evaluator).__name__} is not an evaluator: "
+                + (f"it lacks {missing}" if missing else "a method it has is not callable")
+                + " (what nas_gym.evaluation.ArchEvaluator lists)"
             )
         self.evaluator = evaluator
         if vocabulary is None:

@@ -165,8 +165,8 @@ class NASSurrogateVectorEnv(VectorEnv):
         final = self.reward_mode == "final"
         grown = np.flatnonzero(layer)
         texts, joined, tokens = self._texts, self._joined, self._tokens
-        for i, a in zip(grown.tolist(), actions[grown].tolist(), strict=True):
-            texts[i] = texts[i] + joined[a] if texts[i] else tokens[a]
+        for g, a in zip(grown.tolist(), actions[grown].tolist(), strict=True):
+            texts[g] = texts[g] + joined[a] if texts[g] else tokens[a]
         self._obs[grown, self._length[grown]] = actions[grown] + 1
         self._side[layer] = self._next_side[actions[layer], self._side[layer]]
         self._features.append(np.flatnonzero(layer), actions[layer], self._length[layer], self._side[layer])

@@ -281,6 +281,47 @@ def test_children_trained_but_not_reached_count_when_the_search_resumes(tmp_path
     assert resumed.history.rows[-1].new_training and resumed.trainings == 1 and resumed.spent == 3
 
 
+def test_a_history_that_does_not_name_its_fidelity_resumes_without_paying_again(tmp_path: Path) -> None:
+    """A history written before rows named the fidelity an episode asked for: its steps at 1
+    epoch are matched to the store's 1-epoch trainings, so the resumed search replays them and
+    trains nothing again."""
+    store, path = tmp_path / "s.sqlite", tmp_path / "history.jsonl"
+
+    def search(history: History) -> TrackedEnv:
+        env = TrackedEnv(gym.make("NASSurrogate-v2", store=str(store)), budget=5, history=history)
+        env.reset(seed=0, options={"epochs": 1})
+        for arch in ("C32k3", "C64k3-MP2", "R32"):
+            env.evaluate(arch)
+        return env
+
+    first = search(History.load(path))
+    assert [r.epochs for r in first.history.rows] == [1.0, 1.0, 1.0] and first.trainings == 3
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "epochs"}) + "\n" for r in rows))
+    resumed = search(History.load(path))
+    assert resumed.resume_mismatches == 0 and resumed.trainings == 3 == resumed.spent
+    assert len(History.load(path)) == 3
+
+
+def test_a_training_filed_with_other_torch_threads_is_reached_by_its_step(tmp_path: Path) -> None:
+    """A pool's worker or an SB3 env copy may train with fewer torch threads than the search's
+    own env (a key that names other threads): the step that reaches the child still records it."""
+    from nas_gym.store import ResultStore, StoredResult
+
+    store = tmp_path / "s.sqlite"
+    env = TrackedEnv(gym.make("NASSurrogate-v2", store=str(store)), budget=3)
+    env.reset(seed=0)
+    key = json.loads(env.evaluator.key_of(None))
+    key["threads"] = key.get("threads", 4) + 1  # as a worker with other threads files it
+    row = StoredResult(
+        env.evaluator.dataset, json.dumps(key, sort_keys=True), "C32k3", 0, 0.8, None, 1, 2.0, "ok", "", "",
+        0.0, 0.0,
+    )  # fmt: skip
+    ResultStore(store).record_training(row, tag=env.tag)
+    env.record_remote("C32k3", 0.8, new=True, episode_end=True)  # the copy's step, reported here
+    assert env.history.rows[-1].new_training and env.trainings == 1 == env.spent
+
+
 def test_a_kill_between_the_store_and_the_history_loses_no_training(tmp_path: Path) -> None:
     store, path = tmp_path / "s.sqlite", tmp_path / "history.jsonl"
     env = TrackedEnv(tabular(store), budget=3, history=History.load(path))

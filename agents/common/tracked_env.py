@@ -203,7 +203,7 @@ class TrackedEnv(gym.Wrapper):
                 break
             todo += plan
             if plan and plan[-1] == arch:  # the step that reaches arch records its prefixes' trainings too
-                self.ledger.expect_prefixes(arch, plan[:-1])
+                self.ledger.expect_prefixes(arch, plan[:-1], epochs)
         if todo:
             # claims left by workers stopped mid-training (a resumed search)
             self.evaluator.release(todo, seed, epochs)
