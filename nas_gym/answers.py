@@ -39,8 +39,7 @@ class StoredAnswers:
     miss answers (:meth:`_answer`) and what a training costs (``recorded_seconds``).
     """
 
-    kind = "data"
-    device = ""  # the store rows' device column
+    device = ""  # the store rows' device column (each subclass names itself, and its ``kind``)
 
     def __init__(self, store: ResultStore | str | os.PathLike[str] | None, dataset: str) -> None:
         self.store = store if isinstance(store, ResultStore) else ResultStore(store)

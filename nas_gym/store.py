@@ -339,11 +339,6 @@ class ResultStore:
             query, args = query + " WHERE tag=?", (tag,)
         return int(self._connect().execute(query, args).fetchone()[0])
 
-    def trained_archs(self, tag: str) -> Counter[str]:
-        """How many trainings each architecture had for ``tag`` (whatever their key)."""
-        rows = self._connect().execute("SELECT arch FROM trainings WHERE tag=? ORDER BY id", (tag,))
-        return Counter(arch for (arch,) in rows)
-
     def trained_keys(self, tag: str) -> Counter[tuple[str, str]]:
         """How many trainings each (architecture, configuration key) had for ``tag``: a child
         trained at two fidelities is two trainings of two keys."""

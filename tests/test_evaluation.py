@@ -61,7 +61,7 @@ def test_store_round_trip(tmp_path: Path, in_memory: bool) -> None:
     final = store.record_training(_row("C32k3", accuracy=0.625), tag="search", replace_ok=True)
     assert final.accuracy == 0.625 and final.attempts == 2 and final.created_at == row.created_at
     assert store.trainings() == 2 and store.trainings("search") == 2 and store.trainings("other") == 0
-    assert store.trained_archs("search") == {"C32k3": 2}
+    assert store.trained_keys("search") == {("C32k3", row.config): 2}
     assert len(store) == 1
 
 

@@ -130,8 +130,10 @@ def test_two_env_copies_spend_exactly_the_budget_and_record_every_step(name, tmp
     assert len(rows) % 2 == 0  # every vector step records one row per copy
     # the children the copies trained (the store's ledger, under this search's tag) are exactly
     # the ones the history records as trainings, and no training was left out of the ledger
-    ledger = ResultStore(store).trained_archs(env.tag)
-    assert sorted(ledger.elements()) == sorted(row.arch for row in rows if row.new_training)
+    ledger = ResultStore(store).trained_keys(env.tag)
+    assert sorted(arch for arch, _ in ledger.elements()) == sorted(
+        row.arch for row in rows if row.new_training
+    )
     assert ResultStore(store).trainings() == 12
     truth = TableEvaluator(load_table())
     for row in rows:
