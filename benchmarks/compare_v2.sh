@@ -30,9 +30,12 @@ run --agents "$agents" --seeds 15 --seed-offset 0 --budget-seconds 3500 --out $o
 run --agents "$agents" --seeds 15 --seed-offset 15 --budget-seconds 3500 --out $out/compare_v2_3500s_15
 run --agents "$agents" --seeds 15 --seed-offset 300 --budget-seconds 3500 --out $out/compare_v2_3500s_300
 run --agents "$agents" --seeds 15 --seed-offset 0 --budget 437 --out $out/compare_v2_437_0
+run --agents "$agents" --seeds 15 --seed-offset 15 --budget 437 --out $out/compare_v2_437_15
+run --agents "$agents" --seeds 15 --seed-offset 300 --budget 437 --out $out/compare_v2_437_300
 python benchmarks/rank_agents.py $out/compare_v2_800s_0 $out/compare_v2_tree_800s_0
 python benchmarks/rank_agents.py $out/compare_v2_800s_300
 python benchmarks/rank_agents.py $out/compare_v2_3500s_0 $out/compare_v2_3500s_15
 python benchmarks/rank_agents.py $out/compare_v2_3500s_300
-python benchmarks/rank_agents.py $out/compare_v2_437_0
+python benchmarks/rank_agents.py $out/compare_v2_437_0 $out/compare_v2_437_15
+python benchmarks/rank_agents.py $out/compare_v2_437_300
 gzip -9 -f $out/compare_v2_*/results.csv  # as committed; rank_agents.py reads either
