@@ -332,10 +332,9 @@ class _Features:
         self.stride2 = np.array([r[5] for r in rows])
         self.downsample = np.array([r[6] for r in rows]).astype(np.int64)
         top = int(max(self.channels_of.max(), 1))
-        # 1 + log2(c) / 7, with math.log2 as features() computes it, for every channel count
-        self.increment = np.array([0.0] + [1 + math.log2(c) / 7 for c in range(1, top + 1)])
         # the scalars of features(), by channel count and side, with the same math functions
         self.log2_channels = np.array([0.0] + [math.log2(c) / 7 for c in range(1, top + 1)])
+        self.increment = 1 + self.log2_channels  # a layer's weight in its (kind, stage) count
         self.log2_volume = np.array(
             [
                 [math.log2(s * s * c) / 14 if s and c else 0.0 for c in range(top + 1)]
