@@ -21,7 +21,8 @@ cheap before dear within a pair), so a build stopped early is still spread over 
 to ``OUT/store.sqlite``; after every chunk everything planned and trained is exported to
 ``OUT/samples_e1.json`` and ``OUT/samples_e9.json`` (the samples format with curves, source
 ``random`` or ``top``). A job already in an export is not trained again, so a fresh clone resumes
-from the committed exports.
+from the committed exports. ``--first-seeds-only`` puts the second seeds off: it trains the seed-0
+jobs still planned, in plan order, and leaves the rest planned.
 """
 
 from __future__ import annotations
@@ -130,6 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--chunk", type=int, default=8, help="jobs between exports")
     p.add_argument("--limit", type=int, default=None, help="stop after this many new trainings")
     p.add_argument("--plan-only", action="store_true", help="write the plan and stop")
+    p.add_argument(
+        "--first-seeds-only",
+        action="store_true",
+        help="train only the planned seed-0 jobs now; the second seeds stay planned for a later run",
+    )
     args = p.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -195,7 +201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = {e: set(exported(e)) for e in FIDELITIES}
         for e, ev in evaluators.items():
             done[e] |= {(r.arch, r.seed) for r in ResultStore(store_file).rows(ev.dataset, keys[e])}
-        return [j for j in doc["jobs"] if (j["arch"], j["seed"]) not in done[float(j["epochs"])]]
+        return [
+            j
+            for j in doc["jobs"]
+            if (j["arch"], j["seed"]) not in done[float(j["epochs"])]
+            and not (args.first_seeds_only and j["seed"])
+        ]
 
     while (jobs := todo()) and (args.limit is None or trained < args.limit):
         size = args.chunk if args.limit is None else min(args.chunk, args.limit - trained)
