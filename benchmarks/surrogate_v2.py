@@ -13,6 +13,15 @@ mean absolute error. Then the 9-epoch ranking predicted by v2 beside the one the
 measurement gives, on the same architectures; the curve's error after each epoch k of the 9-epoch
 trainings; the seconds' relative error. ``--out`` writes the surrogate fitted on everything.
 Ends with ``tau_9: X`` (the held-out tau at 9 epochs).
+
+    python benchmarks/surrogate_v2.py --score nas_gym/data/surrogate/fashion_mini_surrogate_v2.npz
+
+scores a fitted file, without fitting, on the 1- and 9-epoch trainings the build added after its
+fit: an export keeps its rows in the order they were trained, so the file's ``rows_per_head`` (the
+first that many architectures of each export) are the ones it saw. Those later architectures were
+in its fit at 3 epochs (every architecture of the build was trained at 3 epochs first), so this
+checks what the 1- and 9-epoch heads and the curve learnt, on the same tables, then the 9-epoch
+ranking per group (random, where searches end).
 """
 
 from __future__ import annotations
@@ -106,6 +115,32 @@ def _seed_columns(sets: dict, data, e: float) -> dict[int, tuple[float, float]]:
     return out
 
 
+def _scored(sets: dict, data, path: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A fitted file's predictions, NaN wherever the file saw the measurement (see ``--score``)."""
+    from nas_gym.search_space import Architecture
+    from nas_gym.surrogate import FidelitySurrogate, features
+
+    model = FidelitySurrogate.load(path)
+    x = np.stack([features(Architecture.parse(a), model.image_size) for a in data.names])
+    y = model.outputs(x.astype(np.float64))
+    seen = {}
+    for e in data.fresh:
+        n = model.meta["rows_per_head"][f"acc_e{e:g}"]
+        seen[e] = set(list(dict.fromkeys(s.arch for s in sets[e].samples))[:n])
+    predicted, seconds = {}, np.full((len(data.names), len(data.fresh)), np.nan)
+    for h in data.heads:
+        if h.startswith("sec_"):
+            continue
+        e = float(h[len("acc_e") :]) if h.startswith("acc_e") else float(data.curve_of)
+        mask = np.array([a in seen[e] for a in data.names])
+        predicted[h] = np.where(mask, np.nan, model.accuracy(y, h))
+    for c, e in enumerate(data.fresh):
+        mask = np.array([a in seen[e] for a in data.names])
+        seconds[:, c] = np.where(mask, np.nan, model.seconds(y, e))
+    print(f"scored {path}: the architectures it did not see at 1 and 9 epochs", flush=True)
+    return predicted, seconds
+
+
 def _fidelity_table(sets: dict, data, predicted: dict[str, np.ndarray]) -> dict[float, float]:
     print(
         "\n| epochs | architectures | tau | tau, measured top 20% | seed-to-seed tau (pairs) | v2-to-second-seed tau | seed tau, top 20% (pairs) | v2-to-seed, top 20% | MAE |"
@@ -116,6 +151,8 @@ def _fidelity_table(sets: dict, data, predicted: dict[str, np.ndarray]) -> dict[
         measured = data.column(f"acc_e{e:g}")
         pred = predicted[f"acc_e{e:g}"]
         ok = np.flatnonzero(~np.isnan(measured) & ~np.isnan(pred))
+        if len(ok) < 3:
+            continue
         top = ok[measured[ok] >= np.quantile(measured[ok], 0.8)]
         pairs = _seed_columns(sets, data, e)
         cells = []
@@ -132,15 +169,19 @@ def _fidelity_table(sets: dict, data, predicted: dict[str, np.ndarray]) -> dict[
     return taus
 
 
-def _transfer_table(data, predicted: dict[str, np.ndarray]) -> None:
+def _transfer_table(
+    data, predicted: dict[str, np.ndarray], only: np.ndarray | None = None, of: str = ""
+) -> None:
     nine, three = data.column(f"acc_e{data.fresh[-1]:g}"), data.column("acc_e3")
     pred = predicted[f"acc_e{data.fresh[-1]:g}"]
-    ok = np.flatnonzero(~np.isnan(nine) & ~np.isnan(three))
+    ok = np.flatnonzero(
+        ~np.isnan(nine) & ~np.isnan(three) & ~np.isnan(pred) & (True if only is None else only)
+    )
     top = ok[nine[ok] >= np.quantile(nine[ok], 0.8)]
-    print("\nRanking the 9-epoch accuracy, on the architectures measured at 3 and 9 epochs:\n")
+    print(f"\nRanking the 9-epoch accuracy{of}, on the architectures measured at 3 and 9 epochs:\n")
     print("| ranked by | tau (all) | tau (measured top 20% at 9) |")
     print("| --- | --- | --- |")
-    for label, x in (("the 3-epoch measurement", three), ("v2 at 9 epochs, held out", pred)):
+    for label, x in (("the 3-epoch measurement", three), ("v2 at 9 epochs, not seen", pred)):
         print(
             f"| {label} | {_tau(x[ok], nine[ok]):.3f} ({len(ok)}) | {_tau(x[top], nine[top]):.3f} ({len(top)}) |"
         )
@@ -164,6 +205,8 @@ def _seconds_table(data, seconds: np.ndarray) -> None:
     for c, e in enumerate(data.fresh):
         measured = np.exp(data.column(f"sec_e{e:g}"))
         ok = ~np.isnan(measured) & ~np.isnan(seconds[:, c])
+        if not ok.any():
+            continue
         rel = np.mean(np.abs(seconds[ok, c] - measured[ok]) / measured[ok])
         print(f"| {e:g} | {100 * rel:.1f}% | {_tau(seconds[ok, c], measured[ok]):.3f} |")
 
@@ -179,6 +222,11 @@ def main(argv: Sequence[str] | None = None) -> dict[float, float]:
     p.add_argument("--epochs", type=int, default=100, help="training epochs of each member")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the surrogate fitted on every architecture here")
+    p.add_argument(
+        "--score",
+        default=None,
+        help="score this fitted file on the trainings added after its fit; no fitting",
+    )
     args = p.parse_args(argv)
     if args.folds < 2:
         p.error("--folds must be at least 2")
@@ -186,18 +234,24 @@ def main(argv: Sequence[str] | None = None) -> dict[float, float]:
     data = fidelity_data(sets)
     counts = {h: int((~np.isnan(data.column(h))).sum()) for h in data.heads if h.startswith("acc_")}
     print(f"architectures: {len(data.names)}; measured per fidelity: {counts}", flush=True)
-    plan = _folds(sets, data.names, args.folds, args.seed)
-    predicted, seconds = _held_out(sets, data, plan, args)
+    if args.score:
+        predicted, seconds = _scored(sets, data, args.score)
+    else:
+        predicted, seconds = _held_out(sets, data, _folds(sets, data.names, args.folds, args.seed), args)
     taus = _fidelity_table(sets, data, predicted)
     _transfer_table(data, predicted)
+    if args.score:
+        source = {s.arch: s.source for s in sets[data.fresh[-1]].samples}
+        for group, label in (("random", ", random ones only"), ("top", ", where searches end only")):
+            _transfer_table(data, predicted, np.array([source.get(a) == group for a in data.names]), label)
     _curve_table(data, predicted)
     _seconds_table(data, seconds)
-    if args.out:
+    if args.out and not args.score:
         model, arrays = fit_fidelity_surrogate(sets, members=args.members, epochs=args.epochs, seed=args.seed)
         model.meta["cross_validation"] = {f"tau_{e:g}": round(t, 4) for e, t in taus.items()}
         model.save(args.out, arrays)
         print(f"\nwrote {args.out} (fitted on {model.meta['fitted_on']} architectures)")
-    print(f"tau_9: {taus[data.fresh[-1]]:.3f}")
+    print(f"tau_9: {taus.get(data.fresh[-1], float('nan')):.3f}")
     return taus
 
 

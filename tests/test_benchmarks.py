@@ -304,3 +304,26 @@ def test_fault_injection_counts_every_search_and_finds_nothing_paid_twice() -> N
     assert re.search(
         r"^paid twice: 0, lost: 0, over budget: 0, under budget: 0, failed trials: 0$", out, re.M
     )
+
+
+def test_scoring_the_shipped_v2_file_reads_only_the_trainings_added_after_its_fit() -> None:
+    """``surrogate_v2.py --score``: the file's ``rows_per_head`` are the first architectures of each
+    export, so the rows it scores at 1 and 9 epochs are exactly the rest, and it fits nothing."""
+    import json
+
+    import numpy as np
+
+    from nas_gym.build.samples import SampleSet
+
+    v2 = ROOT / "nas_gym" / "data" / "surrogate" / "fashion_mini_surrogate_v2.npz"
+    seen = json.loads(bytes(np.load(v2)["meta"]).decode())["rows_per_head"]
+    out = _run("surrogate_v2.py", "--score", str(v2))
+    table = out.split("| epochs | architectures | tau |")[1].split("\n\n")[0]
+    for e in (1, 9):
+        export = SampleSet.load(ROOT / "benchmarks" / "data" / "fidelity" / f"samples_e{e}.json")
+        ok = {a for a, rows in export.by_arch().items() if all(r.status == "ok" for r in rows)}
+        order = list(dict.fromkeys(s.arch for s in export.samples))
+        unseen = [a for a in order[seen[f"acc_e{e}"] :] if a in ok]
+        assert re.search(rf"^\| {e} \| {len(unseen)} \| ", table, re.M), out
+    assert not re.search(r"^\| 3 \|", table, re.M), out  # every 3-epoch row was in its fit
+    assert "fold " not in out
