@@ -21,8 +21,9 @@ cheap before dear within a pair), so a build stopped early is still spread over 
 to ``OUT/store.sqlite``; after every chunk everything planned and trained is exported to
 ``OUT/samples_e1.json`` and ``OUT/samples_e9.json`` (the samples format with curves, source
 ``random`` or ``top``). A job already in an export is not trained again, so a fresh clone resumes
-from the committed exports. ``--first-seeds-only`` puts the second seeds off: it trains the seed-0
-jobs still planned, in plan order, and leaves the rest planned.
+from the committed exports. ``--first-seeds-only`` puts the second seeds off and ``--only-epochs``
+the other fidelity: they train the jobs still planned that they keep, in plan order, and leave
+the rest planned.
 """
 
 from __future__ import annotations
@@ -136,6 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="train only the planned seed-0 jobs now; the second seeds stay planned for a later run",
     )
+    p.add_argument(
+        "--only-epochs",
+        type=float,
+        default=None,
+        help="train only the planned jobs at this fidelity now (1 or 9); the others stay planned",
+    )
     args = p.parse_args(argv)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -206,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for j in doc["jobs"]
             if (j["arch"], j["seed"]) not in done[float(j["epochs"])]
             and not (args.first_seeds_only and j["seed"])
+            and args.only_epochs in (None, float(j["epochs"]))
         ]
 
     while (jobs := todo()) and (args.limit is None or trained < args.limit):
