@@ -63,7 +63,7 @@ AGENTS: dict[str, Agent] = {
     "reinforce": Agent("agents.reinforce", "ReinforceConfig", "run", checkpoint=True,
                        summary="the poster's REINFORCE controller with its experience replay tree"),
     "reinforce_uct": Agent("agents.reinforce_uct", "ReinforceUCTConfig", "run",
-                           summary="REINFORCE proposing from its tree with UCT"),
+                           summary="REINFORCE proposing from its tree with PUCT"),
     "reinforce_tree": Agent("agents.reinforce_tree", "ReinforceTreeConfig", "run",
                             summary="REINFORCE whose replay tree picks what is trained: a value model "
                                     "over the tree, edits of its best leaves, the best retrained at 9 epochs"),
@@ -71,7 +71,7 @@ AGENTS: dict[str, Agent] = {
     "evolution": Agent("agents.evolution", "EvolutionConfig", "run",
                        summary="regularized evolution (Real et al. 2019)"),
     "local_search": Agent("agents.local_search", "LocalSearchConfig", "run",
-                          summary="local search over one-edit neighbours (White et al. 2020)"),
+                          summary="local search over one-edit neighbours (White et al. 2021)"),
     "bananas": Agent("agents.bananas", "BananasConfig", "run",
                      summary="BANANAS-style predictor-guided search (White et al. 2021)"),
     "tpe": Agent("agents.tpe", "TPEConfig", "run", summary="Optuna's TPE", needs=("optuna", "tpe")),
