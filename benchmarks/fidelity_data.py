@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--only-epochs",
         type=float,
+        choices=FIDELITIES,
         default=None,
         help="train only the planned jobs at this fidelity now (1 or 9); the others stay planned",
     )
@@ -171,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     exports = {e: args.out / f"samples_e{int(e)}.json" for e in FIDELITIES}
     source = {(j["arch"], j["seed"], float(j["epochs"])): j["source"] for j in doc["jobs"]}
     started, trained = time.time(), 0
+    trained_at = dict.fromkeys(FIDELITIES, 0)  # this invocation's trainings per fidelity
     command = "python benchmarks/fidelity_data.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     def exported(e: float) -> dict[tuple[str, int], Sample]:
@@ -186,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = [
                 r for r in ResultStore(store_file).rows(ev.dataset, keys[e]) if (r.arch, r.seed, e) in source
             ]
+            if exports[e].exists() and all((r.arch, r.seed) in samples for r in rows):
+                continue  # nothing new at this fidelity: its export and its build record stay
             for r in rows:
                 samples[(r.arch, r.seed)] = Sample.from_row(r, source[(r.arch, r.seed, e)])
             result = SampleSet(ENV_ID, ev.dataset, json.loads(keys[e]), shipped.image_size, list(samples.values()), {
@@ -194,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "plan": plan_file.name,
                 "plan_settings": doc["settings"],
                 "from": doc["from"],
-                "trainings_this_invocation": trained,
+                "trainings_this_invocation": trained_at[e],
                 "wall_seconds_this_invocation": round(time.time() - started, 1),
                 "train_seconds_total": round(sum(s.train_seconds for s in samples.values()), 1),
                 "workers": args.workers,
@@ -222,14 +226,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for e in FIDELITIES:  # in plan order within a fidelity; the chunk is small
             part = [(j["arch"], j["seed"]) for j in chunk if float(j["epochs"]) == e]
             if part and args.workers > 1:
-                trained += train_jobs(
+                trained_at[e] += train_jobs(
                     children[e], store_file, part, args.workers, 1, tag="fidelity", longest_first=False
                 )
             for arch, seed in part if args.workers == 1 else ():  # one worker process per fidelity, kept
-                trained += evaluators[e].evaluate(arch, seed).trainings
+                trained_at[e] += evaluators[e].evaluate(arch, seed).trainings
+        trained = sum(trained_at.values())
         export()
         print(
-            f"{time.strftime('%H:%M:%S')} trained {trained}, {len(jobs) - len(chunk)} planned left",
+            f"{time.strftime('%H:%M:%S')} trained {trained}, {len(jobs) - len(chunk)} left of the jobs"
+            " this run trains",
             flush=True,
         )
     export()

@@ -17,11 +17,15 @@ Ends with ``tau_9: X`` (the held-out tau at 9 epochs).
     python benchmarks/surrogate_v2.py --score nas_gym/data/surrogate/fashion_mini_surrogate_v2.npz
 
 scores a fitted file, without fitting, on the 1- and 9-epoch trainings the build added after its
-fit: an export keeps its rows in the order they were trained, so the file's ``rows_per_head`` (the
-first that many architectures of each export) are the ones it saw. Those later architectures were
-in its fit at 3 epochs (every architecture of the build was trained at 3 epochs first), so this
-checks what the 1- and 9-epoch heads and the curve learnt, on the same tables, then the 9-epoch
-ranking per group (random, where searches end).
+fit. An export keeps its rows in the order they were trained, so the rows the file saw are a first
+part of it: as many rows as its meta's ``samples_rows`` records, or (files fitted before it did)
+the first rows whose train seconds add up to its ``samples_builds`` total, checked against the
+architectures it counts (``rows_per_head``); the script stops if no such part exists. An
+architecture is scored at a fidelity only if the file saw none of its rows there. Those
+architectures were in its fit at 3 epochs (every architecture of the build was trained at 3 epochs
+first), and a few of the 9-epoch ones at 1 epoch, so this checks what the 1- and 9-epoch heads and
+the curve learnt, on the same tables, then the 9-epoch ranking per group (random, where searches
+end).
 """
 
 from __future__ import annotations
@@ -115,6 +119,42 @@ def _seed_columns(sets: dict, data, e: float) -> dict[int, tuple[float, float]]:
     return out
 
 
+def seen_by(meta: dict, samples: list, e: float, path: str) -> set[str]:
+    """The architectures of an export (``samples``, in file order) whose ``e``-epoch rows the fitted
+    file with ``meta`` saw (see ``--score``)."""
+    return {s.arch for s in samples[: fitted_rows(meta, samples, e, path)]}
+
+
+def fitted_rows(meta: dict, samples: list, e: float, path: str) -> int:
+    """How many first rows of an export (``samples``, in file order) the fitted file with ``meta``
+    saw at ``e`` epochs, or SystemExit where no first part matches it."""
+    n_rows = meta.get("samples_rows", {}).get(f"{e:g}")
+    want = meta["rows_per_head"][f"acc_e{e:g}"]
+    if n_rows is None and _ok_archs(samples) == want:  # nothing added since (the 3-epoch files)
+        n_rows = len(samples)
+    if n_rows is None:  # a file that did not record its rows: the prefix with its train seconds
+        total, seconds = 0.0, meta["samples_builds"][f"{e:g}"]["train_seconds_total"]
+        for k, row in enumerate(samples, 1):
+            total += row.train_seconds
+            if abs(total - seconds) <= 0.05 and _ok_archs(samples[:k]) == want:
+                n_rows = k
+                break
+    if n_rows is None or n_rows > len(samples) or _ok_archs(samples[:n_rows]) != want:
+        raise SystemExit(
+            f"cannot tell which {e:g}-epoch rows {path} was fitted on: no first part of the export "
+            f"matches the {want} architectures it counts"
+        )
+    return n_rows
+
+
+def _ok_archs(rows: list) -> int:
+    """Architectures whose rows are all ``ok`` (those a fit reads)."""
+    ok: dict[str, bool] = {}
+    for r in rows:
+        ok[r.arch] = ok.get(r.arch, True) and r.status == "ok"
+    return sum(ok.values())
+
+
 def _scored(sets: dict, data, path: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A fitted file's predictions, NaN wherever the file saw the measurement (see ``--score``)."""
     from nas_gym.search_space import Architecture
@@ -123,10 +163,7 @@ def _scored(sets: dict, data, path: str) -> tuple[dict[str, np.ndarray], np.ndar
     model = FidelitySurrogate.load(path)
     x = np.stack([features(Architecture.parse(a), model.image_size) for a in data.names])
     y = model.outputs(x.astype(np.float64))
-    seen = {}
-    for e in data.fresh:
-        n = model.meta["rows_per_head"][f"acc_e{e:g}"]
-        seen[e] = set(list(dict.fromkeys(s.arch for s in sets[e].samples))[:n])
+    seen = {e: seen_by(model.meta, sets[e].samples, e, path) for e in data.fresh}
     predicted, seconds = {}, np.full((len(data.names), len(data.fresh)), np.nan)
     for h in data.heads:
         if h.startswith("sec_"):
@@ -170,31 +207,35 @@ def _fidelity_table(sets: dict, data, predicted: dict[str, np.ndarray]) -> dict[
 
 
 def _transfer_table(
-    data, predicted: dict[str, np.ndarray], only: np.ndarray | None = None, of: str = ""
+    data, predicted: dict[str, np.ndarray], how: str, only: np.ndarray | None = None, of: str = ""
 ) -> None:
     nine, three = data.column(f"acc_e{data.fresh[-1]:g}"), data.column("acc_e3")
     pred = predicted[f"acc_e{data.fresh[-1]:g}"]
     ok = np.flatnonzero(
         ~np.isnan(nine) & ~np.isnan(three) & ~np.isnan(pred) & (True if only is None else only)
     )
+    if len(ok) < 3:
+        return
     top = ok[nine[ok] >= np.quantile(nine[ok], 0.8)]
     print(f"\nRanking the 9-epoch accuracy{of}, on the architectures measured at 3 and 9 epochs:\n")
     print("| ranked by | tau (all) | tau (measured top 20% at 9) |")
     print("| --- | --- | --- |")
-    for label, x in (("the 3-epoch measurement", three), ("v2 at 9 epochs, not seen", pred)):
+    for label, x in (("the 3-epoch measurement", three), (f"v2 at 9 epochs, {how}", pred)):
         print(
             f"| {label} | {_tau(x[ok], nine[ok]):.3f} ({len(ok)}) | {_tau(x[top], nine[top]):.3f} ({len(top)}) |"
         )
 
 
-def _curve_table(data, predicted: dict[str, np.ndarray]) -> None:
-    print("\nThe curve of a 9-epoch training after each epoch k, held out (mean over seeds):\n")
+def _curve_table(data, predicted: dict[str, np.ndarray], how: str) -> None:
+    print(f"\nThe curve of a 9-epoch training after each epoch k, {how} (mean over seeds):\n")
     print("| k | architectures | MAE | tau |")
     print("| --- | --- | --- | --- |")
     for k in range(1, data.curve_of + 1):
         head = f"curve_{k}" if k < data.curve_of else f"acc_e{data.curve_of:g}"
         measured, pred = data.column(head), predicted[head]
         ok = ~np.isnan(measured) & ~np.isnan(pred)
+        if ok.sum() < 3:
+            continue
         mae = 100 * np.mean(np.abs(pred[ok] - measured[ok]))
         print(f"| {k} | {int(ok.sum())} | {mae:.2f} pp | {_tau(pred[ok], measured[ok]):.3f} |")
 
@@ -230,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> dict[float, float]:
     args = p.parse_args(argv)
     if args.folds < 2:
         p.error("--folds must be at least 2")
+    if args.score and args.out:
+        p.error("--score fits nothing, so it writes no --out")
     sets = load_sets()
     data = fidelity_data(sets)
     counts = {h: int((~np.isnan(data.column(h))).sum()) for h in data.heads if h.startswith("acc_")}
@@ -238,13 +281,15 @@ def main(argv: Sequence[str] | None = None) -> dict[float, float]:
         predicted, seconds = _scored(sets, data, args.score)
     else:
         predicted, seconds = _held_out(sets, data, _folds(sets, data.names, args.folds, args.seed), args)
+    how = "not seen" if args.score else "held out"
     taus = _fidelity_table(sets, data, predicted)
-    _transfer_table(data, predicted)
+    _transfer_table(data, predicted, how)
     if args.score:
         source = {s.arch: s.source for s in sets[data.fresh[-1]].samples}
         for group, label in (("random", ", random ones only"), ("top", ", where searches end only")):
-            _transfer_table(data, predicted, np.array([source.get(a) == group for a in data.names]), label)
-    _curve_table(data, predicted)
+            only = np.array([source.get(a) == group for a in data.names])
+            _transfer_table(data, predicted, how, only, label)
+    _curve_table(data, predicted, how)
     _seconds_table(data, seconds)
     if args.out and not args.score:
         model, arrays = fit_fidelity_surrogate(sets, members=args.members, epochs=args.epochs, seed=args.seed)

@@ -307,23 +307,38 @@ def test_fault_injection_counts_every_search_and_finds_nothing_paid_twice() -> N
 
 
 def test_scoring_the_shipped_v2_file_reads_only_the_trainings_added_after_its_fit() -> None:
-    """``surrogate_v2.py --score``: the file's ``rows_per_head`` are the first architectures of each
-    export, so the rows it scores at 1 and 9 epochs are exactly the rest, and it fits nothing."""
+    """``surrogate_v2.py --score``: the rows v2 was fitted on are found as a first part of each
+    export, agreeing with what its file records independently of that rule (its two-seed pairs per
+    fidelity); the tables score exactly the other architectures, and fit nothing. An export whose
+    order no longer matches is refused, not mis-scored."""
     import json
+    import random
 
     import numpy as np
 
+    from benchmarks.surrogate_v2 import fitted_rows, seen_by
     from nas_gym.build.samples import SampleSet
 
     v2 = ROOT / "nas_gym" / "data" / "surrogate" / "fashion_mini_surrogate_v2.npz"
-    seen = json.loads(bytes(np.load(v2)["meta"]).decode())["rows_per_head"]
+    meta = json.loads(bytes(np.load(v2)["meta"]).decode())
+    unseen = {}
+    for e in (1, 9):
+        export = SampleSet.load(ROOT / "benchmarks" / "data" / "fidelity" / f"samples_e{e}.json")
+        seen = seen_by(meta, export.samples, float(e), str(v2))
+        rows = export.samples[: fitted_rows(meta, export.samples, float(e), str(v2))]
+        seeds: dict[str, set[int]] = {}
+        for r in rows:
+            seeds.setdefault(r.arch, set()).add(r.seed)
+        assert sum(len(s) >= 2 for s in seeds.values()) == meta["seed_pairs"][f"acc_e{e}"]
+        ok = {a for a, rows in export.by_arch().items() if all(r.status == "ok" for r in rows)}
+        unseen[e] = len(ok - seen)
+        shuffled = list(export.samples)
+        random.Random(0).shuffle(shuffled)
+        with pytest.raises(SystemExit, match=f"cannot tell which {e}-epoch rows"):
+            seen_by(meta, shuffled, float(e), str(v2))
     out = _run("surrogate_v2.py", "--score", str(v2))
     table = out.split("| epochs | architectures | tau |")[1].split("\n\n")[0]
     for e in (1, 9):
-        export = SampleSet.load(ROOT / "benchmarks" / "data" / "fidelity" / f"samples_e{e}.json")
-        ok = {a for a, rows in export.by_arch().items() if all(r.status == "ok" for r in rows)}
-        order = list(dict.fromkeys(s.arch for s in export.samples))
-        unseen = [a for a in order[seen[f"acc_e{e}"] :] if a in ok]
-        assert re.search(rf"^\| {e} \| {len(unseen)} \| ", table, re.M), out
+        assert re.search(rf"^\| {e} \| {unseen[e]} \| ", table, re.M), out
     assert not re.search(r"^\| 3 \|", table, re.M), out  # every 3-epoch row was in its fit
     assert "fold " not in out

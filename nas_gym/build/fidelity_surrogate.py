@@ -205,6 +205,9 @@ def _meta(
         "noise_from": data.noise_from,
         "interpolation": "accuracy linear in log epochs, seconds linear in epochs, between fresh fidelities",
         "samples_builds": {f"{e:g}": sets[e].build for e in data.fresh},
+        # the rows of each samples file read: a build appends to its exports, so these first rows
+        # are the ones this fit saw (benchmarks/surrogate_v2.py --score reads the rest)
+        "samples_rows": {f"{e:g}": len(sets[e].samples) for e in data.fresh},
     }
 
 
