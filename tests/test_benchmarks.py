@@ -342,3 +342,39 @@ def test_scoring_the_shipped_v2_file_reads_only_the_trainings_added_after_its_fi
         assert re.search(rf"^\| {e} \| {unseen[e]} \| ", table, re.M), out
     assert not re.search(r"^\| 3 \|", table, re.M), out  # every 3-epoch row was in its fit
     assert "fold " not in out
+
+
+def test_the_fidelity_build_is_its_plan_with_a_curve_in_every_training() -> None:
+    """The committed 1- and 9-epoch trainings: each is a job of the committed plan (same group), at
+    the configuration the plan names, trained once, with a curve of one point per epoch whose last
+    point is the training's own accuracy and seconds; ``fidelity.py`` counts exactly these rows."""
+    import json
+
+    from nas_gym.build.samples import SampleSet
+
+    folder = ROOT / "benchmarks" / "data" / "fidelity"
+    plan = json.loads((folder / "jobs.json").read_text())
+    source = {(j["arch"], j["seed"], float(j["epochs"])): j["source"] for j in plan["jobs"]}
+    counts = {}
+    for e in (1, 9):
+        export = SampleSet.load(folder / f"samples_e{e}.json")
+        assert export.env_id == "NASFashionMini-v0"
+        assert export.config["epochs"] == float(e) and export.config["threads"] == 1
+        keys = [(s.arch, s.seed) for s in export.samples]
+        assert len(keys) == len(set(keys)), "a job trained twice"
+        for s in export.samples:
+            assert source[(s.arch, s.seed, float(e))] == s.source, s
+            if s.status != "ok":
+                continue
+            assert [p[0] for p in s.curve] == [float(k) for k in range(1, e + 1)], s
+            assert s.curve[-1][1] == s.accuracy, s
+            assert abs(s.curve[-1][2] - s.train_seconds) < 1e-3, s
+            assert all(a[2] < b[2] for a, b in zip(s.curve, s.curve[1:], strict=False)), s
+        for g in ("random", "top"):
+            counts[e, g] = sum(s.source == g for s in export.samples)
+    out = _run("fidelity.py")
+    for (e, g), n in counts.items():
+        name = "1 epoch" if e == 1 else "9 epochs"
+        assert re.search(rf"^\s*{name}\s+{g}: {n} trainings, ", out, re.M), out
+    assert "| top 20% at 9 epochs |" in out
+    assert re.search(r"^\d+ runs: regret mean ", out, re.M), out
