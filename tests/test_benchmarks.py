@@ -378,3 +378,51 @@ def test_the_fidelity_build_is_its_plan_with_a_curve_in_every_training() -> None
         assert re.search(rf"^\s*{name}\s+{g}: {n} trainings, ", out, re.M), out
     assert "| top 20% at 9 epochs |" in out
     assert re.search(r"^\d+ runs: regret mean ", out, re.M), out
+
+
+def test_score_real_trains_each_returned_architecture_once_and_reads_the_build_first(tmp_path: Path) -> None:
+    """``score_real.py``: the architecture each run returned (its first best observed) is trained
+    for real once, at the asked epochs, unless the fidelity build measured it; a second call
+    trains nothing; an agent the comparison lacks is refused by name."""
+    import csv as csv_module
+
+    from nas_gym.build.samples import SampleSet
+
+    export = SampleSet.load(ROOT / "benchmarks" / "data" / "fidelity" / "samples_e1.json").samples
+    built = [s for s in export if s.seed == 0][:2]
+    runs = {  # agent -> seed -> (arch, observed accuracy) rows; the best observed is returned
+        "a": {0: [("C32k3-C32k3", 0.5), (built[0].arch, 0.9)], 1: [(built[1].arch, 0.8), ("R32-C32k1", 0.8)]},
+        "b": {0: [("R32-C32k1", 0.7)], 1: [("C32k1-C32k1", 0.6), ("R32-R32", 0.6)]},
+    }
+    assert not {"R32-C32k1", "C32k1-C32k1"} & {s.arch for s in export}  # the two to train
+    folder = tmp_path / "comparison"
+    folder.mkdir()
+    with open(folder / "results.csv", "w", newline="") as f:
+        w = csv_module.writer(f)
+        w.writerow(["agent", "seed", "training", "arch", "accuracy"])
+        for agent, by_seed in runs.items():
+            for seed, rows in by_seed.items():
+                for i, (arch, accuracy) in enumerate(rows):
+                    w.writerow([agent, seed, i + 1, arch, accuracy])
+    out = _run("score_real.py", str(folder), "--epochs", "1", "--out", str(tmp_path / "real"))
+    assert "4 distinct returned architectures, 2 measured before" in out, out
+    assert "trained 2 now, 0 read from store.sqlite; 0 failed" in out, out
+    with open(tmp_path / "real" / "real_scores.csv") as f:
+        scored = {(r["agent"], int(r["seed"])): r for r in csv_module.DictReader(f)}
+    assert {k: r["arch"] for k, r in scored.items()} == {
+        ("a", 0): built[0].arch,
+        ("a", 1): built[1].arch,
+        ("b", 0): "R32-C32k1",
+        ("b", 1): "C32k1-C32k1",
+    }
+    assert float(scored["a", 0]["measured"]) == built[0].accuracy
+    assert scored["a", 1]["measured"] == str(built[1].accuracy)
+    assert re.search(r"^\| `a` \| 2 \| ", out, re.M) and re.search(r"^\| `b` \| 2 \| ", out, re.M), out
+    again = _run("score_real.py", str(folder), "--epochs", "1", "--out", str(tmp_path / "real"))
+    assert "trained 0 now, 2 read from store.sqlite; 0 failed" in again, again
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "score_real.py"), str(folder), "--agents", "a,zzz",
+         "--out", str(tmp_path / "x")],
+        env=_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "zzz" in proc.stderr, proc.stderr
