@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> str:
     from scipy.stats import kendalltau
 
     import nas_gym
-    from benchmarks.compare_agents import _true_value, iqm_ci, probability_of_improvement
+    from benchmarks.compare_agents import _split_agents, _true_value, iqm_ci, probability_of_improvement
     from benchmarks.rank_agents import returned_architectures
     from nas_gym.build.samples import SampleSet
     from nas_gym.evaluation import Evaluator
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         p.error(f"{args.folder} has no results.csv (or results.csv.gz)")
     runs = returned_architectures(found[0])
     if args.agents:
-        wanted = [a.strip() for a in args.agents.split(",") if a.strip()]
+        wanted = _split_agents(args.agents)
         missing = [a for a in wanted if a not in runs]
         if missing:
             p.error(f"not in {found[0]}: {', '.join(missing)} (there: {', '.join(sorted(runs))})")
