@@ -75,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     store = args.out / "store.sqlite"
     evaluator = Evaluator(child, store=str(store))
     measured: dict[str, float] = {}
+    if args.known is not None and not args.known.exists():
+        p.error(f"--known {args.known}: no such file")
     known = args.known or FIDELITY / f"samples_e{args.epochs:g}.json"
     if known.exists():
         samples = SampleSet.load(known)
